@@ -1,0 +1,184 @@
+//! YAML text → raw struct, or the problems that stopped it. serde-saphyr gives precise positions,
+//! rejects duplicate keys and has no "Norway problem"; serde_path_to_error adds the field path.
+//! A deserialization error stops that one file (serde cannot go on after one), which is why the raw
+//! structs keep dates, durations and ids as strings: their mistakes are found later, all together.
+
+use std::path::Path;
+
+use serde::de::DeserializeOwned;
+use serde_saphyr::Error as YamlError;
+
+use super::problem::{Pos, Problem, ProblemKind, suggest};
+
+/// Parses one file's text. On failure returns every problem found before giving up on the file.
+pub fn parse<T: DeserializeOwned>(path: &Path, text: &str) -> Result<T, Vec<Problem>> {
+    let tabs = tab_problems(path, text);
+    if !tabs.is_empty() {
+        return Err(tabs);
+    }
+    let mut field = String::new();
+    // Leading-zero numbers stay text, so a phone number in `data` keeps its 0.
+    let options = serde_saphyr::options! {
+        strict_booleans: true,
+        leading_zero_numbers_as_strings: true,
+        with_snippet: false,
+    };
+    let result = serde_saphyr::with_deserializer_from_str_with_options(text, options, |de| {
+        serde_path_to_error::deserialize(de).map_err(|e| {
+            field = e.path().to_string();
+            e.into_inner()
+        })
+    });
+    result.map_err(|e| vec![to_problem(path, &clean_field(&field), &e)])
+}
+
+/// Tabs in indentation are the most common mistake of people editing YAML in a plain editor;
+/// the parser's own message for them is obscure, so they are found first and named plainly.
+fn tab_problems(path: &Path, text: &str) -> Vec<Problem> {
+    text.lines()
+        .enumerate()
+        .filter_map(|(i, line)| {
+            let indent = line.len() - line.trim_start_matches([' ', '\t', '-']).len();
+            let col = line[..indent].find('\t')?;
+            Some(Problem::new(
+                path,
+                Pos::new(i as u64 + 1, col as u64 + 1),
+                "",
+                ProblemKind::Tab,
+            ))
+        })
+        .collect()
+}
+
+/// serde_path_to_error writes `.` for the root and `?` for unknown segments.
+fn clean_field(field: &str) -> String {
+    match field {
+        "." | "?" => String::new(),
+        f => f.to_string(),
+    }
+}
+
+fn to_problem(path: &Path, field: &str, error: &YamlError) -> Problem {
+    let error = error.without_snippet();
+    let pos = error
+        .location()
+        .map(|l| Pos::new(l.line().max(1), l.column().max(1)))
+        .unwrap_or(Pos::FILE);
+    let kind = match error {
+        YamlError::SerdeUnknownField {
+            field: name,
+            expected,
+            ..
+        } => {
+            let suggestion = suggest(name, expected.iter().copied());
+            return Problem::new(
+                path,
+                pos,
+                parent_field(field, name),
+                ProblemKind::UnknownField {
+                    field: name.clone(),
+                    suggestion,
+                },
+            );
+        }
+        YamlError::SerdeMissingField { field: name, .. } => {
+            return Problem::new(
+                path,
+                pos,
+                field,
+                ProblemKind::MissingField {
+                    field: name.to_string(),
+                },
+            );
+        }
+        YamlError::SerdeInvalidType {
+            unexpected,
+            expected,
+            ..
+        }
+        | YamlError::SerdeInvalidValue {
+            unexpected,
+            expected,
+            ..
+        } => ProblemKind::WrongType {
+            expected: expected.clone(),
+            found: unexpected.clone(),
+        },
+        YamlError::DuplicateMappingKey { key, .. } => ProblemKind::DuplicateKey {
+            key: key.clone().unwrap_or_default(),
+        },
+        YamlError::UnknownAnchor { .. } => ProblemKind::AliasInPlainValue,
+        YamlError::Eof { .. } => ProblemKind::Empty,
+        other => ProblemKind::Syntax {
+            detail: first_line(&other.to_string()),
+        },
+    };
+    Problem::new(path, pos, field, kind)
+}
+
+/// For an unknown key, serde_path_to_error's path already ends with the key itself; the problem
+/// names the mapping it sits in, and the message names the key.
+fn parent_field(field: &str, name: &str) -> String {
+    let trimmed = field.strip_suffix(name).unwrap_or(field);
+    trimmed.trim_end_matches('.').to_string()
+}
+
+fn first_line(message: &str) -> String {
+    message.lines().next().unwrap_or(message).trim().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::announce::raw::RawAnnouncement;
+
+    fn problems(text: &str) -> Vec<String> {
+        match parse::<RawAnnouncement>(Path::new("t.yaml"), text) {
+            Ok(_) => vec![],
+            Err(ps) => ps
+                .iter()
+                .map(|p| p.render(crate::announce::problem::Lang::En))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn unknown_field_names_parent_and_suggests() {
+        let out = problems("title: x\nsend:\n  - at: 2026-11-25 08:00\n    untill: 2026-12-01\n");
+        assert_eq!(out.len(), 1, "{out:?}");
+        assert!(
+            out[0].starts_with("t.yaml:4:5: send[0]: unknown field \"untill\""),
+            "{out:?}"
+        );
+        assert!(out[0].contains("did you mean \"until\""), "{out:?}");
+    }
+
+    #[test]
+    fn tabs_are_reported_on_every_line() {
+        let out = problems("title: x\nsend:\n\t- at: 2026-11-25 08:00\n\t- at: 2026-11-26 08:00\n");
+        assert_eq!(out.len(), 2);
+        assert!(out[0].starts_with("t.yaml:3:1: a tab"), "{out:?}");
+    }
+
+    #[test]
+    fn duplicate_keys_are_refused() {
+        let out = problems("title: x\ntitle: y\nsend: []\n");
+        assert_eq!(out.len(), 1);
+        assert!(out[0].contains("key \"title\" appears twice"), "{out:?}");
+    }
+
+    #[test]
+    fn unquoted_numbers_stay_text_and_no_norway_problem() {
+        let raw: crate::announce::raw::RawCommune = parse(
+            Path::new("c.yaml"),
+            "commune: NO\nvillages:\n  - id: no\n    name: No\n    heads:\n      - { name: A, phone: 0912345678 }\n",
+        )
+        .expect("parses");
+        assert_eq!(raw.commune.get(), "NO");
+        let head = &raw.villages.get()[0].get().heads[0];
+        assert_eq!(
+            head.get().phone.as_ref().map(|p| p.get().as_str()),
+            Some("0912345678")
+        );
+    }
+}

@@ -1,0 +1,170 @@
+//! The announcement repository as a whole: the files, the templates, and the checks that need
+//! both (a template exists, renders with the file's data, and fits in one Zalo message). This is
+//! what `loa check` runs and what the daemon will load; an announcement with any problem is left
+//! out of `announcements`.
+
+use std::path::{Path, PathBuf};
+
+use jiff::Timestamp;
+
+use crate::announce::model::{Announcement, Commune, RuleKind, SendRule};
+use crate::announce::problem::{Problem, ProblemKind};
+use crate::announce::{self, Catalog, LoadError};
+use crate::render::{MAX_TEXT_CHARS, Templates};
+use crate::schedule::Trigger;
+
+pub struct Repo {
+    pub dir: PathBuf,
+    pub commune: Option<Commune>,
+    /// Announcements that passed every check, by id.
+    pub announcements: Vec<Announcement>,
+    pub templates: Templates,
+    /// Every problem in files and templates, by path and position.
+    pub problems: Vec<Problem>,
+}
+
+/// The templates directory that goes with an announcement directory: `templates/` beside it.
+pub fn default_templates_dir(dir: &Path) -> PathBuf {
+    match (dir.file_name(), dir.parent()) {
+        (Some(_), Some(parent)) => parent.join("templates"),
+        _ => dir.join("..").join("templates"),
+    }
+}
+
+impl Repo {
+    pub fn open(dir: &Path, templates_dir: Option<&Path>) -> Result<Repo, LoadError> {
+        let Catalog {
+            dir,
+            commune,
+            announcements,
+            mut problems,
+        } = announce::load_dir(dir)?;
+        let templates_dir =
+            templates_dir.map_or_else(|| default_templates_dir(&dir), Path::to_path_buf);
+        let (templates, template_problems) = Templates::load(&templates_dir);
+        problems.extend(template_problems);
+        let mut valid = Vec::with_capacity(announcements.len());
+        if let Some(commune) = &commune {
+            let checked =
+                announce::parallel_map(&announcements, |a| render_problems(a, commune, &templates));
+            for (a, ps) in announcements.into_iter().zip(checked) {
+                if ps.is_empty() {
+                    valid.push(a);
+                } else {
+                    problems.extend(ps);
+                }
+            }
+        }
+        problems.sort_by(|a, b| (&a.path, a.pos).cmp(&(&b.path, b.pos)));
+        problems.dedup();
+        Ok(Repo {
+            dir,
+            commune,
+            announcements: valid,
+            templates,
+            problems,
+        })
+    }
+
+    pub fn announcement(&self, id: &str) -> Option<&Announcement> {
+        self.announcements.iter().find(|a| a.id == id)
+    }
+}
+
+/// Renders the announcement the ways it will be sent — each rule once, each village once — and
+/// reports what fails or is too long. Not every combination: the text differs by rule and by
+/// village, rarely by both, and this keeps `check` fast on thousands of files.
+fn render_problems(ann: &Announcement, commune: &Commune, templates: &Templates) -> Vec<Problem> {
+    let problem = |kind| vec![Problem::new(&ann.path, ann.template_pos, "template", kind)];
+    if !templates.has(&ann.template) {
+        return problem(ProblemKind::TemplateMissing {
+            name: ann.template.clone(),
+        });
+    }
+    let mut villages: Vec<Option<&crate::announce::model::Village>> = ann
+        .audience
+        .villages
+        .iter()
+        .filter_map(|id| commune.village(id))
+        .map(Some)
+        .collect();
+    if ann.audience.whole_commune || villages.is_empty() {
+        villages.push(None);
+    }
+    let samples: Vec<(Timestamp, Trigger)> = ann
+        .rules
+        .iter()
+        .filter_map(|r| sample(ann, commune, r))
+        .collect();
+    let combos = samples.iter().map(|s| (villages[0], s)).chain(
+        villages
+            .iter()
+            .skip(1)
+            .filter_map(|v| samples.first().map(|s| (*v, s))),
+    );
+    let mut longest: Option<(usize, Option<String>)> = None;
+    for (village, (at, trigger)) in combos {
+        match templates.render(ann, commune, village, *at, trigger) {
+            Err(detail) => {
+                return problem(ProblemKind::TemplateRender {
+                    template: ann.template.clone(),
+                    detail,
+                });
+            }
+            Ok(text) => {
+                let chars = text.chars().count();
+                if chars > MAX_TEXT_CHARS && longest.as_ref().is_none_or(|(n, _)| chars > *n) {
+                    longest = Some((chars, village.map(|v| v.name.clone())));
+                }
+            }
+        }
+    }
+    match longest {
+        Some((chars, village)) => problem(ProblemKind::TooLong {
+            chars,
+            limit: MAX_TEXT_CHARS,
+            village,
+        }),
+        None => vec![],
+    }
+}
+
+/// A representative send of a rule: its first time, with the trigger it would carry.
+pub fn sample(
+    ann: &Announcement,
+    commune: &Commune,
+    rule: &SendRule,
+) -> Option<(Timestamp, Trigger)> {
+    match &rule.kind {
+        RuleKind::Once { at } => Some((*at, Trigger::Once)),
+        RuleKind::Cron { expr, from, .. } => {
+            let start = from
+                .or(ann.event.as_ref().map(|e| e.starts))
+                .unwrap_or(Timestamp::UNIX_EPOCH);
+            let t = expr
+                .cron
+                .iter_from(
+                    start.to_zoned(commune.tz.clone()),
+                    croner::Direction::Forward,
+                )
+                .next()?;
+            Some((
+                t.timestamp(),
+                Trigger::Cron {
+                    expr: expr.source.clone(),
+                },
+            ))
+        }
+        RuleKind::BeforeEvent { offsets } => {
+            let event = ann.event.as_ref()?;
+            let offset = offsets.first()?;
+            let at = event.starts.checked_sub(*offset).ok()?;
+            Some((
+                at,
+                Trigger::BeforeEvent {
+                    offset: announce::values::format_duration(*offset),
+                },
+            ))
+        }
+    }
+}

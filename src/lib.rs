@@ -1,0 +1,18 @@
+//! loa: commune announcements, from YAML files in git to Zalo, with a record of who was reached.
+//!
+//! # Layout
+//! The modules follow an announcement's path through the system:
+//!
+//! - [`announce`]: YAML files → validated [`announce::model::Announcement`]s, or every problem
+//!   with file, line, column and field.
+//! - [`render`]: Tera templates and the one view struct they see; Vietnamese date formatting.
+//! - [`content`]: the repository as a whole — files and templates checked together.
+//! - [`schedule`]: the pure function from an announcement and a time window to its sends
+//!   (one-shot, cron, reminders), with quiet hours, expiry and past times applied.
+//! - [`cli`]: the `loa` subcommands, thin wrappers over the above.
+
+pub mod announce;
+pub mod cli;
+pub mod content;
+pub mod render;
+pub mod schedule;
