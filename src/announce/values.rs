@@ -233,10 +233,15 @@ pub fn parse_cron(value: &str) -> Result<CronExpr, ProblemKind> {
             "cần 5 trường (phút giờ ngày tháng thứ), đang có {fields}"
         )));
     }
+    // Vixie cron ORs day-of-month and day-of-week only when both are restricted, and a field that
+    // starts with `*` (including `*/2`) counts as unrestricted. croner ORs whenever neither is a
+    // bare `*`, so `0 8 */10 * MON` would also fire on the 1st, 11th, 21st: ask it to AND instead.
+    let day_fields: Vec<&str> = source.split(' ').skip(fields - 3).step_by(2).collect();
+    let star_day = day_fields.iter().any(|f| f.starts_with('*'));
     let parser = CronParser::builder()
         .seconds(Seconds::Optional)
         .year(Year::Disallowed)
-        .dom_and_dow(false)
+        .dom_and_dow(star_day)
         .build();
     let cron = parser.parse(&source).map_err(|e| invalid(e.to_string()))?;
     Ok(CronExpr { source, cron })

@@ -188,7 +188,7 @@ fn table(
             o.due
         };
         rows.push([
-            short_time(shown, commune),
+            short_time(shown, commune, lang),
             o.announcement.clone(),
             ann.map(|a| audience(&a.audience, commune, lang))
                 .unwrap_or_default(),
