@@ -92,13 +92,16 @@ fn to_json(plan: &[Occurrence], repo: &Repo, commune: &Commune) -> serde_json::V
     serde_json::Value::Array(rows)
 }
 
-fn short_time(t: Timestamp, commune: &Commune) -> String {
+fn short_time(t: Timestamp, commune: &Commune, lang: Lang) -> String {
     let z = t.to_zoned(commune.tz.clone());
-    format!(
-        "{} {}",
-        vi_time::weekday_short(z.weekday()),
-        z.strftime("%d/%m/%Y %H:%M")
-    )
+    match lang {
+        Lang::Vi => format!(
+            "{} {}",
+            vi_time::weekday_short(z.weekday()),
+            z.strftime("%d/%m/%Y %H:%M")
+        ),
+        Lang::En => z.strftime("%a %d/%m/%Y %H:%M").to_string(),
+    }
 }
 
 fn audience(a: &Audience, commune: &Commune, lang: Lang) -> String {
@@ -162,8 +165,8 @@ fn table(
 ) -> String {
     let tz = commune.tz.iana_name().unwrap_or("UTC");
     let (from, to) = (
-        short_time(window.start, commune),
-        short_time(window.end, commune),
+        short_time(window.start, commune, lang),
+        short_time(window.end, commune, lang),
     );
     let mut out = match lang {
         Lang::Vi => format!(
