@@ -39,8 +39,13 @@ pub enum LoadError {
 }
 
 impl Catalog {
+    /// Looks an announcement up by id (they are kept sorted by id).
     pub fn announcement(&self, id: &str) -> Option<&Announcement> {
-        self.announcements.iter().find(|a| a.id == id)
+        let i = self
+            .announcements
+            .binary_search_by(|a| a.id.as_str().cmp(id))
+            .ok()?;
+        self.announcements.get(i)
     }
 
     pub fn by_path(&self, path: &Path) -> Option<&Announcement> {

@@ -74,6 +74,9 @@ pub enum ProblemKind {
     ImpossibleDateTime {
         value: String,
     },
+    DurationOutOfRange {
+        value: String,
+    },
     InvalidDuration {
         value: String,
     },
@@ -117,7 +120,6 @@ pub enum ProblemKind {
         suggestion: Option<String>,
     },
     NoCommuneFile,
-    CommuneInvalid,
     RuleShape {
         found: Vec<&'static str>,
     },
@@ -169,6 +171,7 @@ impl ProblemKind {
             InvalidDateTime { .. } => "invalid-datetime",
             ImpossibleDateTime { .. } => "impossible-datetime",
             InvalidDuration { .. } => "invalid-duration",
+            DurationOutOfRange { .. } => "duration-out-of-range",
             InvalidCron { .. } => "invalid-cron",
             CronNeverFires { .. } => "cron-never-fires",
             CronTooFrequent { .. } => "cron-too-frequent",
@@ -181,7 +184,6 @@ impl ProblemKind {
             UnknownVillage { .. } => "unknown-village",
             UnknownLeader { .. } => "unknown-leader",
             NoCommuneFile => "no-commune-file",
-            CommuneInvalid => "commune-invalid",
             RuleShape { .. } => "send-rule-shape",
             FieldOnlyWithCron { .. } => "field-only-with-cron",
             NoSendRules => "no-send-rules",
@@ -237,6 +239,9 @@ impl ProblemKind {
             InvalidDuration { value } => format!(
                 "\"{value}\" không phải khoảng thời gian; hãy viết như 30m, 2h, 1d, 1w hoặc 1d12h"
             ),
+            DurationOutOfRange { value } => {
+                format!("khoảng thời gian \"{value}\" phải lớn hơn 0 và không quá 366 ngày")
+            }
             InvalidCron { value, detail } => {
                 format!("biểu thức cron \"{value}\" không hợp lệ: {detail}")
             }
@@ -278,10 +283,6 @@ impl ProblemKind {
                 did_you_mean_vi(suggestion)
             ),
             NoCommuneFile => "không tìm thấy commune.yaml trong thư mục thông báo".into(),
-            CommuneInvalid => {
-                "commune.yaml có lỗi nên chưa kiểm tra được mã thôn và lãnh đạo trong tệp này"
-                    .into()
-            }
             RuleShape { found } if found.is_empty() => {
                 "mỗi quy tắc gửi cần đúng một trong at, cron, before_event".into()
             }
@@ -307,7 +308,7 @@ impl ProblemKind {
                     villages.join(", ")
                 )
             }
-            NobodyToConfirm => "confirm.by cần ít nhất một vai trò".into(),
+            NobodyToConfirm => "cần ít nhất một vai trò xác nhận, ví dụ [village_head]".into(),
             TemplateMissing { name } => {
                 format!("không có mẫu tin \"{name}\" (cần tệp templates/{name}.tera)")
             }
@@ -355,16 +356,22 @@ impl ProblemKind {
             InvalidDuration { value } => {
                 format!("\"{value}\" is not a duration; write e.g. 30m, 2h, 1d, 1w or 1d12h")
             }
+            DurationOutOfRange { value } => {
+                format!("duration \"{value}\" must be above 0 and at most 366 days")
+            }
             InvalidCron { value, detail } => {
                 format!("invalid cron expression \"{value}\": {detail}")
             }
             CronNeverFires { value } => {
                 format!("cron expression \"{value}\" never fires (no such day)")
             }
-            CronTooFrequent { value, minutes } => format!(
-                "cron expression \"{value}\" sends only {minutes} minutes apart; the minimum is 15 \
+            CronTooFrequent { value, minutes } => {
+                let plural = if *minutes == 1 { "" } else { "s" };
+                format!(
+                    "cron expression \"{value}\" sends only {minutes} minute{plural} apart; the minimum is 15 \
                  (7 o'clock daily is \"0 7 * * *\", not \"* 7 * * *\")"
-            ),
+                )
+            }
             InvalidTimeZone { value } => {
                 format!("unknown time zone \"{value}\"; Viet Nam's is Asia/Ho_Chi_Minh")
             }
@@ -396,9 +403,6 @@ impl ProblemKind {
                 did_you_mean_en(suggestion)
             ),
             NoCommuneFile => "no commune.yaml in the announcement directory".into(),
-            CommuneInvalid => {
-                "commune.yaml has problems, so village and leader ids here were not checked".into()
-            }
             RuleShape { found } if found.is_empty() => {
                 "a send rule needs exactly one of at, cron, before_event".into()
             }
@@ -422,7 +426,7 @@ impl ProblemKind {
                     villages.join(", ")
                 )
             }
-            NobodyToConfirm => "confirm.by needs at least one role".into(),
+            NobodyToConfirm => "needs at least one confirming role, e.g. [village_head]".into(),
             TemplateMissing { name } => {
                 format!("no template \"{name}\" (expected templates/{name}.tera)")
             }

@@ -209,7 +209,8 @@ pub fn announcement(
         None => event.as_ref().map(|e| e.ends.unwrap_or(e.starts)),
     };
     if raw.expires.is_none() && kind == Some(Kind::StormWarning) {
-        c.report(raw.title.pos(), "expires", ProblemKind::StormWithoutExpiry);
+        let at = raw.kind.as_ref().map_or(raw.title.pos(), |k| k.pos());
+        c.report(at, "kind", ProblemKind::StormWithoutExpiry);
     }
     let rules = send_rules(&mut c, raw, tz, event.as_ref(), expires);
     let confirm = raw
@@ -335,8 +336,8 @@ fn audience(
     if whole_commune {
         villages = all_villages();
     }
-    if heads_only {
-        no_heads(c, raw.pos(), "audience.roles", &villages, commune);
+    if let (true, Some(roles)) = (heads_only, &ra.roles) {
+        no_heads(c, roles.pos(), "audience.roles", &villages, commune);
     }
     Some(Audience {
         villages,
@@ -529,6 +530,7 @@ fn before_event_rule(
             format!("{field}.before_event"),
             ProblemKind::Empty,
         );
+        return None;
     }
     if event.is_none() {
         c.report(
@@ -548,11 +550,14 @@ fn rule_entirely_after(kind: &RuleKind, event: Option<&Event>, expires: Timestam
     match kind {
         RuleKind::Once { at } => *at > expires,
         RuleKind::Cron { from, .. } => from.is_some_and(|f| f > expires),
-        RuleKind::BeforeEvent { offsets } => event.is_some_and(|e| {
-            offsets
-                .iter()
-                .all(|o| e.starts.checked_sub(*o).is_ok_and(|t| t > expires))
-        }),
+        RuleKind::BeforeEvent { offsets } => {
+            !offsets.is_empty()
+                && event.is_some_and(|e| {
+                    offsets
+                        .iter()
+                        .all(|o| e.starts.checked_sub(*o).is_ok_and(|t| t > expires))
+                })
+        }
     }
 }
 
@@ -565,8 +570,8 @@ fn confirm(
     let rc = raw.get();
     let within = c.value(&rc.within, "confirm.within", parse_duration);
     let by: Vec<&Sp<String>> = rc.by.iter().flat_map(|b| b.get().iter()).collect();
-    if rc.by.as_ref().is_some_and(|b| b.get().is_empty()) {
-        c.report(raw.pos(), "confirm.by", ProblemKind::NobodyToConfirm);
+    if let Some(b) = rc.by.as_ref().filter(|b| b.get().is_empty()) {
+        c.report(b.pos(), "confirm.by", ProblemKind::NobodyToConfirm);
     }
     for (i, role) in by.iter().enumerate() {
         if role.get() != "village_head" {
@@ -578,7 +583,8 @@ fn confirm(
         }
     }
     if let Some(a) = audience {
-        no_heads(c, raw.pos(), "confirm.by", &a.villages, commune);
+        let at = rc.by.as_ref().map_or(raw.pos(), |b| b.pos());
+        no_heads(c, at, "confirm.by", &a.villages, commune);
     }
     let mut escalate_to = Vec::new();
     for (i, l) in rc

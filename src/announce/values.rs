@@ -114,8 +114,13 @@ pub fn parse_duration(value: &str) -> Result<SignedDuration, ProblemKind> {
         number.clear();
         seen_unit = true;
     }
-    if !number.is_empty() || !seen_unit || total == 0 || total > 366 * 86_400 {
+    if !number.is_empty() || !seen_unit {
         return Err(invalid());
+    }
+    if total == 0 || total > 366 * 86_400 {
+        return Err(ProblemKind::DurationOutOfRange {
+            value: v.to_string(),
+        });
     }
     Ok(SignedDuration::from_secs(total))
 }

@@ -29,7 +29,7 @@ pub fn parse<T: DeserializeOwned>(path: &Path, text: &str) -> Result<T, Vec<Prob
             e.into_inner()
         })
     });
-    result.map_err(|e| vec![to_problem(path, &clean_field(&field), &e)])
+    result.map_err(|e| vec![to_problem(path, text, &clean_field(&field), &e)])
 }
 
 /// Tabs in indentation are the most common mistake of people editing YAML in a plain editor;
@@ -50,15 +50,20 @@ fn tab_problems(path: &Path, text: &str) -> Vec<Problem> {
         .collect()
 }
 
-/// serde_path_to_error writes `.` for the root and `?` for unknown segments.
+/// serde_path_to_error writes `.` for the root and `?` for unknown segments, and sees the inner
+/// `value` field of every position wrapper (`send.value[0].value`): keep only the user's path.
 fn clean_field(field: &str) -> String {
     match field {
         "." | "?" => String::new(),
-        f => f.to_string(),
+        f => f
+            .replace(".value", "")
+            .trim_start_matches("value")
+            .trim_start_matches('.')
+            .to_string(),
     }
 }
 
-fn to_problem(path: &Path, field: &str, error: &YamlError) -> Problem {
+fn to_problem(path: &Path, text: &str, field: &str, error: &YamlError) -> Problem {
     let error = error.without_snippet();
     let pos = error
         .location()
@@ -84,7 +89,7 @@ fn to_problem(path: &Path, field: &str, error: &YamlError) -> Problem {
         YamlError::SerdeMissingField { field: name, .. } => {
             return Problem::new(
                 path,
-                pos,
+                mapping_start(text, field).unwrap_or(pos),
                 field,
                 ProblemKind::MissingField {
                     field: name.to_string(),
@@ -107,6 +112,10 @@ fn to_problem(path: &Path, field: &str, error: &YamlError) -> Problem {
         YamlError::DuplicateMappingKey { key, .. } => ProblemKind::DuplicateKey {
             key: key.clone().unwrap_or_default(),
         },
+        YamlError::Unexpected { expected, .. } => ProblemKind::WrongType {
+            expected: expected.trim_end_matches(" start").to_string(),
+            found: found_at(text, pos),
+        },
         YamlError::UnknownAnchor { .. } => ProblemKind::AliasInPlainValue,
         YamlError::Eof { .. } => ProblemKind::Empty,
         other => ProblemKind::Syntax {
@@ -121,6 +130,45 @@ fn to_problem(path: &Path, field: &str, error: &YamlError) -> Problem {
 fn parent_field(field: &str, name: &str) -> String {
     let trimmed = field.strip_suffix(name).unwrap_or(field);
     trimmed.trim_end_matches('.').to_string()
+}
+
+/// Where the mapping at `field` starts, for "missing field" problems: the parser reports them at
+/// the mapping's last key, which sends people looking at the wrong line. Top level: the first
+/// line that is not a comment; a named key: the first line that starts with it.
+fn mapping_start(text: &str, field: &str) -> Option<Pos> {
+    let key = field.rsplit('.').next().unwrap_or(field);
+    if key.contains('[') {
+        return None;
+    }
+    text.lines().enumerate().find_map(|(i, line)| {
+        let body = line.trim_start();
+        let col = line.len() - body.len();
+        let hit = if key.is_empty() {
+            !body.is_empty() && !body.starts_with('#') && !body.starts_with("---")
+        } else {
+            body.strip_prefix(key)
+                .is_some_and(|rest| rest.starts_with(':'))
+        };
+        hit.then(|| Pos::new(i as u64 + 1, line[..col].chars().count() as u64 + 1))
+    })
+}
+
+/// What the value at a position looks like, for wrong-type messages.
+fn found_at(text: &str, pos: Pos) -> String {
+    let line = text
+        .lines()
+        .nth(pos.line.saturating_sub(1) as usize)
+        .unwrap_or_default();
+    let rest: String = line
+        .chars()
+        .skip(pos.column.saturating_sub(1) as usize)
+        .collect();
+    let rest = rest.trim();
+    match rest.chars().next() {
+        Some('[') | Some('-') => "a sequence".into(),
+        Some('{') | None => "a map".into(),
+        Some(_) => format!("\"{rest}\""),
+    }
 }
 
 fn first_line(message: &str) -> String {

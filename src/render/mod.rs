@@ -128,10 +128,10 @@ fn error_position(e: &tera::Error) -> (Pos, String) {
             let span = r.span();
             (
                 Pos::new(span.start_line as u64, span.start_col as u64 + 1),
-                r.message().to_string(),
+                one_line(r.message()),
             )
         }
-        other => (Pos::FILE, other.to_string()),
+        other => (Pos::FILE, one_line(&other.to_string())),
     }
 }
 
@@ -155,6 +155,16 @@ fn describe(e: &tera::Error) -> String {
             .unwrap_or_default()
             .to_string(),
     }
+}
+
+/// Problems print one per line; Tera's reports can span several with a code snippet.
+fn one_line(message: &str) -> String {
+    message
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or_default()
+        .to_string()
 }
 
 fn tidy(text: &str) -> String {
