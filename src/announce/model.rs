@@ -125,7 +125,7 @@ pub enum RuleKind {
         at: Timestamp,
     },
     Cron {
-        expr: CronExpr,
+        expr: Box<CronExpr>,
         from: Option<Timestamp>,
         until: Option<Timestamp>,
     },

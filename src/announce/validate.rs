@@ -314,19 +314,19 @@ fn audience(
     let mut villages = Vec::new();
     for (i, v) in named.iter().enumerate() {
         let id = v.get().trim();
-        if let Some(k) = commune {
-            if k.village(id).is_none() {
-                let suggestion = suggest(id, k.villages.iter().map(|v| v.id.as_str()));
-                c.report(
-                    v.pos(),
-                    format!("audience.villages[{i}]"),
-                    ProblemKind::UnknownVillage {
-                        id: id.into(),
-                        suggestion,
-                    },
-                );
-                continue;
-            }
+        if let Some(k) = commune
+            && k.village(id).is_none()
+        {
+            let suggestion = suggest(id, k.villages.iter().map(|v| v.id.as_str()));
+            c.report(
+                v.pos(),
+                format!("audience.villages[{i}]"),
+                ProblemKind::UnknownVillage {
+                    id: id.into(),
+                    suggestion,
+                },
+            );
+            continue;
         }
         if !villages.iter().any(|x| x == id) {
             villages.push(id.to_string());
@@ -372,14 +372,14 @@ fn event(c: &mut Checker, raw: &Sp<RawEvent>, tz: &TimeZone) -> Option<Event> {
         .ends
         .as_ref()
         .and_then(|e| c.value(e, "event.ends", |v| parse_datetime(v, tz, false)));
-    if let (Some(s), Some(e), Some(raw_end)) = (starts, ends, re.ends.as_ref()) {
-        if e < s {
-            c.report(
-                raw_end.pos(),
-                "event.ends",
-                ProblemKind::EventEndsBeforeStart,
-            );
-        }
+    if let (Some(s), Some(e), Some(raw_end)) = (starts, ends, re.ends.as_ref())
+        && e < s
+    {
+        c.report(
+            raw_end.pos(),
+            "event.ends",
+            ProblemKind::EventEndsBeforeStart,
+        );
     }
     let place = re
         .place
@@ -443,10 +443,10 @@ fn send_rules(
             before_event_rule(c, r, rule.pos(), &field, event)
         };
         let Some(kind) = kind else { continue };
-        if let Some(exp) = expires {
-            if rule_entirely_after(&kind, event, exp) {
-                c.report(rule.pos(), &field, ProblemKind::RuleAfterExpiry);
-            }
+        if let Some(exp) = expires
+            && rule_entirely_after(&kind, event, exp)
+        {
+            c.report(rule.pos(), &field, ProblemKind::RuleAfterExpiry);
         }
         rules.push(SendRule { index, kind });
     }
@@ -468,14 +468,14 @@ fn cron_rule(
         .until
         .as_ref()
         .and_then(|u| c.value(u, format!("{field}.until"), |v| parse_datetime(v, tz, true)));
-    if let (Some(f), Some(u), Some(raw_until)) = (from, until, r.until.as_ref()) {
-        if u <= f {
-            c.report(
-                raw_until.pos(),
-                format!("{field}.until"),
-                ProblemKind::UntilBeforeFrom,
-            );
-        }
+    if let (Some(f), Some(u), Some(raw_until)) = (from, until, r.until.as_ref())
+        && u <= f
+    {
+        c.report(
+            raw_until.pos(),
+            format!("{field}.until"),
+            ProblemKind::UntilBeforeFrom,
+        );
     }
     let expr = c.value(cron, format!("{field}.cron"), parse_cron)?;
     // A fixed reference keeps `check` independent of the day it runs.
@@ -507,7 +507,11 @@ fn cron_rule(
         );
         return None;
     }
-    Some(RuleKind::Cron { expr, from, until })
+    Some(RuleKind::Cron {
+        expr: Box::new(expr),
+        from,
+        until,
+    })
 }
 
 fn before_event_rule(
@@ -594,19 +598,19 @@ fn confirm(
         .enumerate()
     {
         let id = l.get().trim();
-        if let Some(k) = commune {
-            if k.leader(id).is_none() {
-                let suggestion = suggest(id, k.leaders.iter().filter_map(|p| p.id.as_deref()));
-                c.report(
-                    l.pos(),
-                    format!("confirm.escalate_to[{i}]"),
-                    ProblemKind::UnknownLeader {
-                        id: id.into(),
-                        suggestion,
-                    },
-                );
-                continue;
-            }
+        if let Some(k) = commune
+            && k.leader(id).is_none()
+        {
+            let suggestion = suggest(id, k.leaders.iter().filter_map(|p| p.id.as_deref()));
+            c.report(
+                l.pos(),
+                format!("confirm.escalate_to[{i}]"),
+                ProblemKind::UnknownLeader {
+                    id: id.into(),
+                    suggestion,
+                },
+            );
+            continue;
         }
         escalate_to.push(id.to_string());
     }

@@ -120,7 +120,7 @@ pub fn occurrences(
             }
         }
     }
-    out.sort_by(|a, b| (a.send_at, a.due, a.rule).cmp(&(b.send_at, b.due, b.rule)));
+    out.sort_by_key(|a| (a.send_at, a.due, a.rule));
     merge_same_time(&mut out);
     out
 }
