@@ -16,20 +16,29 @@ pub fn parse<T: DeserializeOwned>(path: &Path, text: &str) -> Result<T, Vec<Prob
     if !tabs.is_empty() {
         return Err(tabs);
     }
+    // Most files are fine: read them without tracking field paths (a tenth of the parse time),
+    // and read a failing file again with tracking to name the field.
+    if let Ok(value) = serde_saphyr::from_str_with_options(text, options()) {
+        return Ok(value);
+    }
     let mut field = String::new();
-    // Leading-zero numbers stay text, so a phone number in `data` keeps its 0.
-    let options = serde_saphyr::options! {
-        strict_booleans: true,
-        leading_zero_numbers_as_strings: true,
-        with_snippet: false,
-    };
-    let result = serde_saphyr::with_deserializer_from_str_with_options(text, options, |de| {
-        serde_path_to_error::deserialize(de).map_err(|e| {
+    let result = serde_saphyr::with_deserializer_from_str_with_options(text, options(), |de| {
+        serde_path_to_error::deserialize::<_, T>(de).map_err(|e| {
             field = e.path().to_string();
             e.into_inner()
         })
     });
     result.map_err(|e| vec![to_problem(path, text, &clean_field(&field), &e)])
+}
+
+/// Leading-zero numbers stay text, so a phone number in `data` keeps its 0; only `true`/`false`
+/// are booleans, so `no` stays text.
+fn options() -> serde_saphyr::Options {
+    serde_saphyr::options! {
+        strict_booleans: true,
+        leading_zero_numbers_as_strings: true,
+        with_snippet: false,
+    }
 }
 
 /// Tabs in indentation are the most common mistake of people editing YAML in a plain editor;
