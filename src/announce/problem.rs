@@ -82,7 +82,7 @@ pub enum ProblemKind {
     },
     InvalidCron {
         value: String,
-        detail: String,
+        fault: CronFault,
     },
     CronNeverFires {
         value: String,
@@ -242,8 +242,11 @@ impl ProblemKind {
             DurationOutOfRange { value } => {
                 format!("khoảng thời gian \"{value}\" phải lớn hơn 0 và không quá 366 ngày")
             }
-            InvalidCron { value, detail } => {
-                format!("biểu thức cron \"{value}\" không hợp lệ: {detail}")
+            InvalidCron { value, fault } => {
+                format!(
+                    "biểu thức cron \"{value}\" không hợp lệ: {}",
+                    fault.message_vi()
+                )
             }
             CronNeverFires { value } => {
                 format!("biểu thức cron \"{value}\" không bao giờ tới (ngày không có thật)")
@@ -359,8 +362,11 @@ impl ProblemKind {
             DurationOutOfRange { value } => {
                 format!("duration \"{value}\" must be above 0 and at most 366 days")
             }
-            InvalidCron { value, detail } => {
-                format!("invalid cron expression \"{value}\": {detail}")
+            InvalidCron { value, fault } => {
+                format!(
+                    "invalid cron expression \"{value}\": {}",
+                    fault.message_en()
+                )
             }
             CronNeverFires { value } => {
                 format!("cron expression \"{value}\" never fires (no such day)")
@@ -445,6 +451,70 @@ impl ProblemKind {
                     .map(|v| format!(" (to village {v})"))
                     .unwrap_or_default()
             ),
+        }
+    }
+}
+
+/// What is wrong with a cron expression, found by trying its fields one at a time.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CronFault {
+    FieldCount(usize),
+    Field { field: CronField, text: String },
+    Other(String),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CronField {
+    Second,
+    Minute,
+    Hour,
+    DayOfMonth,
+    Month,
+    DayOfWeek,
+}
+
+impl CronFault {
+    fn message_vi(&self) -> String {
+        match self {
+            CronFault::FieldCount(n) => {
+                format!("cần 5 trường (phút giờ ngày tháng thứ), đang có {n}")
+            }
+            CronFault::Field { field, text } => {
+                let (name, range) = match field {
+                    CronField::Second => ("giây", "0–59"),
+                    CronField::Minute => ("phút", "0–59"),
+                    CronField::Hour => ("giờ", "0–23"),
+                    CronField::DayOfMonth => ("ngày trong tháng", "1–31"),
+                    CronField::Month => ("tháng", "1–12 hoặc JAN–DEC"),
+                    CronField::DayOfWeek => ("thứ", "0–7 hoặc SUN–SAT, 0 và 7 là Chủ Nhật"),
+                };
+                format!(
+                    "trường {name} \"{text}\" sai; cần giá trị {range}, dạng *, a, a-b, */n hoặc danh sách a,b"
+                )
+            }
+            CronFault::Other(detail) => detail.clone(),
+        }
+    }
+
+    fn message_en(&self) -> String {
+        match self {
+            CronFault::FieldCount(n) => {
+                format!("needs 5 fields (minute hour day month weekday), found {n}")
+            }
+            CronFault::Field { field, text } => {
+                let (name, range) = match field {
+                    CronField::Second => ("second", "0–59"),
+                    CronField::Minute => ("minute", "0–59"),
+                    CronField::Hour => ("hour", "0–23"),
+                    CronField::DayOfMonth => ("day-of-month", "1–31"),
+                    CronField::Month => ("month", "1–12 or JAN–DEC"),
+                    CronField::DayOfWeek => ("day-of-week", "0–7 or SUN–SAT, 0 and 7 are Sunday"),
+                };
+                format!(
+                    "{name} field \"{text}\" is wrong; expected {range}, as *, a, a-b, */n or a list a,b"
+                )
+            }
+            CronFault::Other(detail) => detail.clone(),
         }
     }
 }

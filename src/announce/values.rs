@@ -10,7 +10,7 @@ use jiff::civil::{Date, Time};
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 
-use super::problem::ProblemKind;
+use super::problem::{CronFault, CronField, ProblemKind};
 
 /// Parses `YYYY-MM-DD HH:MM[:SS]` (space or `T`), optionally with an offset (`+07:00`, `Z`); times
 /// without an offset are in the commune's zone. With `date_end_of_day`, a bare date means the end
@@ -228,15 +228,13 @@ pub struct CronExpr {
 
 pub fn parse_cron(value: &str) -> Result<CronExpr, ProblemKind> {
     let source = value.split_whitespace().collect::<Vec<_>>().join(" ");
-    let invalid = |detail: String| ProblemKind::InvalidCron {
+    let invalid = |fault: CronFault| ProblemKind::InvalidCron {
         value: source.clone(),
-        detail,
+        fault,
     };
     let fields = source.split(' ').count();
     if !(5..=6).contains(&fields) {
-        return Err(invalid(format!(
-            "cần 5 trường (phút giờ ngày tháng thứ), đang có {fields}"
-        )));
+        return Err(invalid(CronFault::FieldCount(fields)));
     }
     // Vixie cron ORs day-of-month and day-of-week only when both are restricted, and a field that
     // starts with `*` (including `*/2`) counts as unrestricted. croner ORs whenever neither is a
@@ -248,8 +246,45 @@ pub fn parse_cron(value: &str) -> Result<CronExpr, ProblemKind> {
         .year(Year::Disallowed)
         .dom_and_dow(star_day)
         .build();
-    let cron = parser.parse(&source).map_err(|e| invalid(e.to_string()))?;
+    let cron = parser.parse(&source).map_err(|e| {
+        invalid(faulty_field(&parser, &source).unwrap_or(CronFault::Other(e.to_string())))
+    })?;
     Ok(CronExpr { source, cron })
+}
+
+/// Names the first field that is wrong on its own, by parsing it with every other field `*`.
+fn faulty_field(parser: &CronParser, source: &str) -> Option<CronFault> {
+    let parts: Vec<&str> = source.split(' ').collect();
+    let names: &[CronField] = if parts.len() == 6 {
+        &[
+            CronField::Second,
+            CronField::Minute,
+            CronField::Hour,
+            CronField::DayOfMonth,
+            CronField::Month,
+            CronField::DayOfWeek,
+        ]
+    } else {
+        &[
+            CronField::Minute,
+            CronField::Hour,
+            CronField::DayOfMonth,
+            CronField::Month,
+            CronField::DayOfWeek,
+        ]
+    };
+    (0..parts.len()).find_map(|i| {
+        let alone: Vec<&str> = (0..parts.len())
+            .map(|j| if i == j { parts[j] } else { "*" })
+            .collect();
+        parser
+            .parse(&alone.join(" "))
+            .is_err()
+            .then(|| CronFault::Field {
+                field: names[i],
+                text: parts[i].to_string(),
+            })
+    })
 }
 
 #[cfg(test)]
