@@ -14,5 +14,6 @@
 pub mod announce;
 pub mod cli;
 pub mod content;
+pub mod ledger;
 pub mod render;
 pub mod schedule;

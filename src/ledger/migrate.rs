@@ -1,0 +1,54 @@
+//! Embedded migrations: `migrations/sqlite` and `migrations/postgres`, compiled into the binary and
+//! applied by sqlx's migrator (which checksums what was applied, so an edited old migration is an
+//! error: migrations are only ever appended).
+
+use std::borrow::Cow;
+
+use sqlx::error::BoxDynError;
+use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
+
+use super::{Dialect, Store};
+
+const SQLITE: &[(i64, &str, &str)] = &[(
+    1,
+    "ledger",
+    include_str!("../../migrations/sqlite/0001_ledger.sql"),
+)];
+const POSTGRES: &[(i64, &str, &str)] = &[(
+    1,
+    "ledger",
+    include_str!("../../migrations/postgres/0001_ledger.sql"),
+)];
+
+#[derive(Debug)]
+struct Embedded(&'static [(i64, &'static str, &'static str)]);
+
+impl<'s> MigrationSource<'s> for Embedded {
+    fn resolve(self) -> futures_core::future::BoxFuture<'s, Result<Vec<Migration>, BoxDynError>> {
+        Box::pin(async move {
+            Ok(self
+                .0
+                .iter()
+                .map(|(version, name, sql)| {
+                    Migration::new(
+                        *version,
+                        Cow::Borrowed(name),
+                        MigrationType::Simple,
+                        Cow::Borrowed(sql),
+                        false,
+                    )
+                })
+                .collect())
+        })
+    }
+}
+
+pub async fn run(store: &Store) -> anyhow::Result<()> {
+    let source = match store.dialect {
+        Dialect::Sqlite => Embedded(SQLITE),
+        Dialect::Postgres => Embedded(POSTGRES),
+    };
+    let migrator = Migrator::new(source).await?;
+    migrator.run(&store.pool).await?;
+    Ok(())
+}

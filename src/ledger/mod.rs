@@ -1,0 +1,194 @@
+//! The delivery ledger: the database is the truth of what is due and what was sent. One store over
+//! sqlx's `Any` driver, so the same SQL (with `$1` placeholders, which SQLite accepts too) runs on
+//! SQLite — the default, one daemon — and PostgreSQL — several daemons sharing the work. The few
+//! differences (how a write transaction begins, `FOR UPDATE SKIP LOCKED`, advisory locks) live here.
+//!
+//! Times are stored as microseconds since the Unix epoch, so both backends compare them the same.
+
+mod deliveries;
+mod files;
+mod migrate;
+mod occurrences;
+mod states;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use jiff::Timestamp;
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Executor as _};
+
+pub use deliveries::{ClaimedDelivery, NewDelivery, Outcome};
+pub use files::{Load, StoredAnnouncement};
+pub use occurrences::{ClaimedOccurrence, NewOccurrence, NewRevision, PlanChange, PlanResult};
+pub use states::{DeliveryState, OccurrenceState};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    dialect: Dialect,
+}
+
+pub type Tx = sqlx::Transaction<'static, sqlx::Any>;
+
+/// Microseconds since the epoch, the stored form of a time.
+pub fn micros(t: Timestamp) -> i64 {
+    t.as_microsecond()
+}
+
+pub fn from_micros(us: i64) -> Timestamp {
+    Timestamp::from_microsecond(us).unwrap_or(Timestamp::MAX)
+}
+
+impl Store {
+    /// Opens (creating a SQLite file if needed) and migrates. `url` is `sqlite://path` (or a bare
+    /// path) or `postgres://…`.
+    pub async fn open(url: &str) -> anyhow::Result<Store> {
+        sqlx::any::install_default_drivers();
+        let (url, dialect) = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            (url.to_string(), Dialect::Postgres)
+        } else {
+            let path = url
+                .strip_prefix("sqlite://")
+                .or(url.strip_prefix("sqlite:"))
+                .unwrap_or(url);
+            (format!("sqlite://{path}?mode=rwc"), Dialect::Sqlite)
+        };
+        let options = AnyConnectOptions::from_str(&url)
+            .with_context(|| format!("database URL {}", redact(&url)))?;
+        let pool = match dialect {
+            // WAL lets the dashboard read while the daemon writes; NORMAL sync is durable across a
+            // process crash (the kill the crash test does) and fsyncs at checkpoints; busy_timeout
+            // waits for the one writer instead of failing.
+            Dialect::Sqlite => {
+                AnyPoolOptions::new()
+                    .max_connections(4)
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            conn.execute("PRAGMA journal_mode = WAL").await?;
+                            conn.execute("PRAGMA synchronous = NORMAL").await?;
+                            conn.execute("PRAGMA busy_timeout = 10000").await?;
+                            conn.execute("PRAGMA foreign_keys = ON").await?;
+                            Ok(())
+                        })
+                    })
+                    .connect_with(options)
+                    .await
+            }
+            Dialect::Postgres => {
+                AnyPoolOptions::new()
+                    .max_connections(8)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .connect_with(options)
+                    .await
+            }
+        }
+        .with_context(|| format!("cannot open the database {}", redact(&url)))?;
+        let store = Store { pool, dialect };
+        migrate::run(&store).await.context("applying migrations")?;
+        Ok(store)
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// A write transaction. On SQLite it takes the write lock at once (`BEGIN IMMEDIATE`), so a
+    /// transaction that reads then writes can never fail half-way on a lock upgrade.
+    pub async fn write(&self) -> sqlx::Result<Tx> {
+        match self.dialect {
+            Dialect::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Dialect::Postgres => self.pool.begin().await,
+        }
+    }
+
+    /// Serialises planning of one commune across daemons for the rest of the transaction.
+    async fn planning_lock(&self, tx: &mut Tx, commune: &str) -> sqlx::Result<()> {
+        if self.dialect == Dialect::Postgres {
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(lock_key(commune))
+                .execute(&mut **tx)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// `FOR UPDATE SKIP LOCKED` where the backend has it: daemons claim disjoint rows.
+    fn skip_locked(&self) -> &'static str {
+        match self.dialect {
+            Dialect::Sqlite => "",
+            Dialect::Postgres => "FOR UPDATE SKIP LOCKED",
+        }
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// A stable 64-bit key per commune for advisory locks.
+fn lock_key(commune: &str) -> i64 {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(format!("loa-planning:{commune}").as_bytes());
+    let mut bytes = [0u8; 8];
+    bytes.copy_from_slice(&digest[..8]);
+    i64::from_be_bytes(bytes)
+}
+
+/// Database URLs may carry passwords; never print them.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}://***{}", &url[..scheme], &url[at..])
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// `($1, $2, …), ($n, …)` for a multi-row insert of `rows` rows of `cols` columns.
+fn values_list(rows: usize, cols: usize) -> String {
+    let mut out = String::with_capacity(rows * cols * 5);
+    for r in 0..rows {
+        if r > 0 {
+            out.push(',');
+        }
+        out.push('(');
+        for c in 0..cols {
+            if c > 0 {
+                out.push(',');
+            }
+            out.push('$');
+            out.push_str(&(r * cols + c + 1).to_string());
+        }
+        out.push(')');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn passwords_never_print() {
+        assert_eq!(
+            super::redact("postgres://loa:secret@db:5432/loa"),
+            "postgres://***@db:5432/loa"
+        );
+        assert_eq!(super::redact("sqlite://loa.db"), "sqlite://loa.db");
+    }
+
+    #[test]
+    fn values_lists() {
+        assert_eq!(super::values_list(2, 3), "($1,$2,$3),($4,$5,$6)");
+    }
+}

@@ -1,0 +1,299 @@
+//! Occurrences: one planned send of one announcement. Planning writes them (never twice: a unique
+//! key and a same-time check across revisions); the due loop claims them when due and expands them
+//! into deliveries, or records them as missed.
+
+use std::collections::HashMap;
+
+use jiff::Timestamp;
+use sqlx::Row as _;
+
+use super::{Store, micros};
+
+/// An occurrence to materialise; the store fills in the announcement's revision.
+#[derive(Clone, Debug)]
+pub struct NewOccurrence {
+    pub announcement_id: String,
+    pub rule: i64,
+    pub due: Timestamp,
+    pub send_at: Timestamp,
+    pub deadline: Timestamp,
+    /// The trigger, as JSON.
+    pub trigger: String,
+    pub urgent: bool,
+}
+
+/// A new good version of a file.
+#[derive(Clone, Debug)]
+pub struct NewRevision {
+    pub announcement_id: String,
+    pub content_hash: String,
+    pub git_commit: Option<String>,
+    pub path: String,
+    pub source: String,
+}
+
+/// Everything one planning pass changes, applied in one transaction.
+#[derive(Default, Debug)]
+pub struct PlanChange {
+    pub revisions: Vec<NewRevision>,
+    pub deleted: Vec<String>,
+    /// Files whose problems changed: Some(JSON) while broken, None once they validate again.
+    pub problems: Vec<(String, Option<String>)>,
+    pub occurrences: Vec<NewOccurrence>,
+    /// Advance the commune's materialised horizon to this.
+    pub planned_until: Option<Timestamp>,
+}
+
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct PlanResult {
+    pub revisions: usize,
+    pub inserted: usize,
+    pub cancelled: usize,
+    /// The revision now current for each announcement touched by the change.
+    pub current: HashMap<String, i64>,
+}
+
+/// A due occurrence this daemon now holds.
+#[derive(Clone, Debug)]
+pub struct ClaimedOccurrence {
+    pub id: i64,
+    pub announcement_id: String,
+    pub revision: i64,
+    pub rule: i64,
+    pub due: Timestamp,
+    pub send_at: Timestamp,
+    pub deadline: Timestamp,
+    pub trigger: String,
+    pub urgent: bool,
+}
+
+impl Store {
+    /// The commune's materialised horizon, if planning ever ran.
+    pub async fn planned_until(&self, commune: &str) -> sqlx::Result<Option<Timestamp>> {
+        let row = sqlx::query("SELECT planned_until FROM communes WHERE id = $1")
+            .bind(commune)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row
+            .and_then(|r| r.try_get::<Option<i64>, _>(0).ok().flatten())
+            .map(super::from_micros))
+    }
+
+    pub async fn apply_plan(
+        &self,
+        commune: &str,
+        change: &PlanChange,
+        now: Timestamp,
+    ) -> sqlx::Result<PlanResult> {
+        let mut tx = self.write().await?;
+        self.planning_lock(&mut tx, commune).await?;
+        let now_us = micros(now);
+        let mut result = PlanResult::default();
+        for rev in &change.revisions {
+            let latest = sqlx::query(
+                "SELECT revision, content_hash FROM revisions WHERE commune_id = $1 AND announcement_id = $2
+                 ORDER BY revision DESC LIMIT 1",
+            )
+            .bind(commune)
+            .bind(&rev.announcement_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let (last, same) = match latest {
+                Some(r) => (
+                    r.try_get::<i64, _>(0)?,
+                    r.try_get::<String, _>(1)? == rev.content_hash,
+                ),
+                None => (0, false),
+            };
+            // Another daemon may have recorded this very content already: then it is current.
+            let revision = if same { last } else { last + 1 };
+            if !same {
+                sqlx::query(
+                    "INSERT INTO revisions (commune_id, announcement_id, revision, content_hash, git_commit, path, source, loaded_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(commune)
+                .bind(&rev.announcement_id)
+                .bind(revision)
+                .bind(&rev.content_hash)
+                .bind(rev.git_commit.as_deref())
+                .bind(&rev.path)
+                .bind(&rev.source)
+                .bind(now_us)
+                .execute(&mut *tx)
+                .await?;
+                result.revisions += 1;
+            }
+            sqlx::query(
+                "INSERT INTO announcements (commune_id, id, revision, status, problems, updated_at)
+                 VALUES ($1, $2, $3, 'active', NULL, $4)
+                 ON CONFLICT (commune_id, id) DO UPDATE SET revision = $3, status = 'active', problems = NULL, updated_at = $4",
+            )
+            .bind(commune)
+            .bind(&rev.announcement_id)
+            .bind(revision)
+            .bind(now_us)
+            .execute(&mut *tx)
+            .await?;
+            // Future sends of older revisions give way to this one; what was sent stays sent, and
+            // what fell due while the daemon was down still gets its catch-up decision.
+            let cancelled = sqlx::query(
+                "UPDATE occurrences SET state = 'cancelled', reason = 'superseded', updated_at = $4
+                 WHERE commune_id = $1 AND announcement_id = $2 AND revision <> $3 AND state = 'planned'
+                   AND send_at >= $4",
+            )
+            .bind(commune)
+            .bind(&rev.announcement_id)
+            .bind(revision)
+            .bind(now_us)
+            .execute(&mut *tx)
+            .await?;
+            result.cancelled += cancelled.rows_affected() as usize;
+            result.current.insert(rev.announcement_id.clone(), revision);
+        }
+        for id in &change.deleted {
+            sqlx::query("UPDATE announcements SET status = 'deleted', updated_at = $3 WHERE commune_id = $1 AND id = $2")
+                .bind(commune)
+                .bind(id)
+                .bind(now_us)
+                .execute(&mut *tx)
+                .await?;
+            let cancelled = sqlx::query(
+                "UPDATE occurrences SET state = 'cancelled', reason = 'deleted', updated_at = $3
+                 WHERE commune_id = $1 AND announcement_id = $2 AND state = 'planned'",
+            )
+            .bind(commune)
+            .bind(id)
+            .bind(now_us)
+            .execute(&mut *tx)
+            .await?;
+            result.cancelled += cancelled.rows_affected() as usize;
+        }
+        for (id, problems) in &change.problems {
+            sqlx::query("UPDATE announcements SET problems = $3, updated_at = $4 WHERE commune_id = $1 AND id = $2")
+                .bind(commune)
+                .bind(id)
+                .bind(problems.as_deref())
+                .bind(now_us)
+                .execute(&mut *tx)
+                .await?;
+        }
+        // Revisions of announcements not touched above, for the occurrences below.
+        let mut revision_of: HashMap<String, i64> = result.current.clone();
+        for o in &change.occurrences {
+            if !revision_of.contains_key(&o.announcement_id) {
+                let r = sqlx::query("SELECT revision FROM announcements WHERE commune_id = $1 AND id = $2 AND status = 'active'")
+                    .bind(commune)
+                    .bind(&o.announcement_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                revision_of.insert(
+                    o.announcement_id.clone(),
+                    r.map(|r| r.try_get(0)).transpose()?.unwrap_or(-1),
+                );
+            }
+        }
+        for o in &change.occurrences {
+            let revision = revision_of.get(&o.announcement_id).copied().unwrap_or(-1);
+            if revision < 0 {
+                continue;
+            }
+            // The same send of the same rule is never planned twice, whatever the revision: an
+            // edit that keeps a time does not send it again.
+            let inserted = sqlx::query(
+                "INSERT INTO occurrences
+                   (commune_id, announcement_id, revision, rule, due, send_at, deadline, trigger, urgent, state, created_at, updated_at)
+                 SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, 'planned', $10, $10
+                 WHERE NOT EXISTS (
+                   SELECT 1 FROM occurrences
+                   WHERE commune_id = $1 AND announcement_id = $2 AND rule = $4 AND due = $5 AND state <> 'cancelled')
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(commune)
+            .bind(&o.announcement_id)
+            .bind(revision)
+            .bind(o.rule)
+            .bind(micros(o.due))
+            .bind(micros(o.send_at))
+            .bind(micros(o.deadline))
+            .bind(&o.trigger)
+            .bind(i64::from(o.urgent))
+            .bind(now_us)
+            .execute(&mut *tx)
+            .await?;
+            result.inserted += inserted.rows_affected() as usize;
+        }
+        if let Some(until) = change.planned_until {
+            sqlx::query("UPDATE communes SET planned_until = $2, updated_at = $3 WHERE id = $1")
+                .bind(commune)
+                .bind(micros(until))
+                .bind(now_us)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(result)
+    }
+
+    /// Claims due occurrences (and ones whose claimant died: lease expired) for `node`.
+    pub async fn claim_occurrences(
+        &self,
+        commune: &str,
+        node: &str,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: i64,
+    ) -> sqlx::Result<Vec<ClaimedOccurrence>> {
+        let sql = format!(
+            "UPDATE occurrences SET state = 'claimed', claimed_by = $2, lease_until = $3, updated_at = $4
+             WHERE id IN (
+               SELECT id FROM occurrences
+               WHERE commune_id = $1 AND ((state = 'planned' AND send_at <= $4) OR (state = 'claimed' AND lease_until < $4))
+               ORDER BY send_at LIMIT $5 {})
+             RETURNING id, announcement_id, revision, rule, due, send_at, deadline, trigger, urgent",
+            self.skip_locked()
+        );
+        let mut tx = self.write().await?;
+        let rows = sqlx::query(&sql)
+            .bind(commune)
+            .bind(node)
+            .bind(micros(lease_until))
+            .bind(micros(now))
+            .bind(limit)
+            .fetch_all(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(ClaimedOccurrence {
+                    id: r.try_get("id")?,
+                    announcement_id: r.try_get("announcement_id")?,
+                    revision: r.try_get("revision")?,
+                    rule: r.try_get("rule")?,
+                    due: super::from_micros(r.try_get("due")?),
+                    send_at: super::from_micros(r.try_get("send_at")?),
+                    deadline: super::from_micros(r.try_get("deadline")?),
+                    trigger: r.try_get("trigger")?,
+                    urgent: r.try_get::<i64, _>("urgent")? != 0,
+                })
+            })
+            .collect()
+    }
+
+    /// The earliest time anything becomes due: a planned occurrence, a delivery to (re)try, or a
+    /// lease to take over.
+    pub async fn next_due(&self, commune: &str) -> sqlx::Result<Option<Timestamp>> {
+        let row = sqlx::query(
+            "SELECT MIN(t) FROM (
+               SELECT MIN(send_at) AS t FROM occurrences WHERE commune_id = $1 AND state = 'planned'
+               UNION ALL SELECT MIN(lease_until) FROM occurrences WHERE commune_id = $1 AND state = 'claimed'
+               UNION ALL SELECT MIN(next_attempt_at) FROM deliveries WHERE commune_id = $1 AND state IN ('planned', 'retrying')
+               UNION ALL SELECT MIN(lease_until) FROM deliveries WHERE commune_id = $1 AND state = 'sending'
+             ) due",
+        )
+        .bind(commune)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.try_get::<Option<i64>, _>(0)?.map(super::from_micros))
+    }
+}

@@ -1,0 +1,366 @@
+//! One storage story, run on SQLite and on PostgreSQL: planning never duplicates, claims are
+//! exclusive and expire, expansion is idempotent, outcomes and in-doubt recovery follow the
+//! documented guarantees, and every change lands in the event log.
+
+mod support;
+
+use jiff::{SignedDuration, Timestamp};
+use loa::ledger::*;
+use sqlx::Row as _;
+
+const C: &str = "long-mon";
+
+fn t(s: &str) -> Timestamp {
+    s.parse().expect("timestamp")
+}
+
+fn occ(id: &str, rule: i64, due: &str, urgent: bool) -> NewOccurrence {
+    NewOccurrence {
+        announcement_id: id.into(),
+        rule,
+        due: t(due),
+        send_at: t(due),
+        deadline: t(due) + SignedDuration::from_hours(6),
+        trigger: r#"{"type":"once"}"#.into(),
+        urgent,
+    }
+}
+
+fn rev(id: &str, hash: &str) -> NewRevision {
+    NewRevision {
+        announcement_id: id.into(),
+        content_hash: hash.into(),
+        git_commit: None,
+        path: format!("{id}.yaml"),
+        source: format!("title: {id}\n"),
+    }
+}
+
+fn target(n: usize) -> NewDelivery {
+    NewDelivery {
+        village_id: Some("lang-tre".into()),
+        target_kind: "group",
+        target: format!("g{n}"),
+        person: None,
+        text: "Xin chào".into(),
+    }
+}
+
+async fn count(store: &Store, sql: &str) -> i64 {
+    sqlx::query(sql)
+        .fetch_one(store.pool())
+        .await
+        .expect("count")
+        .try_get(0)
+        .expect("i64")
+}
+
+#[tokio::test]
+async fn storage_story_on_every_backend() {
+    for db in support::databases().await {
+        story(&db.store().await).await;
+        // Migrations are idempotent: opening again applies nothing and loses nothing.
+        let again = db.store().await;
+        assert!(
+            count(&again, "SELECT COUNT(*) FROM deliveries").await > 0,
+            "{}",
+            db.name
+        );
+    }
+}
+
+async fn story(store: &Store) {
+    let now = t("2026-11-24T01:00:00Z");
+    store
+        .upsert_commune(C, "Xã Long Môn", now)
+        .await
+        .expect("commune");
+
+    // Planning twice inserts once.
+    let change = PlanChange {
+        revisions: vec![rev("bao", "h1"), rev("hop", "h1")],
+        occurrences: vec![
+            occ("bao", 0, "2026-11-24T02:00:00Z", true),
+            occ("bao", 1, "2026-11-24T06:00:00Z", true),
+            occ("hop", 0, "2026-11-24T03:00:00Z", false),
+        ],
+        planned_until: Some(t("2026-11-26T00:00:00Z")),
+        ..Default::default()
+    };
+    let first = store.apply_plan(C, &change, now).await.expect("plan");
+    assert_eq!((first.revisions, first.inserted), (2, 3));
+    let second = store.apply_plan(C, &change, now).await.expect("plan again");
+    assert_eq!(
+        (second.revisions, second.inserted),
+        (0, 0),
+        "re-planning never duplicates"
+    );
+    assert_eq!(
+        store.planned_until(C).await.expect("until"),
+        Some(t("2026-11-26T00:00:00Z"))
+    );
+
+    // An edit is a new revision: its future sends replace the old ones, never add to them.
+    let edit = PlanChange {
+        revisions: vec![rev("bao", "h2")],
+        occurrences: vec![
+            occ("bao", 1, "2026-11-24T06:00:00Z", true),
+            occ("bao", 1, "2026-11-24T12:00:00Z", true),
+        ],
+        ..Default::default()
+    };
+    let edited = store.apply_plan(C, &edit, now).await.expect("edit");
+    assert_eq!(
+        (edited.revisions, edited.cancelled, edited.inserted),
+        (1, 2, 2)
+    );
+    assert_eq!(edited.current.get("bao"), Some(&2));
+    assert_eq!(
+        count(
+            store,
+            "SELECT COUNT(*) FROM occurrences WHERE state = 'planned' AND announcement_id = 'bao'"
+        )
+        .await,
+        2
+    );
+    let stored = store.stored_announcements(C).await.expect("stored");
+    assert_eq!(stored["bao"].revision, 2);
+    assert_eq!(
+        store
+            .revision_source(C, "bao", 1)
+            .await
+            .expect("source")
+            .map(|s| s.1),
+        Some("title: bao\n".into())
+    );
+
+    // Claims: only what is due; exclusive; taken over after the lease.
+    let at = t("2026-11-24T03:00:00Z");
+    let lease = at + SignedDuration::from_secs(30);
+    let claimed = store
+        .claim_occurrences(C, "node-a", at, lease, 10)
+        .await
+        .expect("claim");
+    assert_eq!(
+        claimed
+            .iter()
+            .map(|c| c.announcement_id.as_str())
+            .collect::<Vec<_>>(),
+        ["hop"]
+    );
+    assert!(
+        store
+            .claim_occurrences(C, "node-b", at, lease, 10)
+            .await
+            .expect("claim")
+            .is_empty()
+    );
+    let taken = store
+        .claim_occurrences(
+            C,
+            "node-b",
+            lease + SignedDuration::from_secs(1),
+            lease + SignedDuration::from_secs(60),
+            10,
+        )
+        .await
+        .expect("take over");
+    assert_eq!(
+        taken.len(),
+        1,
+        "a dead claimant's occurrence is taken over after its lease"
+    );
+
+    // Expansion is idempotent.
+    let hop = &taken[0];
+    let targets: Vec<NewDelivery> = (0..5).map(target).collect();
+    assert_eq!(
+        store
+            .expand(C, hop, &targets, DeliveryState::Planned, None, "node-b", at)
+            .await
+            .expect("expand"),
+        5
+    );
+    assert_eq!(
+        store
+            .expand(C, hop, &targets, DeliveryState::Planned, None, "node-b", at)
+            .await
+            .expect("again"),
+        0
+    );
+
+    // Deliveries: claimed in chunks, outcomes recorded per recipient.
+    let d = store
+        .claim_deliveries(C, "node-b", at, lease, 3)
+        .await
+        .expect("claim deliveries");
+    assert_eq!(d.len(), 3);
+    assert!(d.iter().all(|x| x.attempts == 1));
+    let rest = store
+        .claim_deliveries(C, "node-c", at, lease, 10)
+        .await
+        .expect("claim rest");
+    assert_eq!(rest.len(), 2, "another node gets only the others");
+    let outcomes = vec![
+        Outcome {
+            id: d[0].id,
+            state: DeliveryState::Sent,
+            provider_message_id: Some("m1".into()),
+            error_code: None,
+            error_reason: None,
+            next_attempt_at: None,
+        },
+        Outcome {
+            id: d[1].id,
+            state: DeliveryState::Retrying,
+            provider_message_id: None,
+            error_code: Some("-32".into()),
+            error_reason: Some("rate limit".into()),
+            next_attempt_at: Some(at + SignedDuration::from_mins(5)),
+        },
+        Outcome {
+            id: d[2].id,
+            state: DeliveryState::Failed,
+            provider_message_id: None,
+            error_code: Some("-213".into()),
+            error_reason: Some("not a follower".into()),
+            next_attempt_at: None,
+        },
+    ];
+    assert_eq!(
+        store
+            .record_outcomes(C, "node-b", &outcomes, at)
+            .await
+            .expect("record"),
+        3
+    );
+    // A node that lost its claim cannot overwrite the outcome.
+    assert_eq!(
+        store
+            .record_outcomes(C, "node-x", &outcomes[..1], at)
+            .await
+            .expect("record"),
+        0
+    );
+
+    // node-c died with two in flight (normal priority): after the lease they are unknown.
+    let (resend, unknown) = store
+        .recover_in_doubt(C, "node-b", lease + SignedDuration::from_secs(1), false)
+        .await
+        .expect("recover");
+    assert_eq!((resend, unknown), (0, 2));
+
+    // Urgent in doubt is sent again, flagged.
+    let bao = store
+        .claim_occurrences(
+            C,
+            "node-a",
+            t("2026-11-24T06:00:00Z"),
+            t("2026-11-24T06:00:30Z"),
+            10,
+        )
+        .await
+        .expect("claim");
+    let bao: Vec<_> = bao
+        .into_iter()
+        .filter(|o| o.announcement_id == "bao")
+        .collect();
+    assert_eq!(
+        bao.len(),
+        1,
+        "only revision 2's 06:00 send: the edit superseded revision 1's 02:00"
+    );
+    assert_eq!(bao[0].revision, 2);
+    for o in &bao {
+        store
+            .expand(
+                C,
+                o,
+                &[target(9)],
+                DeliveryState::Planned,
+                None,
+                "node-a",
+                o.send_at,
+            )
+            .await
+            .expect("expand");
+    }
+    // The rate-limited retry is due too, but urgent work goes first.
+    let sending = store
+        .claim_deliveries(
+            C,
+            "node-a",
+            t("2026-11-24T06:00:00Z"),
+            t("2026-11-24T06:00:30Z"),
+            1,
+        )
+        .await
+        .expect("claim");
+    assert_eq!(sending.len(), 1);
+    assert!(sending[0].urgent);
+    let (resend, unknown) = store
+        .recover_in_doubt(C, "node-a", t("2026-11-24T06:00:00Z"), true)
+        .await
+        .expect("recover all");
+    assert_eq!((resend, unknown), (1, 0));
+    let again = store
+        .claim_deliveries(
+            C,
+            "node-a",
+            t("2026-11-24T06:00:01Z"),
+            t("2026-11-24T06:00:31Z"),
+            1,
+        )
+        .await
+        .expect("claim");
+    assert_eq!(again.len(), 1);
+    assert!(
+        again
+            .iter()
+            .all(|d| d.possible_duplicate && d.attempts == 2)
+    );
+
+    // Deadlines: a retry that can no longer happen in time expires.
+    assert_eq!(
+        store
+            .expire_overdue(C, "node-a", t("2026-11-25T00:00:00Z"))
+            .await
+            .expect("expire"),
+        1,
+        "the rate-limited retry"
+    );
+
+    // Deleting a file cancels its future sends.
+    let del = PlanChange {
+        deleted: vec!["bao".into()],
+        ..Default::default()
+    };
+    assert_eq!(
+        store
+            .apply_plan(C, &del, now)
+            .await
+            .expect("delete")
+            .cancelled,
+        1,
+        "the 12:00 send"
+    );
+
+    // Every state change is in the event log.
+    let events = count(store, "SELECT COUNT(*) FROM delivery_events").await;
+    assert!(
+        events >= 5 + 3 + 3 + 2 + 2 + 1 + 1 + 1 + 1 + 1,
+        "events: {events}"
+    );
+    let counts = store.delivery_counts(C).await.expect("counts");
+    let get = |s: DeliveryState| counts.iter().find(|(k, _)| *k == s).map_or(0, |(_, n)| *n);
+    assert_eq!(
+        (
+            get(DeliveryState::Sent),
+            get(DeliveryState::Failed),
+            get(DeliveryState::Unknown),
+            get(DeliveryState::Expired)
+        ),
+        (1, 1, 2, 1)
+    );
+    assert!(store.next_due(C).await.expect("next").is_some());
+}
