@@ -79,7 +79,11 @@ impl Repo {
 /// Renders the announcement the ways it will be sent — each rule once, each village once — and
 /// reports what fails or is too long. Not every combination: the text differs by rule and by
 /// village, rarely by both, and this keeps `check` fast on thousands of files.
-fn render_problems(ann: &Announcement, commune: &Commune, templates: &Templates) -> Vec<Problem> {
+pub fn render_problems(
+    ann: &Announcement,
+    commune: &Commune,
+    templates: &Templates,
+) -> Vec<Problem> {
     let problem = |kind| vec![Problem::new(&ann.path, ann.template_pos, "template", kind)];
     if !templates.has(&ann.template) {
         return problem(ProblemKind::TemplateMissing {

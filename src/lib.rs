@@ -9,11 +9,20 @@
 //! - [`content`]: the repository as a whole — files and templates checked together.
 //! - [`schedule`]: the pure function from an announcement and a time window to its sends
 //!   (one-shot, cron, reminders), with quiet hours, expiry and past times applied.
+//! - [`ledger`]: the database (SQLite or PostgreSQL): revisions, occurrences, per-recipient
+//!   deliveries and their event log.
+//! - [`deliver`]: channels (send one message to one target, classify the result) and targets.
+//! - [`daemon`]: planning files into the ledger and the due loop that sends; [`config`] its settings
+//!   and [`clock`] its time.
 //! - [`cli`]: the `loa` subcommands, thin wrappers over the above.
 
 pub mod announce;
 pub mod cli;
+pub mod clock;
+pub mod config;
 pub mod content;
+pub mod daemon;
+pub mod deliver;
 pub mod ledger;
 pub mod render;
 pub mod schedule;

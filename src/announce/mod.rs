@@ -155,8 +155,23 @@ fn load_announcement(
     commune: Option<&Commune>,
 ) -> Result<Announcement, Vec<Problem>> {
     let text = read(path)?;
-    let raw: raw::RawAnnouncement = yaml::parse(path, &text)?;
+    announcement_from_text(dir, path, &text, commune)
+}
+
+/// Parses and validates one announcement from its text (a file just changed, or a stored revision).
+pub fn announcement_from_text(
+    dir: &Path,
+    path: &Path,
+    text: &str,
+    commune: Option<&Commune>,
+) -> Result<Announcement, Vec<Problem>> {
+    let raw: raw::RawAnnouncement = yaml::parse(path, text)?;
     validate::announcement(path, &announcement_id(dir, path), &raw, commune)
+}
+
+/// Reads one file as text, or the problem that prevents it.
+pub fn read_file(path: &Path) -> Result<String, Vec<Problem>> {
+    read(path)
 }
 
 /// Maps `f` over `items` on all cores, keeping order. Files are independent, so this is where

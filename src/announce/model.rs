@@ -159,6 +159,8 @@ pub struct Announcement {
     pub rules: Vec<SendRule>,
     /// Nothing is sent after this; defaults to the event's end (or start).
     pub expires: Option<Timestamp>,
+    /// How late a send may still go out after downtime; None: the kind's default.
+    pub catch_up: Option<SignedDuration>,
     pub confirm: Option<Confirm>,
     pub data: serde_json::Value,
 }

@@ -145,6 +145,12 @@ pub struct RawAnnouncement {
     )]
     pub expires: Option<Sp<String>>,
     #[serde(default)]
+    #[schemars(
+        description = "Nếu hệ thống ngừng chạy lúc đến giờ gửi, tin còn được gửi muộn tối đa bao lâu (ví dụ 3h). Mặc định theo loại tin: cảnh báo bão đến khi hết hạn; tin nhắc sự kiện đến khi sự kiện bắt đầu; tin khác 1 ngày.",
+        extend("examples" = ["3h"])
+    )]
+    pub catch_up: Option<Sp<String>>,
+    #[serde(default)]
     #[schemars(description = "Yêu cầu trưởng thôn xác nhận đã nhận tin.")]
     pub confirm: Option<Sp<RawConfirm>>,
     #[serde(default)]

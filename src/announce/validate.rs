@@ -213,6 +213,10 @@ pub fn announcement(
         c.report(at, "kind", ProblemKind::StormWithoutExpiry);
     }
     let rules = send_rules(&mut c, raw, tz, event.as_ref(), expires);
+    let catch_up = raw
+        .catch_up
+        .as_ref()
+        .and_then(|d| c.value(d, "catch_up", parse_duration));
     let confirm = raw
         .confirm
         .as_ref()
@@ -256,6 +260,7 @@ pub fn announcement(
         event,
         rules,
         expires,
+        catch_up,
         confirm,
         data,
     })

@@ -5,6 +5,7 @@
 mod check;
 mod plan;
 mod preview;
+mod run;
 mod schema;
 
 use std::path::{Path, PathBuf};
@@ -48,6 +49,10 @@ pub enum Command {
     Plan(plan::Args),
     /// Print the exact text one announcement would send.
     Preview(preview::Args),
+    /// Run the daemon: plan the announcement files into the ledger and send what falls due.
+    Run(run::Args),
+    /// Print the default configuration (loa.toml).
+    Config,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
@@ -76,6 +81,11 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Schema(args) => schema::run(args),
         Command::Plan(args) => plan::run(&cli, args),
         Command::Preview(args) => preview::run(&cli, args),
+        Command::Run(args) => run::run(args),
+        Command::Config => {
+            print!("{}", crate::config::Config::defaults_toml());
+            Ok(ExitCode::SUCCESS)
+        }
     };
     match result {
         Ok(code) => code,

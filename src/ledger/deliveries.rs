@@ -51,19 +51,22 @@ pub struct Outcome {
 const CHUNK: usize = 500;
 
 impl Store {
-    /// Expands a claimed occurrence into its deliveries, all in `state` (planned, or missed when its
-    /// deadline passed while nobody could send it), and marks the occurrence. Idempotent: a second
-    /// expansion after a crash inserts nothing new.
+    /// Expands a claimed occurrence into its deliveries — planned, or all missed with the reason
+    /// when `missed` gives one (its deadline passed while nobody could send it) — and marks the
+    /// occurrence. Idempotent: a second expansion after a crash inserts nothing new.
     pub async fn expand(
         &self,
         commune: &str,
         occurrence: &super::ClaimedOccurrence,
         deliveries: &[NewDelivery],
-        state: DeliveryState,
-        reason: Option<&str>,
+        missed: Option<&str>,
         node: &str,
         now: Timestamp,
     ) -> sqlx::Result<usize> {
+        let (state, reason) = match missed {
+            Some(r) => (DeliveryState::Missed, Some(r)),
+            None => (DeliveryState::Planned, None),
+        };
         let mut tx = self.write().await?;
         let now_us = micros(now);
         let mut inserted = 0;

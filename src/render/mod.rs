@@ -17,6 +17,7 @@ pub use context::View;
 /// Zalo's limit for one text message, in characters.
 pub const MAX_TEXT_CHARS: usize = 2000;
 
+#[derive(Clone)]
 pub struct Templates {
     tera: tera::Tera,
     dir: PathBuf,

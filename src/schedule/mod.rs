@@ -2,8 +2,10 @@
 //! window, now) to the sends in that window, with what was moved or dropped and why; `loa plan`
 //! prints it and the daemon materialises it.
 
+mod deadline;
 mod occurrence;
 mod quiet;
 
+pub use deadline::deadline;
 pub use occurrence::{Fate, Occurrence, Trigger, Window, occurrences, plan};
 pub use quiet::quiet_end;

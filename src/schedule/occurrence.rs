@@ -2,7 +2,7 @@
 //! times and same-time duplicates applied, in that order.
 
 use jiff::{SignedDuration, Timestamp};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::quiet::quiet_end;
 use crate::announce::model::{Announcement, Commune, RuleKind};
@@ -21,7 +21,7 @@ impl Window {
 }
 
 /// What produced an occurrence.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Trigger {
     Once,

@@ -1,0 +1,140 @@
+//! `loa run`: the daemon. Reads loa.toml (defaults → file → LOA_* environment), opens the store,
+//! watches the announcement directory, and runs until SIGTERM or Ctrl-C.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tokio::sync::mpsc;
+
+use crate::config::Config;
+use crate::daemon::{self, Daemon, Settings, Signals};
+use crate::deliver::log::LogChannel;
+use crate::ledger::{Store, redact};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The configuration file (default: loa.toml when it exists).
+    #[arg(long, short, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Overrides `database`: sqlite://FILE or postgres://…
+    #[arg(long, value_name = "URL")]
+    pub database: Option<String>,
+    /// Overrides `announcements`.
+    #[arg(long, value_name = "DIR")]
+    pub announcements: Option<PathBuf>,
+}
+
+pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
+    let mut config = Config::load(args.config.as_deref())?;
+    if let Some(db) = &args.database {
+        config.database = db.clone();
+    }
+    if let Some(dir) = &args.announcements {
+        config.announcements = dir.clone();
+    }
+    init_logging(&config.log_format);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(serve(config))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn init_logging(format: &str) {
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_env("LOA_LOG").unwrap_or_else(|_| "info".into());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = if format == "json" {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let settings = Settings::from_config(&config);
+    tracing::info!(database = %redact(&config.database), dir = %settings.dir.display(), node = %settings.node, "starting");
+    let store = Store::open(&config.database).await?;
+    let channel = match config.channel.as_str() {
+        "log" => {
+            let path =
+                (config.log_channel.path.as_os_str() != "-").then_some(&config.log_channel.path);
+            LogChannel::open(
+                path,
+                Duration::from_millis(u64::from(config.log_channel.delay_ms)),
+            )
+            .with_context(|| {
+                format!(
+                    "opening the log channel {}",
+                    config.log_channel.path.display()
+                )
+            })?
+        }
+        other => anyhow::bail!("unknown channel {other:?}: this build has `log`"),
+    };
+    let daemon = Arc::new(Daemon::new(store.clone(), channel, settings.clone()));
+    let (tx, rx) = mpsc::channel(64);
+    let shutdown = Arc::new(AtomicBool::new(false));
+    let wake = Arc::new(tokio::sync::Notify::new());
+    let _watcher = watch(&settings, tx.clone())?;
+    spawn_signals(tx, shutdown.clone(), wake.clone())?;
+    let result = daemon::run(daemon, rx, shutdown, wake).await;
+    store.close().await;
+    result
+}
+
+/// Watches the announcement and template directories. Only content changes count: inotify also
+/// reports files being opened, and the daemon opens them itself when it reloads.
+fn watch(
+    settings: &Settings,
+    tx: mpsc::Sender<Signals>,
+) -> anyhow::Result<notify::RecommendedWatcher> {
+    use notify::{EventKind, RecursiveMode, Watcher as _, event::ModifyKind};
+    let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+        let Ok(event) = res else { return };
+        let content = match event.kind {
+            EventKind::Create(_) | EventKind::Remove(_) => true,
+            EventKind::Modify(ModifyKind::Metadata(_)) => false,
+            EventKind::Modify(_) => true,
+            _ => false,
+        };
+        if content {
+            let _ = tx.blocking_send(Signals::Changed(event.paths));
+        }
+    })?;
+    watcher.watch(&settings.dir, RecursiveMode::Recursive)?;
+    if settings.templates.is_dir() {
+        watcher.watch(&settings.templates, RecursiveMode::Recursive)?;
+    }
+    Ok(watcher)
+}
+
+fn spawn_signals(
+    tx: mpsc::Sender<Signals>,
+    shutdown: Arc<AtomicBool>,
+    wake: Arc<tokio::sync::Notify>,
+) -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut hup = signal(SignalKind::hangup())?;
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = term.recv() => break,
+                _ = int.recv() => break,
+                _ = hup.recv() => { let _ = tx.send(Signals::ReloadAll).await; }
+            }
+        }
+        tracing::info!("shutting down");
+        shutdown.store(true, Ordering::SeqCst);
+        wake.notify_one();
+    });
+    Ok(())
+}

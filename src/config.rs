@@ -1,0 +1,190 @@
+//! Daemon configuration: defaults, then `loa.toml`, then `LOA_*` environment variables (a nested
+//! key `log_channel.path` is `LOA_LOG_CHANNEL_PATH`). `loa config` prints the defaults.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// `sqlite://loa.db` (one daemon) or `postgres://user@host/db` (several daemons).
+    pub database: String,
+    /// The announcement directory (holding commune.yaml).
+    pub announcements: PathBuf,
+    /// The templates directory; empty: `templates` beside the announcement directory.
+    pub templates: PathBuf,
+    /// The commune's id in the database: every stored row belongs to one commune.
+    pub commune_id: String,
+    /// Which channel sends: `log` (JSON lines, no network).
+    pub channel: String,
+    pub log_channel: LogChannelConfig,
+    /// How far ahead occurrences are written to the database, in hours.
+    pub horizon_hours: u32,
+    /// How long a claim on due work holds before another daemon may take it over, in seconds.
+    pub lease_secs: u32,
+    /// The longest the due loop sleeps before looking at the database again, in milliseconds.
+    pub max_sleep_ms: u32,
+    /// Deliveries sent at once (in flight) per daemon: also the most a crash can leave in doubt.
+    pub concurrency: u32,
+    /// Attempts per delivery before it fails.
+    pub max_attempts: u32,
+    /// First retry delay in seconds; each further retry waits four times longer (with jitter).
+    pub retry_base_secs: u32,
+    /// This daemon's name in claims and logs; empty: host name and process id.
+    pub node_id: String,
+    /// `text` or `json` logs.
+    pub log_format: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogChannelConfig {
+    /// Where the log channel writes; `-` is stdout.
+    pub path: PathBuf,
+    /// Simulated provider latency per message, in milliseconds.
+    pub delay_ms: u32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            database: "sqlite://loa.db".into(),
+            announcements: "announcements".into(),
+            templates: PathBuf::new(),
+            commune_id: "default".into(),
+            channel: "log".into(),
+            log_channel: LogChannelConfig::default(),
+            horizon_hours: 48,
+            lease_secs: 30,
+            max_sleep_ms: 5_000,
+            concurrency: 64,
+            max_attempts: 4,
+            retry_base_secs: 30,
+            node_id: String::new(),
+            log_format: "text".into(),
+        }
+    }
+}
+
+impl Default for LogChannelConfig {
+    fn default() -> Self {
+        LogChannelConfig {
+            path: "loa-sends.jsonl".into(),
+            delay_ms: 0,
+        }
+    }
+}
+
+impl Config {
+    /// Defaults → the file (if it exists, or an error if it was named and is missing) → environment.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Config> {
+        let mut table = toml::Table::try_from(Config::default())?;
+        let (path, required) = match file {
+            Some(p) => (p.to_path_buf(), true),
+            None => (PathBuf::from("loa.toml"), false),
+        };
+        if path.exists() || required {
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            let from_file: toml::Table = text
+                .parse()
+                .with_context(|| format!("parsing {}", path.display()))?;
+            merge(&mut table, from_file);
+        }
+        apply_env(&mut table, "LOA", &mut std::env::vars().collect());
+        let config: Config = table.try_into().context("invalid configuration")?;
+        Ok(config)
+    }
+
+    pub fn templates_dir(&self) -> PathBuf {
+        if self.templates.as_os_str().is_empty() {
+            crate::content::default_templates_dir(&self.announcements)
+        } else {
+            self.templates.clone()
+        }
+    }
+
+    pub fn defaults_toml() -> String {
+        toml::to_string_pretty(&Config::default()).unwrap_or_default()
+    }
+}
+
+fn merge(base: &mut toml::Table, over: toml::Table) {
+    for (k, v) in over {
+        match (base.get_mut(&k), v) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
+            (_, v) => {
+                base.insert(k, v);
+            }
+        }
+    }
+}
+
+/// Overrides each key present in `table` from `PREFIX_KEY`, keeping the key's type.
+fn apply_env(
+    table: &mut toml::Table,
+    prefix: &str,
+    env: &mut std::collections::HashMap<String, String>,
+) {
+    for (key, value) in table.iter_mut() {
+        let name = format!("{prefix}_{}", key.to_uppercase());
+        match value {
+            toml::Value::Table(t) => apply_env(t, &name, env),
+            toml::Value::Integer(i) => {
+                if let Some(n) = env.remove(&name).and_then(|s| s.trim().parse().ok()) {
+                    *i = n;
+                }
+            }
+            toml::Value::Boolean(b) => {
+                if let Some(n) = env.remove(&name).and_then(|s| s.trim().parse().ok()) {
+                    *b = n;
+                }
+            }
+            other => {
+                if let Some(s) = env.remove(&name) {
+                    *other = toml::Value::String(s);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_then_environment_override_defaults() {
+        let mut table = toml::Table::try_from(Config::default()).expect("defaults");
+        merge(
+            &mut table,
+            "database = \"postgres://db/loa\"\n[log_channel]\ndelay_ms = 5\n"
+                .parse()
+                .expect("toml"),
+        );
+        let mut env = std::collections::HashMap::from([
+            ("LOA_LEASE_SECS".to_string(), "90".to_string()),
+            ("LOA_LOG_CHANNEL_PATH".to_string(), "-".to_string()),
+            ("LOA_CONCURRENCY".to_string(), "not a number".to_string()),
+        ]);
+        apply_env(&mut table, "LOA", &mut env);
+        let c: Config = table.try_into().expect("valid");
+        assert_eq!(c.database, "postgres://db/loa");
+        assert_eq!(c.log_channel.delay_ms, 5);
+        assert_eq!(c.lease_secs, 90);
+        assert_eq!(c.log_channel.path, PathBuf::from("-"));
+        assert_eq!(
+            c.concurrency, 64,
+            "an unparsable number keeps the value it had"
+        );
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let mut table = toml::Table::try_from(Config::default()).expect("defaults");
+        merge(&mut table, "databse = \"x\"\n".parse().expect("toml"));
+        assert!(table.try_into::<Config>().is_err());
+    }
+}

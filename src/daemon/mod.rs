@@ -1,0 +1,106 @@
+//! The daemon: keeps the announcement files planned into the ledger and sends what falls due.
+//!
+//! The database is the truth; memory holds only the last good version of each announcement (to
+//! render) and the templates. `plan` and `tick` take the current time as an argument, so tests
+//! drive the daemon on their own clock; `run` is the loop that feeds them the wall clock, sleeps
+//! until the next due time (capped, re-reading the clock after each sleep), reloads on file changes
+//! and SIGHUP, and stops gracefully on SIGTERM or Ctrl-C.
+
+mod planner;
+mod run;
+mod worker;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use jiff::SignedDuration;
+use tokio::sync::RwLock;
+
+use crate::announce::model::{Announcement, Commune};
+use crate::config::Config;
+use crate::deliver::Channel;
+use crate::ledger::{Dialect, Store};
+use crate::render::Templates;
+
+pub use run::{Signals, run};
+pub use worker::TickReport;
+
+/// What the daemon knows from the files: the last good version of everything.
+pub struct Loaded {
+    pub commune: Commune,
+    pub templates: Templates,
+    /// Announcement id → (revision in the ledger, last good version).
+    pub announcements: HashMap<String, (i64, Arc<Announcement>)>,
+}
+
+/// Settings the daemon uses, from the configuration.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub commune_id: String,
+    pub dir: PathBuf,
+    pub templates: PathBuf,
+    pub node: String,
+    pub horizon: SignedDuration,
+    pub lease: SignedDuration,
+    pub max_sleep: SignedDuration,
+    pub concurrency: usize,
+    pub max_attempts: i64,
+    pub retry_base: SignedDuration,
+}
+
+impl Settings {
+    pub fn from_config(config: &Config) -> Settings {
+        let node = if config.node_id.is_empty() {
+            let host = std::fs::read_to_string("/etc/hostname")
+                .map(|h| h.trim().to_string())
+                .unwrap_or_else(|_| "loa".into());
+            format!("{host}-{}", std::process::id())
+        } else {
+            config.node_id.clone()
+        };
+        Settings {
+            commune_id: config.commune_id.clone(),
+            dir: config.announcements.clone(),
+            templates: config.templates_dir(),
+            node,
+            horizon: SignedDuration::from_hours(i64::from(config.horizon_hours.max(1))),
+            lease: SignedDuration::from_secs(i64::from(config.lease_secs.max(5))),
+            max_sleep: SignedDuration::from_millis(i64::from(config.max_sleep_ms.max(10))),
+            concurrency: config.concurrency.clamp(1, 1000) as usize,
+            max_attempts: i64::from(config.max_attempts.max(1)),
+            retry_base: SignedDuration::from_secs(i64::from(config.retry_base_secs.max(1))),
+        }
+    }
+}
+
+pub struct Daemon<C: Channel> {
+    pub store: Store,
+    pub clock: crate::clock::Clock,
+    pub channel: Arc<C>,
+    pub settings: Settings,
+    loaded: RwLock<Option<Loaded>>,
+}
+
+impl<C: Channel> Daemon<C> {
+    pub fn new(store: Store, channel: C, settings: Settings) -> Daemon<C> {
+        Daemon {
+            store,
+            clock: crate::clock::Clock::System,
+            channel: Arc::new(channel),
+            settings,
+            loaded: RwLock::new(None),
+        }
+    }
+
+    /// The same daemon on another clock (tests).
+    pub fn with_clock(mut self, clock: crate::clock::Clock) -> Daemon<C> {
+        self.clock = clock;
+        self
+    }
+
+    /// A SQLite database serves one daemon, so at start nothing of ours can still be in flight.
+    fn single_node(&self) -> bool {
+        self.store.dialect() == Dialect::Sqlite
+    }
+}

@@ -1,0 +1,485 @@
+//! Planning: files → revisions → occurrences in the ledger. A full load reads every file (start,
+//! SIGHUP, a change to commune.yaml or a template); a file change re-plans that file alone; the
+//! horizon is extended as time passes. An edited file is a new revision whose future sends replace
+//! the old ones; a deleted file's future sends are cancelled; a file that stops validating keeps
+//! its last good version scheduled, with its problems stored for the dashboard.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use jiff::Timestamp;
+use sha2::Digest as _;
+
+use super::{Daemon, Loaded};
+use crate::announce::model::{Announcement, Commune};
+use crate::announce::problem::{Lang, Problem};
+use crate::announce::{self, COMMUNE_FILE};
+use crate::content::{self, Repo};
+use crate::deliver::Channel;
+use crate::ledger::{Load, NewOccurrence, NewRevision, PlanChange};
+use crate::render::Templates;
+use crate::schedule::{self, Window};
+
+/// One file's state after reading it.
+enum Entry {
+    Valid {
+        ann: Box<Announcement>,
+        source: String,
+    },
+    Invalid {
+        problems: Vec<Problem>,
+    },
+    Missing,
+}
+
+/// What a planning pass did, for logs and tests.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct PlanSummary {
+    pub files: usize,
+    pub problems: usize,
+    pub revisions: usize,
+    pub inserted: usize,
+    pub cancelled: usize,
+}
+
+fn hash(source: &str) -> String {
+    let digest = sha2::Sha256::digest(source.as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The commit of the checkout holding `dir`, when it is one (recorded with each load).
+fn git_commit(dir: &Path) -> Option<String> {
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["rev-parse", "HEAD"])
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+fn problems_json(problems: &[Problem]) -> String {
+    serde_json::Value::Array(problems.iter().map(|p| p.to_json(Lang::Vi)).collect()).to_string()
+}
+
+impl<C: Channel> Daemon<C> {
+    /// Reads every file and plans. Fails only when nothing can be planned at all (no valid
+    /// commune.yaml on the first load); later, a broken commune.yaml keeps the last good one.
+    pub async fn load_all(&self, now: Timestamp) -> anyhow::Result<PlanSummary> {
+        let (dir, tdir) = (self.settings.dir.clone(), self.settings.templates.clone());
+        let (repo, sources) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+            let repo = Repo::open(&dir, Some(&tdir))?;
+            let sources: HashMap<String, String> = repo
+                .announcements
+                .iter()
+                .filter_map(|a| {
+                    std::fs::read_to_string(&a.path)
+                        .ok()
+                        .map(|s| (a.id.clone(), s))
+                })
+                .collect();
+            Ok((repo, sources))
+        })
+        .await??;
+        for p in repo
+            .problems
+            .iter()
+            .filter(|p| self.announcement_id_of(&p.path).is_none())
+        {
+            tracing::warn!(problem = %p.render(Lang::En), "problem outside announcement files");
+        }
+        let mut guard = self.loaded.write().await;
+        // Build the new state beside the old one: a failed load keeps the last good state.
+        let (commune, templates, previous) = match (repo.commune, guard.as_ref()) {
+            (Some(c), prev) => (
+                c,
+                repo.templates,
+                prev.map(|p| p.announcements.clone()).unwrap_or_default(),
+            ),
+            (None, Some(old)) => {
+                tracing::error!(
+                    "commune.yaml does not validate; keeping the last good commune and templates"
+                );
+                (
+                    old.commune.clone(),
+                    old.templates.clone(),
+                    old.announcements.clone(),
+                )
+            }
+            (None, None) => anyhow::bail!(
+                "commune.yaml is missing or invalid; run `loa check {}`",
+                self.settings.dir.display()
+            ),
+        };
+        let mut entries: HashMap<String, (PathBuf, Entry)> = HashMap::new();
+        for ann in repo.announcements {
+            let source = sources.get(&ann.id).cloned().unwrap_or_default();
+            entries.insert(
+                ann.id.clone(),
+                (
+                    ann.path.clone(),
+                    Entry::Valid {
+                        ann: Box::new(ann),
+                        source,
+                    },
+                ),
+            );
+        }
+        for p in repo.problems {
+            if let Some(id) = self.announcement_id_of(&p.path) {
+                let slot = entries
+                    .entry(id)
+                    .or_insert_with(|| (p.path.clone(), Entry::Invalid { problems: vec![] }));
+                if let Entry::Invalid { problems } = &mut slot.1 {
+                    problems.push(p);
+                }
+            }
+        }
+        let stored = self
+            .store
+            .stored_announcements(&self.settings.commune_id)
+            .await?;
+        for (id, s) in &stored {
+            if s.active && !entries.contains_key(id) {
+                entries.insert(
+                    id.clone(),
+                    (self.settings.dir.join(format!("{id}.yaml")), Entry::Missing),
+                );
+            }
+        }
+        self.store
+            .upsert_commune(&self.settings.commune_id, &commune.name, now)
+            .await?;
+        let templates_hash = hash(&format!("{:?}", templates.dir()));
+        let mut loaded = Loaded {
+            commune,
+            templates,
+            announcements: previous,
+        };
+        let summary = self.plan_entries(&mut loaded, entries, now, true).await?;
+        self.store
+            .record_load(
+                &self.settings.commune_id,
+                &Load {
+                    node: &self.settings.node,
+                    git_commit: git_commit(&self.settings.dir).as_deref(),
+                    files: summary.files,
+                    problems: summary.problems,
+                    templates_hash: &templates_hash,
+                },
+                now,
+            )
+            .await?;
+        *guard = Some(loaded);
+        Ok(summary)
+    }
+
+    /// Re-plans the files at `paths` only (they changed or disappeared). A change to commune.yaml
+    /// or to a template needs everything re-checked: that is a full load.
+    pub async fn load_files(
+        &self,
+        paths: &[PathBuf],
+        now: Timestamp,
+    ) -> anyhow::Result<PlanSummary> {
+        let needs_full = paths.iter().any(|p| {
+            p.file_name().is_some_and(|n| n == COMMUNE_FILE)
+                || p.starts_with(&self.settings.templates)
+                || p.extension().is_some_and(|e| e == "tera")
+        });
+        if needs_full || self.loaded.read().await.is_none() {
+            return self.load_all(now).await;
+        }
+        let mut guard = self.loaded.write().await;
+        let Some(loaded) = guard.as_mut() else {
+            return Ok(PlanSummary::default());
+        };
+        let mut entries = HashMap::new();
+        for path in paths
+            .iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
+        {
+            let Some(id) = self.announcement_id_of(path) else {
+                continue;
+            };
+            let entry = if path.exists() {
+                check_one(&self.settings.dir, path, &loaded.commune, &loaded.templates)
+            } else {
+                Entry::Missing
+            };
+            entries.insert(id, (path.clone(), entry));
+        }
+        self.plan_entries(loaded, entries, now, false).await
+    }
+
+    /// Writes occurrences up to `now + horizon` for every known announcement.
+    pub async fn extend_horizon(&self, now: Timestamp) -> anyhow::Result<PlanSummary> {
+        let guard = self.loaded.read().await;
+        let Some(loaded) = guard.as_ref() else {
+            return Ok(PlanSummary::default());
+        };
+        let start = self
+            .store
+            .planned_until(&self.settings.commune_id)
+            .await?
+            .unwrap_or(now)
+            .min(now.max(Timestamp::UNIX_EPOCH));
+        let window = Window {
+            start,
+            end: now + self.settings.horizon,
+        };
+        let mut change = PlanChange {
+            planned_until: Some(window.end),
+            ..Default::default()
+        };
+        for (_, ann) in loaded.announcements.values() {
+            change
+                .occurrences
+                .extend(occurrences(ann, &loaded.commune, window));
+        }
+        let result = self
+            .store
+            .apply_plan(&self.settings.commune_id, &change, now)
+            .await?;
+        Ok(PlanSummary {
+            inserted: result.inserted,
+            ..Default::default()
+        })
+    }
+
+    /// The announcement id of a path inside the announcement directory, if it is one.
+    fn announcement_id_of(&self, path: &Path) -> Option<String> {
+        let is_yaml = path.extension().is_some_and(|e| e == "yaml" || e == "yml");
+        let inside = path.strip_prefix(&self.settings.dir).is_ok();
+        (is_yaml && inside && path.file_name().is_some_and(|n| n != COMMUNE_FILE))
+            .then(|| announce::announcement_id(&self.settings.dir, path))
+    }
+
+    async fn plan_entries(
+        &self,
+        loaded: &mut Loaded,
+        entries: HashMap<String, (PathBuf, Entry)>,
+        now: Timestamp,
+        full: bool,
+    ) -> anyhow::Result<PlanSummary> {
+        let commune_id = &self.settings.commune_id;
+        let stored = self.store.stored_announcements(commune_id).await?;
+        let had_problems: HashMap<String, String> = self
+            .store
+            .file_problems(commune_id)
+            .await?
+            .into_iter()
+            .collect();
+        let horizon_end = now + self.settings.horizon;
+        // Unchanged announcements continue from where planning stopped (after downtime, that
+        // includes what fell due meanwhile: the due loop decides to send late or record it missed).
+        let resume = match self.store.planned_until(commune_id).await? {
+            Some(until) if until < now => until,
+            _ => now,
+        };
+        let mut change = PlanChange::default();
+        let mut summary = PlanSummary {
+            files: entries.len(),
+            ..Default::default()
+        };
+        let mut keep: Vec<(String, i64, Arc<Announcement>)> = Vec::new();
+        for (id, (path, entry)) in entries {
+            match entry {
+                Entry::Valid { ann, source } => {
+                    if had_problems.contains_key(&id) {
+                        change.problems.push((id.clone(), None));
+                    }
+                    let content_hash = hash(&source);
+                    let same = stored
+                        .get(&id)
+                        .filter(|s| s.active && s.content_hash == content_hash);
+                    let window = Window {
+                        start: if same.is_some() { resume } else { now },
+                        end: horizon_end,
+                    };
+                    change
+                        .occurrences
+                        .extend(occurrences(&ann, &loaded.commune, window));
+                    if same.is_none() {
+                        change.revisions.push(NewRevision {
+                            announcement_id: id.clone(),
+                            content_hash,
+                            git_commit: git_commit(&self.settings.dir),
+                            path: path.display().to_string(),
+                            source,
+                        });
+                    }
+                    keep.push((id, same.map_or(-1, |s| s.revision), Arc::new(*ann)));
+                }
+                Entry::Invalid { problems } => {
+                    summary.problems += problems.len();
+                    for p in &problems {
+                        tracing::warn!(problem = %p.render(Lang::En), "announcement file does not validate; keeping its last good version");
+                    }
+                    change
+                        .problems
+                        .push((id.clone(), Some(problems_json(&problems))));
+                    // Keep the last good version scheduled, from memory or from the ledger.
+                    let last_good = match loaded.announcements.get(&id) {
+                        Some((rev, ann)) => Some((*rev, ann.clone())),
+                        None => self.stored_version(&id, &stored, &loaded.commune).await?,
+                    };
+                    if let Some((rev, ann)) = last_good {
+                        change.occurrences.extend(occurrences(
+                            &ann,
+                            &loaded.commune,
+                            Window {
+                                start: resume,
+                                end: horizon_end,
+                            },
+                        ));
+                        keep.push((id, rev, ann));
+                    }
+                }
+                Entry::Missing => {
+                    if stored.get(&id).is_some_and(|s| s.active) {
+                        change.deleted.push(id.clone());
+                    }
+                    loaded.announcements.remove(&id);
+                }
+            }
+        }
+        if full {
+            change.planned_until = Some(horizon_end);
+        }
+        let result = self
+            .store
+            .apply_plan(commune_id, &change, now)
+            .await
+            .context("writing the plan")?;
+        if full {
+            // Whatever a full load did not see is gone.
+            let seen: std::collections::HashSet<&String> =
+                keep.iter().map(|(id, _, _)| id).collect();
+            loaded.announcements.retain(|id, _| seen.contains(id));
+        }
+        for (id, rev, ann) in keep {
+            let rev = result.current.get(&id).copied().unwrap_or(rev);
+            loaded.announcements.insert(id, (rev, ann));
+        }
+        summary.revisions = result.revisions;
+        summary.inserted = result.inserted;
+        summary.cancelled = result.cancelled;
+        tracing::info!(
+            files = summary.files,
+            problems = summary.problems,
+            revisions = summary.revisions,
+            planned = summary.inserted,
+            cancelled = summary.cancelled,
+            "planned"
+        );
+        Ok(summary)
+    }
+
+    /// The last good version of an announcement, rebuilt from the source stored with its revision.
+    async fn stored_version(
+        &self,
+        id: &str,
+        stored: &HashMap<String, crate::ledger::StoredAnnouncement>,
+        commune: &Commune,
+    ) -> anyhow::Result<Option<(i64, Arc<Announcement>)>> {
+        let Some(s) = stored.get(id).filter(|s| s.active) else {
+            return Ok(None);
+        };
+        let Some((path, source)) = self
+            .store
+            .revision_source(&self.settings.commune_id, id, s.revision)
+            .await?
+        else {
+            return Ok(None);
+        };
+        match announce::announcement_from_text(
+            &self.settings.dir,
+            Path::new(&path),
+            &source,
+            Some(commune),
+        ) {
+            Ok(ann) => Ok(Some((s.revision, Arc::new(ann)))),
+            Err(_) => Ok(None),
+        }
+    }
+
+    /// The last good version of an announcement at a revision, for rendering a due occurrence.
+    pub(super) async fn version(
+        &self,
+        id: &str,
+        revision: i64,
+    ) -> anyhow::Result<Option<(Arc<Announcement>, Commune)>> {
+        let guard = self.loaded.read().await;
+        let Some(loaded) = guard.as_ref() else {
+            return Ok(None);
+        };
+        if let Some((rev, ann)) = loaded.announcements.get(id)
+            && *rev == revision
+        {
+            return Ok(Some((ann.clone(), loaded.commune.clone())));
+        }
+        // An older revision still due (sent late after an edit): rebuild it from the ledger.
+        let Some((path, source)) = self
+            .store
+            .revision_source(&self.settings.commune_id, id, revision)
+            .await?
+        else {
+            return Ok(None);
+        };
+        Ok(announce::announcement_from_text(
+            &self.settings.dir,
+            Path::new(&path),
+            &source,
+            Some(&loaded.commune),
+        )
+        .ok()
+        .map(|a| (Arc::new(a), loaded.commune.clone())))
+    }
+
+    pub(super) async fn with_templates<R>(&self, f: impl FnOnce(&Templates) -> R) -> Option<R> {
+        self.loaded.read().await.as_ref().map(|l| f(&l.templates))
+    }
+}
+
+/// Reads and checks one file against the loaded commune and templates.
+fn check_one(dir: &Path, path: &Path, commune: &Commune, templates: &Templates) -> Entry {
+    let source = match announce::read_file(path) {
+        Ok(s) => s,
+        Err(problems) => return Entry::Invalid { problems },
+    };
+    match announce::announcement_from_text(dir, path, &source, Some(commune)) {
+        Err(problems) => Entry::Invalid { problems },
+        Ok(ann) => {
+            let problems = content::render_problems(&ann, commune, templates);
+            if problems.is_empty() {
+                Entry::Valid {
+                    ann: Box::new(ann),
+                    source,
+                }
+            } else {
+                Entry::Invalid { problems }
+            }
+        }
+    }
+}
+
+/// The occurrences to write for one announcement in a window: those that will be sent.
+fn occurrences(ann: &Announcement, commune: &Commune, window: Window) -> Vec<NewOccurrence> {
+    schedule::occurrences(ann, commune, window, window.start)
+        .into_iter()
+        .filter(|o| o.fate.is_sent())
+        .map(|o| NewOccurrence {
+            announcement_id: o.announcement.clone(),
+            rule: o.rule as i64,
+            due: o.due,
+            send_at: o.send_at,
+            deadline: schedule::deadline(ann, &o.trigger, o.send_at),
+            trigger: serde_json::to_string(&o.trigger).unwrap_or_default(),
+            urgent: ann.is_urgent(),
+        })
+        .collect()
+}

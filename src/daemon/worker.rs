@@ -1,0 +1,299 @@
+//! The due loop's work at one instant: take over what dead daemons left, claim due occurrences and
+//! expand them into deliveries (or record them missed past their deadline), then send due
+//! deliveries a chunk at a time and record each outcome after the provider answered.
+
+use std::collections::HashMap;
+
+use futures_util::future::join_all;
+use jiff::{SignedDuration, Timestamp};
+
+use super::Daemon;
+use crate::deliver::{Channel, Outgoing, SendError, TargetKind, targets};
+use crate::ledger::{
+    ClaimedDelivery, ClaimedOccurrence, DeliveryState, NewDelivery, OccurrenceState, Outcome,
+};
+use crate::schedule::Trigger;
+
+/// What one tick did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct TickReport {
+    pub occurrences: usize,
+    pub missed: usize,
+    pub sent: usize,
+    pub retrying: usize,
+    pub failed: usize,
+    pub expired: usize,
+    pub resent_in_doubt: usize,
+    pub unknown_in_doubt: usize,
+}
+
+/// How late an occurrence may be found before it counts as a catch-up after downtime.
+const CATCH_UP_SLACK: SignedDuration = SignedDuration::from_secs(60);
+
+/// Occurrences claimed per round trip.
+const OCCURRENCE_BATCH: i64 = 64;
+
+impl<C: Channel> Daemon<C> {
+    /// Takes over deliveries left in flight by a dead daemon: all of them at start on SQLite (one
+    /// daemon per file), otherwise those whose lease has expired.
+    pub async fn recover(&self, now: Timestamp, at_start: bool) -> anyhow::Result<(usize, usize)> {
+        let all = at_start && self.single_node();
+        Ok(self
+            .store
+            .recover_in_doubt(&self.settings.commune_id, &self.settings.node, now, all)
+            .await?)
+    }
+
+    /// Does everything due at `now`. `stop` is checked between chunks: a chunk in flight always
+    /// finishes and is recorded.
+    pub async fn tick(
+        &self,
+        now: Timestamp,
+        stop: &dyn Fn() -> bool,
+    ) -> anyhow::Result<TickReport> {
+        let commune = self.settings.commune_id.clone();
+        let node = self.settings.node.clone();
+        let mut report = TickReport::default();
+        let (resent, unknown) = self.recover(now, false).await?;
+        report.resent_in_doubt = resent;
+        report.unknown_in_doubt = unknown;
+        report.expired += self.store.expire_overdue(&commune, &node, now).await?;
+        let mut claimed = Vec::new();
+        loop {
+            let lease = now + self.settings.lease;
+            let batch = self
+                .store
+                .claim_occurrences(&commune, &node, now, lease, OCCURRENCE_BATCH)
+                .await?;
+            if batch.is_empty() {
+                break;
+            }
+            claimed.extend(batch);
+        }
+        // After downtime several sends of one announcement can be overdue at once (a storm warning
+        // every 6 hours, down for a day): residents get the latest one, once; the earlier ones are
+        // recorded as missed, never silently dropped.
+        let mut latest: HashMap<&str, Timestamp> = HashMap::new();
+        for occ in claimed.iter().filter(|o| now <= o.deadline) {
+            let t = latest
+                .entry(occ.announcement_id.as_str())
+                .or_insert(occ.send_at);
+            *t = (*t).max(occ.send_at);
+        }
+        for occ in &claimed {
+            report.occurrences += 1;
+            let late = now.duration_since(occ.send_at) > CATCH_UP_SLACK;
+            let superseded = late
+                && latest
+                    .get(occ.announcement_id.as_str())
+                    .is_some_and(|t| *t > occ.send_at);
+            let missed = if now > occ.deadline {
+                Some(format!(
+                    "deadline {} passed: due {}, found {} late (the daemon was not running)",
+                    occ.deadline,
+                    occ.send_at,
+                    format_late(now.duration_since(occ.send_at))
+                ))
+            } else if superseded {
+                Some("catch-up: a later send of the same announcement goes out instead".to_string())
+            } else {
+                None
+            };
+            if self.expand(occ, now, missed).await? {
+                report.missed += 1;
+            }
+        }
+        loop {
+            // Re-read the clock for each chunk: sending takes time, and due times are compared
+            // with the moment of the send.
+            let now = self.clock.now().max(now);
+            let lease = now + self.settings.lease;
+            let chunk = self
+                .store
+                .claim_deliveries(
+                    &commune,
+                    &node,
+                    now,
+                    lease,
+                    self.settings.concurrency as i64,
+                )
+                .await?;
+            if chunk.is_empty() {
+                break;
+            }
+            let results = join_all(chunk.iter().map(|d| self.send_one(d))).await;
+            let done = self.clock.now().max(now);
+            let outcomes: Vec<Outcome> = chunk
+                .iter()
+                .zip(results)
+                .map(|(d, r)| self.outcome(d, r, done))
+                .collect();
+            for o in &outcomes {
+                match o.state {
+                    DeliveryState::Sent => report.sent += 1,
+                    DeliveryState::Retrying => report.retrying += 1,
+                    DeliveryState::Expired => report.expired += 1,
+                    _ => report.failed += 1,
+                }
+            }
+            self.store
+                .record_outcomes(&commune, &node, &outcomes, done)
+                .await?;
+            if stop() {
+                break;
+            }
+        }
+        Ok(report)
+    }
+
+    /// Expands one claimed occurrence into deliveries, all `missed` with the reason when `missed`
+    /// says so. Returns true when it was missed.
+    async fn expand(
+        &self,
+        occ: &ClaimedOccurrence,
+        now: Timestamp,
+        missed: Option<String>,
+    ) -> anyhow::Result<bool> {
+        let commune = &self.settings.commune_id;
+        let node = &self.settings.node;
+        let Some((ann, commune_model)) = self.version(&occ.announcement_id, occ.revision).await?
+        else {
+            tracing::error!(announcement = %occ.announcement_id, revision = occ.revision, "no version to render");
+            self.store
+                .fail_occurrence(
+                    occ.id,
+                    OccurrenceState::Missed,
+                    "announcement version not available",
+                    now,
+                )
+                .await?;
+            return Ok(true);
+        };
+        let trigger: Trigger = serde_json::from_str(&occ.trigger).unwrap_or(Trigger::Once);
+        // Render once per village: everyone in a village gets the same text.
+        let mut texts: HashMap<Option<String>, String> = HashMap::new();
+        let mut deliveries = Vec::new();
+        for t in targets::expand(&ann.audience, &commune_model) {
+            let key = Some(t.village.id.clone());
+            if !texts.contains_key(&key) {
+                let rendered = self
+                    .with_templates(|tpl| {
+                        tpl.render(&ann, &commune_model, Some(t.village), occ.send_at, &trigger)
+                    })
+                    .await
+                    .unwrap_or_else(|| Err("templates not loaded".into()));
+                match rendered {
+                    Ok(text) => texts.insert(key.clone(), text),
+                    Err(e) => {
+                        tracing::error!(announcement = %occ.announcement_id, error = %e, "cannot render");
+                        self.store
+                            .fail_occurrence(
+                                occ.id,
+                                OccurrenceState::Missed,
+                                &format!("render failed: {e}"),
+                                now,
+                            )
+                            .await?;
+                        return Ok(true);
+                    }
+                };
+            }
+            deliveries.push(NewDelivery {
+                village_id: key.clone(),
+                target_kind: t.kind.as_str(),
+                target: t.address.clone(),
+                person: t.person.map(str::to_string),
+                text: texts.get(&key).cloned().unwrap_or_default(),
+            });
+        }
+        let state = if missed.is_some() {
+            tracing::warn!(announcement = %occ.announcement_id, due = %occ.send_at, reason = ?missed, "missed");
+            DeliveryState::Missed
+        } else {
+            DeliveryState::Planned
+        };
+        let reason = missed;
+        self.store
+            .expand(commune, occ, &deliveries, reason.as_deref(), node, now)
+            .await?;
+        Ok(state == DeliveryState::Missed)
+    }
+
+    async fn send_one(&self, d: &ClaimedDelivery) -> Result<crate::deliver::Sent, SendError> {
+        let kind = TargetKind::parse(&d.target_kind).unwrap_or(TargetKind::User);
+        let msg = Outgoing {
+            delivery_id: d.id,
+            announcement_id: &d.announcement_id,
+            kind,
+            target: &d.target,
+            text: &d.text,
+            urgent: d.urgent,
+            possible_duplicate: d.possible_duplicate,
+        };
+        self.channel.send(&msg).await
+    }
+
+    /// Classifies a result into the delivery's next state.
+    fn outcome(
+        &self,
+        d: &ClaimedDelivery,
+        result: Result<crate::deliver::Sent, SendError>,
+        now: Timestamp,
+    ) -> Outcome {
+        let base = Outcome {
+            id: d.id,
+            state: DeliveryState::Sent,
+            provider_message_id: None,
+            error_code: None,
+            error_reason: None,
+            next_attempt_at: None,
+        };
+        match result {
+            Ok(sent) => Outcome {
+                provider_message_id: Some(sent.message_id),
+                ..base
+            },
+            Err(SendError::Final { code, reason }) => Outcome {
+                state: DeliveryState::Failed,
+                error_code: Some(code),
+                error_reason: Some(reason),
+                ..base
+            },
+            Err(e) => {
+                let hint = match &e {
+                    SendError::RetryLater { after: Some(a), .. } => {
+                        SignedDuration::try_from(*a).unwrap_or_default()
+                    }
+                    _ => SignedDuration::ZERO,
+                };
+                let next = now + self.backoff(d.attempts).max(hint);
+                let state = if d.attempts >= self.settings.max_attempts {
+                    DeliveryState::Failed
+                } else if next > d.deadline {
+                    DeliveryState::Expired
+                } else {
+                    DeliveryState::Retrying
+                };
+                Outcome {
+                    state,
+                    error_code: Some(e.code().to_string()),
+                    error_reason: Some(e.reason().to_string()),
+                    next_attempt_at: Some(next),
+                    ..base
+                }
+            }
+        }
+    }
+
+    /// Exponential backoff with jitter: base, 4×base, 16×base… ±20%.
+    fn backoff(&self, attempts: i64) -> SignedDuration {
+        let base =
+            self.settings.retry_base.as_secs_f64() * 4f64.powi((attempts - 1).clamp(0, 8) as i32);
+        let jitter = 0.8 + rand::random::<f64>() * 0.4;
+        SignedDuration::from_secs_f64(base * jitter)
+    }
+}
+
+fn format_late(d: SignedDuration) -> String {
+    crate::announce::values::format_duration(d)
+}

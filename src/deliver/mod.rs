@@ -1,0 +1,97 @@
+//! Delivery: channels send one message to one target and classify what happened. The daemon only
+//! sees this trait; the `log` channel writes what would be sent as JSON lines, and the Zalo channel
+//! (group, follower and phone sends over the OA API) implements the same trait.
+
+pub mod log;
+pub mod targets;
+
+use std::future::Future;
+use std::time::Duration;
+
+/// Who a message goes to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TargetKind {
+    /// A village's Zalo group (GMF): one message reaches all its members.
+    Group,
+    /// A follower of the OA, by Zalo user id.
+    User,
+    /// A phone number (ZNS), for people who do not follow the OA.
+    Phone,
+}
+
+impl TargetKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TargetKind::Group => "group",
+            TargetKind::User => "user",
+            TargetKind::Phone => "phone",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<TargetKind> {
+        [TargetKind::Group, TargetKind::User, TargetKind::Phone]
+            .into_iter()
+            .find(|k| k.as_str() == s)
+    }
+}
+
+/// One message to one target.
+#[derive(Clone, Debug)]
+pub struct Outgoing<'a> {
+    pub delivery_id: i64,
+    pub announcement_id: &'a str,
+    pub kind: TargetKind,
+    pub target: &'a str,
+    pub text: &'a str,
+    pub urgent: bool,
+    /// Set when this may repeat an earlier attempt whose outcome is unknown.
+    pub possible_duplicate: bool,
+}
+
+/// The provider accepted the message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Sent {
+    pub message_id: String,
+}
+
+/// Why a send did not succeed, classified by what to do next.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    /// Try again later (rate limit, 5xx, timeout); `after` is the provider's hint, if any.
+    #[error("retry later ({code}): {reason}")]
+    RetryLater {
+        code: String,
+        reason: String,
+        after: Option<Duration>,
+    },
+    /// The credentials must be refreshed before trying again.
+    #[error("credentials need refreshing ({code}): {reason}")]
+    RefreshCredentials { code: String, reason: String },
+    /// Final for this recipient (not a follower, blocked, invalid phone…).
+    #[error("failed ({code}): {reason}")]
+    Final { code: String, reason: String },
+}
+
+impl SendError {
+    pub fn code(&self) -> &str {
+        match self {
+            SendError::RetryLater { code, .. }
+            | SendError::RefreshCredentials { code, .. }
+            | SendError::Final { code, .. } => code,
+        }
+    }
+
+    pub fn reason(&self) -> &str {
+        match self {
+            SendError::RetryLater { reason, .. }
+            | SendError::RefreshCredentials { reason, .. }
+            | SendError::Final { reason, .. } => reason,
+        }
+    }
+}
+
+/// A way to send messages.
+pub trait Channel: Send + Sync + 'static {
+    fn name(&self) -> &'static str;
+    fn send(&self, msg: &Outgoing<'_>) -> impl Future<Output = Result<Sent, SendError>> + Send;
+}

@@ -1,0 +1,428 @@
+//! The daemon on a manual clock, against a real SQLite ledger and the log channel: one-shot, cron,
+//! reminders, quiet hours, deadlines and catch-up after downtime, edits, deletions and broken
+//! edits mid-schedule, and retries. Nothing sleeps: the test moves the clock.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+use loa::clock::Clock;
+use loa::daemon::{Daemon, Settings};
+use loa::deliver::log::LogChannel;
+use loa::deliver::{Channel, Outgoing, SendError, Sent};
+use loa::ledger::DeliveryState;
+use sqlx::Row as _;
+
+const COMMUNE: &str = r#"commune: Xã Thử
+quiet_hours: "21:30-06:00"
+villages:
+  - id: a
+    name: Thôn A
+    zalo_group: "aaaaaa01"
+    heads: [{ name: Trưởng A, zalo_user: "100001" }]
+  - id: b
+    name: Thôn B
+    heads:
+      - { name: Trưởng B, zalo_user: "200001" }
+      - { name: Phó B, phone: "0912345678" }
+leaders:
+  - { id: ct, name: Chủ tịch, zalo_user: "900001" }
+"#;
+
+const TEMPLATE: &str = "{{ title }} · {{ send.at }}{% if send.before_event %} · còn {{ send.before_event }}{% endif %}{% if village %} · {{ village.name }}{% endif %}";
+
+fn t(local: &str) -> Timestamp {
+    let tz = TimeZone::get("Asia/Ho_Chi_Minh").expect("tz");
+    loa::announce::values::parse_datetime(local, &tz, false).expect("time")
+}
+
+struct Harness<C: Channel> {
+    dir: tempfile::TempDir,
+    daemon: Daemon<C>,
+    clock: Clock,
+    _db: support::TestDb,
+}
+
+fn settings(dir: &Path) -> Settings {
+    Settings {
+        commune_id: "thu".into(),
+        dir: dir.join("announcements"),
+        templates: dir.join("templates"),
+        node: "test".into(),
+        horizon: jiff::SignedDuration::from_hours(48),
+        lease: jiff::SignedDuration::from_secs(30),
+        max_sleep: jiff::SignedDuration::from_secs(5),
+        concurrency: 16,
+        max_attempts: 3,
+        retry_base: jiff::SignedDuration::from_secs(60),
+    }
+}
+
+fn write_repo(dir: &Path, files: &[(&str, &str)]) {
+    std::fs::create_dir_all(dir.join("announcements")).expect("dir");
+    std::fs::create_dir_all(dir.join("templates")).expect("dir");
+    std::fs::write(dir.join("announcements/commune.yaml"), COMMUNE).expect("write");
+    std::fs::write(dir.join("templates/general.tera"), TEMPLATE).expect("write");
+    std::fs::write(dir.join("templates/meeting.tera"), TEMPLATE).expect("write");
+    std::fs::write(dir.join("templates/storm_warning.tera"), TEMPLATE).expect("write");
+    for (name, text) in files {
+        std::fs::write(dir.join("announcements").join(name), text).expect("write");
+    }
+}
+
+async fn harness(files: &[(&str, &str)], start: &str) -> Harness<LogChannel> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_repo(dir.path(), files);
+    let channel = LogChannel::open(
+        Some(&dir.path().join("sent.jsonl")),
+        std::time::Duration::ZERO,
+    )
+    .expect("log");
+    harness_with(dir, channel, start).await
+}
+
+async fn harness_with<C: Channel>(dir: tempfile::TempDir, channel: C, start: &str) -> Harness<C> {
+    let db = support::sqlite();
+    let clock = Clock::manual(t(start));
+    let daemon =
+        Daemon::new(db.store().await, channel, settings(dir.path())).with_clock(clock.clone());
+    daemon.load_all(t(start)).await.expect("load");
+    Harness {
+        dir,
+        daemon,
+        clock,
+        _db: db,
+    }
+}
+
+impl<C: Channel> Harness<C> {
+    /// Moves the clock and does what the loop would: extend the horizon, then the due work.
+    async fn at(&self, local: &str) -> loa::daemon::TickReport {
+        let now = t(local);
+        self.clock.set(now);
+        self.daemon.extend_horizon(now).await.expect("extend");
+        self.daemon.tick(now, &|| false).await.expect("tick")
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join("announcements").join(name)
+    }
+
+    async fn edit(&self, name: &str, text: Option<&str>, local: &str) {
+        match text {
+            Some(text) => std::fs::write(self.path(name), text).expect("write"),
+            None => std::fs::remove_file(self.path(name)).expect("remove"),
+        }
+        self.daemon
+            .load_files(&[self.path(name)], t(local))
+            .await
+            .expect("reload");
+    }
+
+    /// The messages the log channel wrote, as (target, text).
+    fn sent(&self) -> Vec<(String, String)> {
+        let text = std::fs::read_to_string(self.dir.path().join("sent.jsonl")).unwrap_or_default();
+        text.lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("json line"))
+            .map(|v| {
+                (
+                    v["target"].as_str().unwrap_or_default().to_string(),
+                    v["text"].as_str().unwrap_or_default().to_string(),
+                )
+            })
+            .collect()
+    }
+
+    async fn count(&self, state: DeliveryState) -> i64 {
+        let counts = self
+            .daemon
+            .store
+            .delivery_counts("thu")
+            .await
+            .expect("counts");
+        counts
+            .iter()
+            .find(|(s, _)| *s == state)
+            .map_or(0, |(_, n)| *n)
+    }
+}
+
+#[tokio::test]
+async fn one_shot_goes_out_at_its_time_once_to_every_target() {
+    let h = harness(
+        &[(
+            "a.yaml",
+            "title: Họp dân\nsend:\n  - at: 2026-12-01 08:00\n",
+        )],
+        "2026-12-01 07:00",
+    )
+    .await;
+    assert_eq!(h.at("2026-12-01 07:59").await.sent, 0);
+    assert_eq!(
+        h.at("2026-12-01 08:00").await.sent,
+        3,
+        "village A's group, village B's two heads"
+    );
+    assert_eq!(h.at("2026-12-01 08:05").await.sent, 0);
+    let sent = h.sent();
+    assert_eq!(sent.len(), 3);
+    let targets: Vec<&str> = sent.iter().map(|(t, _)| t.as_str()).collect();
+    assert!(
+        targets.contains(&"aaaaaa01")
+            && targets.contains(&"200001")
+            && targets.contains(&"84912345678")
+    );
+    assert!(
+        sent.iter()
+            .any(|(_, text)| text == "Họp dân · Thứ Ba, 01/12/2026 lúc 08:00 · Thôn A")
+    );
+    assert_eq!(h.count(DeliveryState::Sent).await, 3);
+}
+
+#[tokio::test]
+async fn weekly_cron_over_three_weeks() {
+    let file = "title: Họp thôn\nkind: meeting\naudience: { villages: [a] }\nsend:\n  - cron: \"0 7 * * MON\"\n    from: 2026-11-30\n";
+    let h = harness(&[("hop.yaml", file)], "2026-11-29 12:00").await;
+    for day in ["2026-11-30", "2026-12-07", "2026-12-14"] {
+        assert_eq!(h.at(&format!("{day} 06:59")).await.sent, 0);
+        assert_eq!(h.at(&format!("{day} 07:00")).await.sent, 1, "{day}");
+    }
+    assert_eq!(h.sent().len(), 3);
+}
+
+#[tokio::test]
+async fn reminders_before_the_event() {
+    let file = "title: Làm căn cước\naudience: { villages: [a] }\nevent: { starts: 2026-12-05 19:30 }\nsend:\n  - before_event: [1d, 2h]\n";
+    let h = harness(&[("cccd.yaml", file)], "2026-12-01 12:00").await;
+    assert_eq!(h.at("2026-12-04 19:30").await.sent, 1);
+    assert_eq!(h.at("2026-12-05 17:30").await.sent, 1);
+    let texts: Vec<String> = h.sent().into_iter().map(|(_, t)| t).collect();
+    assert!(
+        texts[0].contains("còn 1 ngày") && texts[1].contains("còn 2 giờ"),
+        "{texts:?}"
+    );
+}
+
+#[tokio::test]
+async fn quiet_hours_hold_normal_sends_until_morning_but_not_urgent_ones() {
+    let normal = "title: Thường\naudience: { villages: [a] }\nsend:\n  - at: 2026-12-01 23:00\n";
+    let urgent = "title: Khẩn\npriority: urgent\naudience: { villages: [a] }\nsend:\n  - at: 2026-12-01 23:00\n";
+    let h = harness(
+        &[("thuong.yaml", normal), ("khan.yaml", urgent)],
+        "2026-12-01 12:00",
+    )
+    .await;
+    assert_eq!(
+        h.at("2026-12-01 23:00").await.sent,
+        1,
+        "only the urgent one"
+    );
+    assert_eq!(h.at("2026-12-02 05:59").await.sent, 0);
+    assert_eq!(
+        h.at("2026-12-02 06:00").await.sent,
+        1,
+        "the normal one, when quiet hours end"
+    );
+}
+
+#[tokio::test]
+async fn downtime_past_the_deadline_is_missed_and_recorded() {
+    // A meeting reminder is worthless once the meeting has started.
+    let file = "title: Họp\nkind: meeting\naudience: { villages: [a] }\nevent: { starts: 2026-12-05 19:30 }\nsend:\n  - before_event: [2h]\n";
+    let h = harness(&[("hop.yaml", file)], "2026-12-05 12:00").await;
+    // The daemon is down from before 17:30 until 20:00.
+    let report = h.at("2026-12-05 20:00").await;
+    assert_eq!((report.sent, report.missed), (0, 1));
+    assert_eq!(h.count(DeliveryState::Missed).await, 1);
+    assert!(h.sent().is_empty());
+    let reason: String = sqlx::query("SELECT detail FROM delivery_events WHERE state = 'missed'")
+        .fetch_one(h.daemon.store.pool())
+        .await
+        .expect("event")
+        .try_get(0)
+        .expect("detail");
+    assert!(
+        reason.contains("deadline") && reason.contains("not running"),
+        "{reason}"
+    );
+}
+
+#[tokio::test]
+async fn downtime_within_the_deadline_sends_late_once() {
+    // A storm warning every 6 hours stays true until it expires: after a night of downtime the
+    // latest overdue one goes out, once; the two before it are recorded as missed.
+    let file = "title: Bão\nkind: storm_warning\npriority: urgent\naudience: { villages: [a] }\nsend:\n  - cron: \"0 */6 * * *\"\nexpires: 2026-12-03 00:00\n";
+    let h = harness(&[("bao.yaml", file)], "2026-12-01 23:00").await;
+    let report = h.at("2026-12-02 13:00").await;
+    assert_eq!((report.sent, report.missed), (1, 2), "{report:?}");
+    assert!(
+        h.sent()[0].1.contains("12:00"),
+        "the 12:00 warning: {:?}",
+        h.sent()
+    );
+    assert_eq!(
+        h.at("2026-12-02 18:00").await.sent,
+        1,
+        "then on schedule again"
+    );
+    // A general notice found two days late is past its one-day default deadline.
+    let g = harness(
+        &[(
+            "tb.yaml",
+            "title: TB\naudience: { villages: [a] }\nsend:\n  - at: 2026-12-01 08:00\n",
+        )],
+        "2026-12-01 07:00",
+    )
+    .await;
+    assert_eq!(g.at("2026-12-03 09:00").await.missed, 1);
+}
+
+#[tokio::test]
+async fn edits_deletions_and_broken_edits_mid_schedule() {
+    let v1 = "title: Phiên bản một\naudience: { villages: [a] }\nsend:\n  - cron: \"0 8 * * *\"\n    from: 2026-12-01\n";
+    let h = harness(&[("tb.yaml", v1)], "2026-11-30 12:00").await;
+    assert_eq!(h.at("2026-12-01 08:00").await.sent, 1);
+    // Edited: the next send carries the new text; what was sent stays sent, nothing twice.
+    h.edit(
+        "tb.yaml",
+        Some(&v1.replace("một", "hai")),
+        "2026-12-01 09:00",
+    )
+    .await;
+    assert_eq!(h.at("2026-12-02 08:00").await.sent, 1);
+    // Broken: the last good version keeps going, and the problem is kept.
+    h.edit("tb.yaml", Some("title: [không đóng\n"), "2026-12-02 09:00")
+        .await;
+    let problems = h.daemon.store.file_problems("thu").await.expect("problems");
+    assert_eq!(problems.len(), 1);
+    assert_eq!(h.at("2026-12-03 08:00").await.sent, 1);
+    // Deleted: nothing more.
+    h.edit("tb.yaml", None, "2026-12-03 09:00").await;
+    assert_eq!(h.at("2026-12-04 08:00").await.sent, 0);
+    let texts: Vec<String> = h.sent().into_iter().map(|(_, t)| t).collect();
+    assert_eq!(texts.len(), 3);
+    assert!(
+        texts[0].starts_with("Phiên bản một")
+            && texts[1].starts_with("Phiên bản hai")
+            && texts[2].starts_with("Phiên bản hai"),
+        "{texts:?}"
+    );
+    let revisions: i64 = sqlx::query("SELECT COUNT(*) FROM revisions")
+        .fetch_one(h.daemon.store.pool())
+        .await
+        .expect("q")
+        .try_get(0)
+        .expect("n");
+    assert_eq!(revisions, 2, "the broken edit is not a revision");
+}
+
+/// A provider that fails as told: retry-later for the first `flaky` attempts of every message,
+/// and finally for one target. It stands in for the provider's answers, which are what the
+/// daemon's retry rules act on.
+struct Scripted {
+    flaky: i64,
+    refuse: &'static str,
+    attempts: Mutex<std::collections::HashMap<i64, i64>>,
+}
+
+impl Channel for Scripted {
+    fn name(&self) -> &'static str {
+        "scripted"
+    }
+
+    async fn send(&self, msg: &Outgoing<'_>) -> Result<Sent, SendError> {
+        let n = {
+            let mut a = self.attempts.lock().expect("lock");
+            let n = a.entry(msg.delivery_id).or_insert(0);
+            *n += 1;
+            *n
+        };
+        if msg.target == self.refuse {
+            return Err(SendError::Final {
+                code: "-213".into(),
+                reason: "user has not followed the OA".into(),
+            });
+        }
+        if n <= self.flaky {
+            return Err(SendError::RetryLater {
+                code: "-32".into(),
+                reason: "rate limit".into(),
+                after: None,
+            });
+        }
+        Ok(Sent {
+            message_id: format!("m{}", msg.delivery_id),
+        })
+    }
+}
+
+#[tokio::test]
+async fn retries_back_off_then_succeed_fail_or_expire() {
+    let file = "title: TB\nsend:\n  - at: 2026-12-01 08:00\n";
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_repo(dir.path(), &[("tb.yaml", file)]);
+    let h = harness_with(
+        dir,
+        Scripted {
+            flaky: 2,
+            refuse: "200001",
+            attempts: Mutex::default(),
+        },
+        "2026-12-01 07:00",
+    )
+    .await;
+    let first = h.at("2026-12-01 08:00").await;
+    assert_eq!(
+        (first.sent, first.retrying, first.failed),
+        (0, 2, 1),
+        "{first:?}"
+    );
+    // Backoff: 60 s ±20%, then 240 s ±20%.
+    assert_eq!(
+        h.at("2026-12-01 08:00:30").await.sent,
+        0,
+        "not before the backoff"
+    );
+    assert_eq!(h.at("2026-12-01 08:01:15").await.retrying, 2);
+    assert_eq!(h.at("2026-12-01 08:06:00").await.sent, 2);
+    assert_eq!(
+        (
+            h.count(DeliveryState::Sent).await,
+            h.count(DeliveryState::Failed).await
+        ),
+        (2, 1)
+    );
+    let attempts: i64 = sqlx::query("SELECT MAX(attempts) FROM deliveries")
+        .fetch_one(h.daemon.store.pool())
+        .await
+        .expect("q")
+        .try_get(0)
+        .expect("n");
+    assert_eq!(attempts, 3);
+}
+
+#[tokio::test]
+async fn a_retry_past_the_deadline_expires() {
+    let file =
+        "title: TB\naudience: { villages: [a] }\ncatch_up: 2m\nsend:\n  - at: 2026-12-01 08:00\n";
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_repo(dir.path(), &[("tb.yaml", file)]);
+    let h = harness_with(
+        dir,
+        Scripted {
+            flaky: 10,
+            refuse: "",
+            attempts: Mutex::default(),
+        },
+        "2026-12-01 07:00",
+    )
+    .await;
+    let first = h.at("2026-12-01 08:00").await;
+    assert_eq!(first.retrying, 1);
+    h.at("2026-12-01 08:01:15").await;
+    h.at("2026-12-01 08:10:00").await;
+    assert_eq!(h.count(DeliveryState::Expired).await, 1);
+}
