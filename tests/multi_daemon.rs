@@ -1,0 +1,101 @@
+//! Three daemons on one PostgreSQL database share a fan-out; one is killed mid-send. Each delivery
+//! is attempted by one daemon at a time: a second attempt happens only to an urgent delivery left
+//! in flight by the dead daemon (taken over after its lease, flagged as a possible duplicate).
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use sqlx::Row as _;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn three_daemons_share_the_work_and_take_over_a_dead_one() {
+    let Some(db) = support::postgres().await else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must set LOA_TEST_DATABASE_URL"
+        );
+        eprintln!("skipped: LOA_TEST_DATABASE_URL is not set");
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    support::fanout_repo(dir.path(), 5, 300, &support::local_in(4));
+    let logs: Vec<_> = (0..3)
+        .map(|i| dir.path().join(format!("sent-{i}.jsonl")))
+        .collect();
+    let mut children: Vec<_> = (0..3)
+        .map(|i| {
+            support::spawn_daemon(
+                dir.path(),
+                &[
+                    ("LOA_DATABASE", db.url.clone()),
+                    ("LOA_COMMUNE_ID", "multi".to_string()),
+                    ("LOA_NODE_ID", format!("node-{i}")),
+                    ("LOA_LOG_CHANNEL_PATH", logs[i].display().to_string()),
+                    ("LOA_LOG_CHANNEL_DELAY_MS", "20".to_string()),
+                    ("LOA_CONCURRENCY", "8".to_string()),
+                    ("LOA_LEASE_SECS", "5".to_string()),
+                    ("LOA_MAX_SLEEP_MS", "500".to_string()),
+                ],
+            )
+        })
+        .collect();
+    // Kill one daemon in the middle of the fan-out.
+    tokio::time::sleep(Duration::from_millis(4_600)).await;
+    children[0].kill().expect("SIGKILL");
+    children[0].wait().expect("reaped");
+    let store = db.store().await;
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let rows = support::delivery_rows(&store).await;
+        let open = rows
+            .iter()
+            .filter(|r| matches!(r.1.as_str(), "planned" | "sending" | "retrying"))
+            .count();
+        if rows.len() == 1500 && open == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not finished: {} rows, {open} open",
+            rows.len()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    for child in &mut children[1..] {
+        support::stop_daemon(child);
+    }
+    let rows = support::delivery_rows(&store).await;
+    let sends = support::sends_per_delivery(&logs);
+    let (sent, duplicates, unknown) = support::assert_guarantees(&rows, &sends, 1500);
+    // Attempts per delivery, from the event log: a second `sending` only after a takeover.
+    let attempts = sqlx::query(
+        "SELECT d.id, d.possible_duplicate, COUNT(*) FROM deliveries d JOIN delivery_events e ON e.delivery_id = d.id
+         WHERE e.state = 'sending' GROUP BY d.id, d.possible_duplicate HAVING COUNT(*) > 1",
+    )
+    .fetch_all(store.pool())
+    .await
+    .expect("attempts");
+    for r in &attempts {
+        let dup: i64 = r.try_get(1).expect("dup");
+        assert_eq!(
+            dup,
+            1,
+            "delivery {:?} attempted twice outside the in-flight window",
+            r.try_get::<i64, _>(0)
+        );
+    }
+    let per_node = sqlx::query("SELECT node, COUNT(*) FROM delivery_events WHERE state = 'sent' GROUP BY node ORDER BY node")
+        .fetch_all(store.pool())
+        .await
+        .expect("per node");
+    let nodes: Vec<(String, i64)> = per_node
+        .iter()
+        .map(|r| (r.try_get(0).expect("node"), r.try_get(1).expect("n")))
+        .collect();
+    println!(
+        "three daemons: {sent} sent, {duplicates} duplicates, {unknown} unknown, {} re-attempted, sent per node {nodes:?}",
+        attempts.len()
+    );
+    assert!(nodes.len() >= 2, "the work was shared: {nodes:?}");
+}
