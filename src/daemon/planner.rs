@@ -266,7 +266,16 @@ impl<C: Channel> Daemon<C> {
         full: bool,
     ) -> anyhow::Result<PlanSummary> {
         let commune_id = &self.settings.commune_id;
-        let stored = self.store.stored_announcements(commune_id).await?;
+        let stored = if full {
+            self.store.stored_announcements(commune_id).await?
+        } else {
+            let ids: Vec<&str> = entries.keys().map(String::as_str).collect();
+            self.store
+                .stored_announcements_for(commune_id, &ids)
+                .await?
+        };
+        // Asked once per pass: it starts a process.
+        let commit = git_commit(&self.settings.dir);
         let had_problems: HashMap<String, String> = self
             .store
             .file_problems(commune_id)
@@ -307,7 +316,7 @@ impl<C: Channel> Daemon<C> {
                         change.revisions.push(NewRevision {
                             announcement_id: id.clone(),
                             content_hash,
-                            git_commit: git_commit(&self.settings.dir),
+                            git_commit: commit.clone(),
                             path: path.display().to_string(),
                             source,
                         });

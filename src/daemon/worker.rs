@@ -10,7 +10,8 @@ use jiff::{SignedDuration, Timestamp};
 use super::Daemon;
 use crate::deliver::{Channel, Outgoing, SendError, TargetKind, targets};
 use crate::ledger::{
-    ClaimedDelivery, ClaimedOccurrence, DeliveryState, NewDelivery, OccurrenceState, Outcome,
+    ClaimedDelivery, ClaimedOccurrence, DeliveryState, Expansion, NewDelivery, OccurrenceState,
+    Outcome,
 };
 use crate::schedule::Trigger;
 
@@ -31,7 +32,7 @@ pub struct TickReport {
 const CATCH_UP_SLACK: SignedDuration = SignedDuration::from_secs(60);
 
 /// Occurrences claimed per round trip.
-const OCCURRENCE_BATCH: i64 = 64;
+const OCCURRENCE_BATCH: i64 = 1000;
 
 impl<C: Channel> Daemon<C> {
     /// Takes over deliveries left in flight by a dead daemon: all of them at start on SQLite (one
@@ -58,6 +59,7 @@ impl<C: Channel> Daemon<C> {
         report.resent_in_doubt = resent;
         report.unknown_in_doubt = unknown;
         report.expired += self.store.expire_overdue(&commune, &node, now).await?;
+        let started = std::time::Instant::now();
         let mut claimed = Vec::new();
         loop {
             let lease = now + self.settings.lease;
@@ -80,6 +82,8 @@ impl<C: Channel> Daemon<C> {
                 .or_insert(occ.send_at);
             *t = (*t).max(occ.send_at);
         }
+        let claimed_at = started.elapsed();
+        let mut prepared = Vec::with_capacity(claimed.len());
         for occ in &claimed {
             report.occurrences += 1;
             let late = now.duration_since(occ.send_at) > CATCH_UP_SLACK;
@@ -99,9 +103,40 @@ impl<C: Channel> Daemon<C> {
             } else {
                 None
             };
-            if self.expand(occ, now, missed).await? {
-                report.missed += 1;
+            match self.prepare(occ, now).await? {
+                Some(deliveries) => prepared.push((occ, deliveries, missed)),
+                None => report.missed += 1,
             }
+        }
+        let rendered_at = started.elapsed();
+        // One write for the whole batch: a fan-out due at once starts sending sooner.
+        for group in prepared.chunks(OCCURRENCE_BATCH as usize) {
+            let expansions: Vec<Expansion<'_>> = group
+                .iter()
+                .map(|(occ, deliveries, missed)| Expansion {
+                    occurrence: occ,
+                    deliveries,
+                    missed: missed.as_deref(),
+                })
+                .collect();
+            for (occ, _, missed) in group {
+                if let Some(reason) = missed {
+                    tracing::warn!(announcement = %occ.announcement_id, due = %occ.send_at, %reason, "missed");
+                    report.missed += 1;
+                }
+            }
+            self.store
+                .expand_many(&commune, &expansions, &node, now)
+                .await?;
+        }
+        if !claimed.is_empty() {
+            tracing::debug!(
+                occurrences = claimed.len(),
+                claim_ms = claimed_at.as_secs_f64() * 1e3,
+                render_ms = (rendered_at - claimed_at).as_secs_f64() * 1e3,
+                write_ms = (started.elapsed() - rendered_at).as_secs_f64() * 1e3,
+                "expanded"
+            );
         }
         loop {
             // Re-read the clock for each chunk: sending takes time, and due times are compared
@@ -146,16 +181,13 @@ impl<C: Channel> Daemon<C> {
         Ok(report)
     }
 
-    /// Expands one claimed occurrence into deliveries, all `missed` with the reason when `missed`
-    /// says so. Returns true when it was missed.
-    async fn expand(
+    /// The deliveries of one claimed occurrence, rendered per village. None when it cannot expand
+    /// at all (its version is gone or does not render): it is recorded as missed, with the reason.
+    async fn prepare(
         &self,
         occ: &ClaimedOccurrence,
         now: Timestamp,
-        missed: Option<String>,
-    ) -> anyhow::Result<bool> {
-        let commune = &self.settings.commune_id;
-        let node = &self.settings.node;
+    ) -> anyhow::Result<Option<Vec<NewDelivery>>> {
         let Some((ann, commune_model)) = self.version(&occ.announcement_id, occ.revision).await?
         else {
             tracing::error!(announcement = %occ.announcement_id, revision = occ.revision, "no version to render");
@@ -167,15 +199,14 @@ impl<C: Channel> Daemon<C> {
                     now,
                 )
                 .await?;
-            return Ok(true);
+            return Ok(None);
         };
         let trigger: Trigger = serde_json::from_str(&occ.trigger).unwrap_or(Trigger::Once);
         // Render once per village: everyone in a village gets the same text.
-        let mut texts: HashMap<Option<String>, String> = HashMap::new();
+        let mut texts: HashMap<String, String> = HashMap::new();
         let mut deliveries = Vec::new();
         for t in targets::expand(&ann.audience, &commune_model) {
-            let key = Some(t.village.id.clone());
-            if !texts.contains_key(&key) {
+            if !texts.contains_key(&t.village.id) {
                 let rendered = self
                     .with_templates(|tpl| {
                         tpl.render(&ann, &commune_model, Some(t.village), occ.send_at, &trigger)
@@ -183,7 +214,7 @@ impl<C: Channel> Daemon<C> {
                     .await
                     .unwrap_or_else(|| Err("templates not loaded".into()));
                 match rendered {
-                    Ok(text) => texts.insert(key.clone(), text),
+                    Ok(text) => texts.insert(t.village.id.clone(), text),
                     Err(e) => {
                         tracing::error!(announcement = %occ.announcement_id, error = %e, "cannot render");
                         self.store
@@ -194,29 +225,19 @@ impl<C: Channel> Daemon<C> {
                                 now,
                             )
                             .await?;
-                        return Ok(true);
+                        return Ok(None);
                     }
                 };
             }
             deliveries.push(NewDelivery {
-                village_id: key.clone(),
+                village_id: Some(t.village.id.clone()),
                 target_kind: t.kind.as_str(),
                 target: t.address.clone(),
                 person: t.person.map(str::to_string),
-                text: texts.get(&key).cloned().unwrap_or_default(),
+                text: texts.get(&t.village.id).cloned().unwrap_or_default(),
             });
         }
-        let state = if missed.is_some() {
-            tracing::warn!(announcement = %occ.announcement_id, due = %occ.send_at, reason = ?missed, "missed");
-            DeliveryState::Missed
-        } else {
-            DeliveryState::Planned
-        };
-        let reason = missed;
-        self.store
-            .expand(commune, occ, &deliveries, reason.as_deref(), node, now)
-            .await?;
-        Ok(state == DeliveryState::Missed)
+        Ok(Some(deliveries))
     }
 
     async fn send_one(&self, d: &ClaimedDelivery) -> Result<crate::deliver::Sent, SendError> {

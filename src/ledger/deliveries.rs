@@ -6,7 +6,7 @@
 use jiff::Timestamp;
 use sqlx::Row as _;
 
-use super::{DeliveryState, OccurrenceState, Store, Tx, micros, values_list};
+use super::{DeliveryState, OccurrenceState, Placeholders, Store, Tx, micros};
 
 /// A delivery to create when an occurrence expands.
 #[derive(Clone, Debug)]
@@ -16,6 +16,24 @@ pub struct NewDelivery {
     pub target: String,
     pub person: Option<String>,
     pub text: String,
+}
+
+/// One occurrence's deliveries, for `expand_many`.
+pub struct Expansion<'a> {
+    pub occurrence: &'a super::ClaimedOccurrence,
+    pub deliveries: &'a [NewDelivery],
+    /// Why the occurrence was missed; None: its deliveries are planned.
+    pub missed: Option<&'a str>,
+}
+
+impl Expansion<'_> {
+    fn state(&self) -> DeliveryState {
+        if self.missed.is_some() {
+            DeliveryState::Missed
+        } else {
+            DeliveryState::Planned
+        }
+    }
 }
 
 /// A delivery this daemon is now sending.
@@ -63,64 +81,105 @@ impl Store {
         node: &str,
         now: Timestamp,
     ) -> sqlx::Result<usize> {
-        let (state, reason) = match missed {
-            Some(r) => (DeliveryState::Missed, Some(r)),
-            None => (DeliveryState::Planned, None),
+        let expansion = Expansion {
+            occurrence,
+            deliveries,
+            missed,
         };
+        self.expand_many(commune, &[expansion], node, now).await
+    }
+
+    /// Expands several occurrences in one transaction (a fan-out due at once is one write).
+    pub async fn expand_many(
+        &self,
+        commune: &str,
+        expansions: &[Expansion<'_>],
+        node: &str,
+        now: Timestamp,
+    ) -> sqlx::Result<usize> {
+        const COLS: usize = 14;
         let mut tx = self.write().await?;
         let now_us = micros(now);
         let mut inserted = 0;
-        for chunk in deliveries.chunks(CHUNK / 2) {
-            const COLS: usize = 14;
+        let rows: Vec<(&Expansion<'_>, &NewDelivery)> = expansions
+            .iter()
+            .flat_map(|e| e.deliveries.iter().map(move |d| (e, d)))
+            .collect();
+        for chunk in rows.chunks(CHUNK / 2) {
             let sql = format!(
                 "INSERT INTO deliveries (occurrence_id, commune_id, announcement_id, village_id, target_kind, target, person,
                    text, urgent, due, deadline, state, next_attempt_at, updated_at)
-                 VALUES {} ON CONFLICT DO NOTHING RETURNING id",
-                values_list(chunk.len(), COLS)
+                 VALUES {} ON CONFLICT DO NOTHING RETURNING id, state, occurrence_id",
+                Placeholders::new(self.dialect).rows(chunk.len(), COLS, |_, p| p)
             );
             let mut q = sqlx::query(&sql);
-            for d in chunk {
+            for (e, d) in chunk {
+                let o = e.occurrence;
                 q = q
-                    .bind(occurrence.id)
+                    .bind(o.id)
                     .bind(commune)
-                    .bind(&occurrence.announcement_id)
+                    .bind(&o.announcement_id)
                     .bind(d.village_id.as_deref())
                     .bind(d.target_kind)
                     .bind(&d.target)
                     .bind(d.person.as_deref())
                     .bind(&d.text)
-                    .bind(i64::from(occurrence.urgent))
-                    .bind(micros(occurrence.send_at))
-                    .bind(micros(occurrence.deadline))
-                    .bind(state.as_str())
-                    .bind(micros(occurrence.send_at))
+                    .bind(i64::from(o.urgent))
+                    .bind(micros(o.send_at))
+                    .bind(micros(o.deadline))
+                    .bind(e.state().as_str())
+                    .bind(micros(o.send_at))
                     .bind(now_us);
             }
-            let ids: Vec<i64> = q
-                .fetch_all(&mut *tx)
-                .await?
-                .iter()
-                .map(|r| r.try_get(0))
-                .collect::<Result<_, _>>()?;
-            inserted += ids.len();
-            let events: Vec<(i64, DeliveryState, Option<&str>)> =
-                ids.iter().map(|id| (*id, state, reason)).collect();
-            append_events(&mut tx, commune, &events, node, now).await?;
+            let returned = q.fetch_all(&mut *tx).await?;
+            inserted += returned.len();
+            let mut events = Vec::with_capacity(returned.len());
+            for r in &returned {
+                let state: String = r.try_get(1)?;
+                let state = DeliveryState::parse(&state).unwrap_or(DeliveryState::Planned);
+                let occurrence: i64 = r.try_get(2)?;
+                let reason = expansions
+                    .iter()
+                    .find(|e| e.occurrence.id == occurrence)
+                    .and_then(|e| e.missed);
+                events.push((r.try_get::<i64, _>(0)?, state, reason));
+            }
+            append_events(self, &mut tx, commune, &events, node, now).await?;
         }
-        let occ_state = if state == DeliveryState::Missed {
-            OccurrenceState::Missed
-        } else {
-            OccurrenceState::Expanded
-        };
-        sqlx::query(
-            "UPDATE occurrences SET state = $2, reason = $3, claimed_by = NULL, lease_until = NULL, updated_at = $4 WHERE id = $1",
-        )
-        .bind(occurrence.id)
-        .bind(occ_state.as_str())
-        .bind(reason)
-        .bind(now_us)
-        .execute(&mut *tx)
-        .await?;
+        // Expanded occurrences in one statement; missed ones (rare) each with their reason.
+        let expanded: Vec<i64> = expansions
+            .iter()
+            .filter(|e| e.missed.is_none())
+            .map(|e| e.occurrence.id)
+            .collect();
+        for chunk in expanded.chunks(CHUNK) {
+            let mut ph = Placeholders::new(self.dialect);
+            let (state, at) = (ph.next(), ph.next());
+            let ids: Vec<String> = chunk.iter().map(|_| ph.next()).collect();
+            let sql = format!(
+                "UPDATE occurrences SET state = {state}, reason = NULL, claimed_by = NULL, lease_until = NULL, updated_at = {at}
+                 WHERE id IN ({})",
+                ids.join(",")
+            );
+            let mut q = sqlx::query(&sql)
+                .bind(OccurrenceState::Expanded.as_str())
+                .bind(now_us);
+            for id in chunk {
+                q = q.bind(*id);
+            }
+            q.execute(&mut *tx).await?;
+        }
+        for e in expansions.iter().filter(|e| e.missed.is_some()) {
+            sqlx::query(
+                "UPDATE occurrences SET state = $2, reason = $3, claimed_by = NULL, lease_until = NULL, updated_at = $4 WHERE id = $1",
+            )
+            .bind(e.occurrence.id)
+            .bind(OccurrenceState::Missed.as_str())
+            .bind(e.missed)
+            .bind(now_us)
+            .execute(&mut *tx)
+            .await?;
+        }
         tx.commit().await?;
         Ok(inserted)
     }
@@ -195,7 +254,7 @@ impl Store {
             .iter()
             .map(|d| (d.id, DeliveryState::Sending, None))
             .collect();
-        append_events(&mut tx, commune, &events, node, now).await?;
+        append_events(self, &mut tx, commune, &events, node, now).await?;
         tx.commit().await?;
         Ok(claimed)
     }
@@ -209,37 +268,64 @@ impl Store {
         outcomes: &[Outcome],
         now: Timestamp,
     ) -> sqlx::Result<usize> {
+        const COLS: usize = 6;
         let mut tx = self.write().await?;
-        let now_us = micros(now);
-        let mut recorded = Vec::with_capacity(outcomes.len());
-        for o in outcomes {
-            let done = sqlx::query(
-                "UPDATE deliveries SET state = $3, provider_message_id = COALESCE($4, provider_message_id),
-                   error_code = $5, error_reason = $6, next_attempt_at = COALESCE($7, next_attempt_at),
-                   claimed_by = NULL, lease_until = NULL, updated_at = $8
-                 WHERE id = $1 AND claimed_by = $2 AND state = 'sending'",
-            )
-            .bind(o.id)
-            .bind(node)
-            .bind(o.state.as_str())
-            .bind(o.provider_message_id.as_deref())
-            .bind(o.error_code.as_deref())
-            .bind(o.error_reason.as_deref())
-            .bind(o.next_attempt_at.map(micros))
-            .bind(now_us)
-            .execute(&mut *tx)
-            .await?;
-            if done.rows_affected() == 1 {
-                let detail = o
-                    .error_reason
-                    .as_deref()
-                    .or(o.provider_message_id.as_deref());
-                recorded.push((o.id, o.state, detail));
+        let mut recorded = 0;
+        for chunk in outcomes.chunks(CHUNK / 2) {
+            // One statement for the chunk: each row's values joined in by id. The casts give the
+            // VALUES columns their types on PostgreSQL; SQLite takes them as they are.
+            let mut ph = Placeholders::new(self.dialect);
+            let values = ph.rows(chunk.len(), COLS, |c, p| {
+                if c == 0 || c == 5 {
+                    format!("CAST({p} AS BIGINT)")
+                } else {
+                    p
+                }
+            });
+            let (at, by) = (ph.next(), ph.next());
+            let sql = format!(
+                "WITH v (id, state, message_id, code, reason, next_at) AS (VALUES {values})
+                 UPDATE deliveries SET state = v.state, provider_message_id = COALESCE(v.message_id, deliveries.provider_message_id),
+                   error_code = v.code, error_reason = v.reason, next_attempt_at = COALESCE(v.next_at, deliveries.next_attempt_at),
+                   claimed_by = NULL, lease_until = NULL, updated_at = {at}
+                 FROM v WHERE deliveries.id = v.id AND deliveries.claimed_by = {by} AND deliveries.state = 'sending'
+                 RETURNING deliveries.id"
+            );
+            let mut q = sqlx::query(&sql);
+            for o in chunk {
+                q = q
+                    .bind(o.id)
+                    .bind(o.state.as_str())
+                    .bind(o.provider_message_id.as_deref())
+                    .bind(o.error_code.as_deref())
+                    .bind(o.error_reason.as_deref())
+                    .bind(o.next_attempt_at.map(micros));
             }
+            q = q.bind(micros(now)).bind(node);
+            let ids: std::collections::HashSet<i64> = q
+                .fetch_all(&mut *tx)
+                .await?
+                .iter()
+                .map(|r| r.try_get(0))
+                .collect::<Result<_, _>>()?;
+            let events: Vec<(i64, DeliveryState, Option<&str>)> = chunk
+                .iter()
+                .filter(|o| ids.contains(&o.id))
+                .map(|o| {
+                    (
+                        o.id,
+                        o.state,
+                        o.error_reason
+                            .as_deref()
+                            .or(o.provider_message_id.as_deref()),
+                    )
+                })
+                .collect();
+            recorded += events.len();
+            append_events(self, &mut tx, commune, &events, node, now).await?;
         }
-        append_events(&mut tx, commune, &recorded, node, now).await?;
         tx.commit().await?;
-        Ok(recorded.len())
+        Ok(recorded)
     }
 
     /// Deliveries left in `sending` by a node that died (lease expired, or every one of them when
@@ -299,7 +385,7 @@ impl Store {
                 Some("in doubt: the process stopped during the request"),
             )
         }));
-        append_events(&mut tx, commune, &events, node, now).await?;
+        append_events(self, &mut tx, commune, &events, node, now).await?;
         tx.commit().await?;
         Ok((resend.len(), unknown.len()))
     }
@@ -327,7 +413,7 @@ impl Store {
             .iter()
             .map(|id| (*id, DeliveryState::Expired, Some("deadline passed")))
             .collect();
-        append_events(&mut tx, commune, &events, node, now).await?;
+        append_events(self, &mut tx, commune, &events, node, now).await?;
         tx.commit().await?;
         Ok(ids.len())
     }
@@ -350,6 +436,7 @@ impl Store {
 }
 
 async fn append_events(
+    store: &Store,
     tx: &mut Tx,
     commune: &str,
     events: &[(i64, DeliveryState, Option<&str>)],
@@ -362,7 +449,7 @@ async fn append_events(
         }
         let sql = format!(
             "INSERT INTO delivery_events (delivery_id, commune_id, at, state, detail, node) VALUES {}",
-            values_list(chunk.len(), 6)
+            Placeholders::new(store.dialect).rows(chunk.len(), 6, |_, p| p)
         );
         let mut q = sqlx::query(&sql);
         for (id, state, detail) in chunk {

@@ -68,15 +68,51 @@ impl Store {
         &self,
         commune: &str,
     ) -> sqlx::Result<HashMap<String, StoredAnnouncement>> {
-        let rows = sqlx::query(
+        self.stored_where(commune, None).await
+    }
+
+    /// The same for some announcements only (a re-plan of changed files reads just those).
+    pub async fn stored_announcements_for(
+        &self,
+        commune: &str,
+        ids: &[&str],
+    ) -> sqlx::Result<HashMap<String, StoredAnnouncement>> {
+        let mut out = HashMap::new();
+        for chunk in ids.chunks(500) {
+            out.extend(self.stored_where(commune, Some(chunk)).await?);
+        }
+        Ok(out)
+    }
+
+    async fn stored_where(
+        &self,
+        commune: &str,
+        ids: Option<&[&str]>,
+    ) -> sqlx::Result<HashMap<String, StoredAnnouncement>> {
+        let filter = match ids {
+            Some(ids) if !ids.is_empty() => {
+                format!(
+                    " AND a.id IN ({})",
+                    (0..ids.len())
+                        .map(|i| format!("${}", i + 2))
+                        .collect::<Vec<_>>()
+                        .join(",")
+                )
+            }
+            Some(_) => return Ok(HashMap::new()),
+            None => String::new(),
+        };
+        let sql = format!(
             "SELECT a.id, a.revision, a.status, r.content_hash
              FROM announcements a JOIN revisions r
                ON r.commune_id = a.commune_id AND r.announcement_id = a.id AND r.revision = a.revision
-             WHERE a.commune_id = $1",
-        )
-        .bind(commune)
-        .fetch_all(&self.pool)
-        .await?;
+             WHERE a.commune_id = $1{filter}"
+        );
+        let mut q = sqlx::query(&sql).bind(commune);
+        for id in ids.unwrap_or_default() {
+            q = q.bind(*id);
+        }
+        let rows = q.fetch_all(&self.pool).await?;
         let mut out = HashMap::with_capacity(rows.len());
         for row in rows {
             let status: String = row.try_get("status")?;

@@ -9,16 +9,40 @@ use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
 
 use super::{Dialect, Store};
 
-const SQLITE: &[(i64, &str, &str)] = &[(
-    1,
-    "ledger",
-    include_str!("../../migrations/sqlite/0001_ledger.sql"),
-)];
-const POSTGRES: &[(i64, &str, &str)] = &[(
-    1,
-    "ledger",
-    include_str!("../../migrations/postgres/0001_ledger.sql"),
-)];
+const SQLITE: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "ledger",
+        include_str!("../../migrations/sqlite/0001_ledger.sql"),
+    ),
+    (
+        2,
+        "sendable index",
+        include_str!("../../migrations/sqlite/0002_sendable_index.sql"),
+    ),
+    (
+        3,
+        "drop redundant index",
+        include_str!("../../migrations/sqlite/0003_drop_redundant_index.sql"),
+    ),
+];
+const POSTGRES: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "ledger",
+        include_str!("../../migrations/postgres/0001_ledger.sql"),
+    ),
+    (
+        2,
+        "sendable index",
+        include_str!("../../migrations/postgres/0002_sendable_index.sql"),
+    ),
+    (
+        3,
+        "drop redundant index",
+        include_str!("../../migrations/postgres/0003_drop_redundant_index.sql"),
+    ),
+];
 
 #[derive(Debug)]
 struct Embedded(&'static [(i64, &'static str, &'static str)]);

@@ -248,7 +248,8 @@ impl Store {
             "UPDATE occurrences SET state = 'claimed', claimed_by = $2, lease_until = $3, updated_at = $4
              WHERE id IN (
                SELECT id FROM occurrences
-               WHERE commune_id = $1 AND ((state = 'planned' AND send_at <= $4) OR (state = 'claimed' AND lease_until < $4))
+               WHERE commune_id = $1 AND state IN ('planned', 'claimed') AND send_at <= $4
+                 AND (state = 'planned' OR lease_until < $4)
                ORDER BY send_at LIMIT $5 {})
              RETURNING id, announcement_id, revision, rule, due, send_at, deadline, trigger, urgent",
             self.skip_locked()
