@@ -26,13 +26,18 @@ use crate::render::Templates;
 pub use run::{Signals, run};
 pub use worker::TickReport;
 
-/// What the daemon knows from the files: the last good version of everything.
+/// What the daemon knows from the files. The announcements themselves live in the ledger (every
+/// good revision with its source); memory keeps which revision is current, and a small cache of
+/// parsed versions for the sends at hand.
 pub struct Loaded {
     pub commune: Commune,
     pub templates: Templates,
-    /// Announcement id → (revision in the ledger, last good version).
-    pub announcements: HashMap<String, (i64, Arc<Announcement>)>,
+    /// Announcement id → its current revision in the ledger.
+    pub announcements: HashMap<String, i64>,
 }
+
+/// Parsed versions kept for rendering: enough for the sends due together, small for an idle daemon.
+const VERSION_CACHE: usize = 256;
 
 /// Settings the daemon uses, from the configuration.
 #[derive(Clone, Debug)]
@@ -80,6 +85,7 @@ pub struct Daemon<C: Channel> {
     pub channel: Arc<C>,
     pub settings: Settings,
     loaded: RwLock<Option<Loaded>>,
+    versions: std::sync::Mutex<HashMap<(String, i64), Arc<Announcement>>>,
 }
 
 impl<C: Channel> Daemon<C> {
@@ -90,6 +96,7 @@ impl<C: Channel> Daemon<C> {
             channel: Arc::new(channel),
             settings,
             loaded: RwLock::new(None),
+            versions: Default::default(),
         }
     }
 

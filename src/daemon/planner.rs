@@ -175,6 +175,8 @@ impl<C: Channel> Daemon<C> {
             )
             .await?;
         *guard = Some(loaded);
+        drop(guard);
+        release_freed_memory();
         Ok(summary)
     }
 
@@ -215,35 +217,44 @@ impl<C: Channel> Daemon<C> {
         self.plan_entries(loaded, entries, now, false).await
     }
 
-    /// Writes occurrences up to `now + horizon` for every known announcement.
+    /// Writes occurrences up to `now + horizon` for every known announcement, reading their
+    /// current versions from the ledger.
     pub async fn extend_horizon(&self, now: Timestamp) -> anyhow::Result<PlanSummary> {
+        let commune_id = &self.settings.commune_id;
+        let until = self.store.planned_until(commune_id).await?;
+        if until.is_some_and(|u| u >= now + self.settings.horizon / 2) {
+            return Ok(PlanSummary::default());
+        }
         let guard = self.loaded.read().await;
         let Some(loaded) = guard.as_ref() else {
             return Ok(PlanSummary::default());
         };
-        let start = self
-            .store
-            .planned_until(&self.settings.commune_id)
-            .await?
-            .unwrap_or(now)
-            .min(now.max(Timestamp::UNIX_EPOCH));
         let window = Window {
-            start,
+            start: until.unwrap_or(now).min(now),
             end: now + self.settings.horizon,
         };
         let mut change = PlanChange {
             planned_until: Some(window.end),
             ..Default::default()
         };
-        for (_, ann) in loaded.announcements.values() {
-            change
-                .occurrences
-                .extend(occurrences(ann, &loaded.commune, window));
+        for (id, revision, path, source) in self.store.current_sources(commune_id).await? {
+            if loaded.announcements.get(&id) != Some(&revision) {
+                continue;
+            }
+            if let Ok(ann) = announce::announcement_from_text(
+                &self.settings.dir,
+                Path::new(&path),
+                &source,
+                Some(&loaded.commune),
+            ) {
+                change
+                    .occurrences
+                    .extend(occurrences(&ann, &loaded.commune, window));
+            }
         }
-        let result = self
-            .store
-            .apply_plan(&self.settings.commune_id, &change, now)
-            .await?;
+        let result = self.store.apply_plan(commune_id, &change, now).await?;
+        drop(guard);
+        release_freed_memory();
         Ok(PlanSummary {
             inserted: result.inserted,
             ..Default::default()
@@ -294,7 +305,7 @@ impl<C: Channel> Daemon<C> {
             files: entries.len(),
             ..Default::default()
         };
-        let mut keep: Vec<(String, i64, Arc<Announcement>)> = Vec::new();
+        let mut keep: Vec<(String, i64)> = Vec::new();
         for (id, (path, entry)) in entries {
             match entry {
                 Entry::Valid { ann, source } => {
@@ -321,7 +332,7 @@ impl<C: Channel> Daemon<C> {
                             source,
                         });
                     }
-                    keep.push((id, same.map_or(-1, |s| s.revision), Arc::new(*ann)));
+                    keep.push((id, same.map_or(-1, |s| s.revision)));
                 }
                 Entry::Invalid { problems } => {
                     summary.problems += problems.len();
@@ -331,12 +342,10 @@ impl<C: Channel> Daemon<C> {
                     change
                         .problems
                         .push((id.clone(), Some(problems_json(&problems))));
-                    // Keep the last good version scheduled, from memory or from the ledger.
-                    let last_good = match loaded.announcements.get(&id) {
-                        Some((rev, ann)) => Some((*rev, ann.clone())),
-                        None => self.stored_version(&id, &stored, &loaded.commune).await?,
-                    };
-                    if let Some((rev, ann)) = last_good {
+                    // Keep the last good version scheduled, from the ledger.
+                    if let Some((rev, ann)) =
+                        self.stored_version(&id, &stored, &loaded.commune).await?
+                    {
                         change.occurrences.extend(occurrences(
                             &ann,
                             &loaded.commune,
@@ -345,7 +354,7 @@ impl<C: Channel> Daemon<C> {
                                 end: horizon_end,
                             },
                         ));
-                        keep.push((id, rev, ann));
+                        keep.push((id, rev));
                     }
                 }
                 Entry::Missing => {
@@ -366,13 +375,12 @@ impl<C: Channel> Daemon<C> {
             .context("writing the plan")?;
         if full {
             // Whatever a full load did not see is gone.
-            let seen: std::collections::HashSet<&String> =
-                keep.iter().map(|(id, _, _)| id).collect();
+            let seen: std::collections::HashSet<&String> = keep.iter().map(|(id, _)| id).collect();
             loaded.announcements.retain(|id, _| seen.contains(id));
         }
-        for (id, rev, ann) in keep {
+        for (id, rev) in keep {
             let rev = result.current.get(&id).copied().unwrap_or(rev);
-            loaded.announcements.insert(id, (rev, ann));
+            loaded.announcements.insert(id, rev);
         }
         summary.revisions = result.revisions;
         summary.inserted = result.inserted;
@@ -416,7 +424,8 @@ impl<C: Channel> Daemon<C> {
         }
     }
 
-    /// The last good version of an announcement at a revision, for rendering a due occurrence.
+    /// The version of an announcement at a revision, for rendering a due occurrence: from the
+    /// cache, or parsed from the source the ledger keeps with the revision.
     pub(super) async fn version(
         &self,
         id: &str,
@@ -426,12 +435,11 @@ impl<C: Channel> Daemon<C> {
         let Some(loaded) = guard.as_ref() else {
             return Ok(None);
         };
-        if let Some((rev, ann)) = loaded.announcements.get(id)
-            && *rev == revision
-        {
-            return Ok(Some((ann.clone(), loaded.commune.clone())));
+        let key = (id.to_string(), revision);
+        let cached = self.versions.lock().ok().and_then(|c| c.get(&key).cloned());
+        if let Some(ann) = cached {
+            return Ok(Some((ann, loaded.commune.clone())));
         }
-        // An older revision still due (sent late after an edit): rebuild it from the ledger.
         let Some((path, source)) = self
             .store
             .revision_source(&self.settings.commune_id, id, revision)
@@ -439,18 +447,37 @@ impl<C: Channel> Daemon<C> {
         else {
             return Ok(None);
         };
-        Ok(announce::announcement_from_text(
+        let Ok(ann) = announce::announcement_from_text(
             &self.settings.dir,
             Path::new(&path),
             &source,
             Some(&loaded.commune),
-        )
-        .ok()
-        .map(|a| (Arc::new(a), loaded.commune.clone())))
+        ) else {
+            return Ok(None);
+        };
+        let ann = Arc::new(ann);
+        if let Ok(mut cache) = self.versions.lock() {
+            if cache.len() >= super::VERSION_CACHE {
+                cache.clear();
+            }
+            cache.insert(key, ann.clone());
+        }
+        Ok(Some((ann, loaded.commune.clone())))
     }
 
     pub(super) async fn with_templates<R>(&self, f: impl FnOnce(&Templates) -> R) -> Option<R> {
         self.loaded.read().await.as_ref().map(|l| f(&l.templates))
+    }
+}
+
+/// A full load parses every file at once and frees most of it again; glibc keeps freed memory in
+/// its arenas unless asked, and an idle daemon should not hold a load's peak for the rest of its
+/// life.
+fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free heap pages to the kernel; it has no preconditions.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 

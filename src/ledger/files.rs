@@ -147,6 +147,24 @@ impl Store {
             .transpose()
     }
 
+    /// The current revision and source of every active announcement (to extend the horizon).
+    pub async fn current_sources(
+        &self,
+        commune: &str,
+    ) -> sqlx::Result<Vec<(String, i64, String, String)>> {
+        let rows = sqlx::query(
+            "SELECT a.id, a.revision, r.path, r.source FROM announcements a JOIN revisions r
+               ON r.commune_id = a.commune_id AND r.announcement_id = a.id AND r.revision = a.revision
+             WHERE a.commune_id = $1 AND a.status = 'active'",
+        )
+        .bind(commune)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?)))
+            .collect()
+    }
+
     /// The latest problems of each file that does not validate, as stored JSON.
     pub async fn file_problems(&self, commune: &str) -> sqlx::Result<Vec<(String, String)>> {
         let rows = sqlx::query("SELECT id, problems FROM announcements WHERE commune_id = $1 AND problems IS NOT NULL ORDER BY id")
