@@ -9,7 +9,16 @@ use std::time::{Duration, Instant};
 use sqlx::Row as _;
 
 #[tokio::test(flavor = "multi_thread")]
+async fn two_daemons_share_the_work() {
+    share(2, false).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn three_daemons_share_the_work_and_take_over_a_dead_one() {
+    share(3, true).await;
+}
+
+async fn share(daemons: usize, kill_one: bool) {
     let Some(db) = support::postgres().await else {
         assert!(
             std::env::var_os("CI").is_none(),
@@ -23,13 +32,13 @@ async fn three_daemons_share_the_work_and_take_over_a_dead_one() {
     let logs: Vec<_> = (0..3)
         .map(|i| dir.path().join(format!("sent-{i}.jsonl")))
         .collect();
-    let mut children: Vec<_> = (0..3)
+    let mut children: Vec<_> = (0..daemons)
         .map(|i| {
             support::spawn_daemon(
                 dir.path(),
                 &[
                     ("LOA_DATABASE", db.url.clone()),
-                    ("LOA_COMMUNE_ID", "multi".to_string()),
+                    ("LOA_COMMUNE_ID", format!("multi-{daemons}")),
                     ("LOA_NODE_ID", format!("node-{i}")),
                     ("LOA_LOG_CHANNEL_PATH", logs[i].display().to_string()),
                     ("LOA_LOG_CHANNEL_DELAY_MS", "20".to_string()),
@@ -42,8 +51,10 @@ async fn three_daemons_share_the_work_and_take_over_a_dead_one() {
         .collect();
     // Kill one daemon in the middle of the fan-out.
     tokio::time::sleep(Duration::from_millis(4_600)).await;
-    children[0].kill().expect("SIGKILL");
-    children[0].wait().expect("reaped");
+    if kill_one {
+        children[0].kill().expect("SIGKILL");
+        children[0].wait().expect("reaped");
+    }
     let store = db.store().await;
     let deadline = Instant::now() + Duration::from_secs(90);
     loop {
@@ -62,7 +73,7 @@ async fn three_daemons_share_the_work_and_take_over_a_dead_one() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    for child in &mut children[1..] {
+    for child in &mut children[usize::from(kill_one)..] {
         support::stop_daemon(child);
     }
     let rows = support::delivery_rows(&store).await;
@@ -94,7 +105,7 @@ async fn three_daemons_share_the_work_and_take_over_a_dead_one() {
         .map(|r| (r.try_get(0).expect("node"), r.try_get(1).expect("n")))
         .collect();
     println!(
-        "three daemons: {sent} sent, {duplicates} duplicates, {unknown} unknown, {} re-attempted, sent per node {nodes:?}",
+        "{daemons} daemons (one killed: {kill_one}): {sent} sent, {duplicates} duplicates, {unknown} unknown, {} re-attempted, sent per node {nodes:?}",
         attempts.len()
     );
     assert!(nodes.len() >= 2, "the work was shared: {nodes:?}");
