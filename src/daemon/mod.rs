@@ -36,8 +36,9 @@ pub struct Loaded {
     pub announcements: HashMap<String, i64>,
 }
 
-/// Parsed versions kept for rendering: enough for the sends due together, small for an idle daemon.
-const VERSION_CACHE: usize = 256;
+/// Parsed versions kept for rendering: enough for the sends due together (read ahead a minute
+/// before), small for an idle daemon.
+const VERSION_CACHE: usize = 2048;
 
 /// Settings the daemon uses, from the configuration.
 #[derive(Clone, Debug)]

@@ -465,6 +465,47 @@ impl<C: Channel> Daemon<C> {
         Ok(Some((ann, loaded.commune.clone())))
     }
 
+    /// Parses ahead the versions of what falls due by `until`, so the due moment only renders.
+    pub async fn read_ahead(&self, until: Timestamp) -> anyhow::Result<usize> {
+        let sources = self
+            .store
+            .upcoming_sources(&self.settings.commune_id, until)
+            .await?;
+        let guard = self.loaded.read().await;
+        let Some(loaded) = guard.as_ref() else {
+            return Ok(0);
+        };
+        let missing: Vec<_> = {
+            let cache = self
+                .versions
+                .lock()
+                .map_err(|_| anyhow::anyhow!("version cache poisoned"))?;
+            sources
+                .into_iter()
+                .filter(|(id, rev, _, _)| !cache.contains_key(&(id.clone(), *rev)))
+                .collect()
+        };
+        let mut parsed = Vec::with_capacity(missing.len());
+        for (id, rev, path, source) in missing {
+            if let Ok(ann) = announce::announcement_from_text(
+                &self.settings.dir,
+                Path::new(&path),
+                &source,
+                Some(&loaded.commune),
+            ) {
+                parsed.push(((id, rev), Arc::new(ann)));
+            }
+        }
+        let n = parsed.len();
+        if let Ok(mut cache) = self.versions.lock() {
+            if cache.len() + n > super::VERSION_CACHE.max(n) {
+                cache.clear();
+            }
+            cache.extend(parsed);
+        }
+        Ok(n)
+    }
+
     pub(super) async fn with_templates<R>(&self, f: impl FnOnce(&Templates) -> R) -> Option<R> {
         self.loaded.read().await.as_ref().map(|l| f(&l.templates))
     }

@@ -12,6 +12,9 @@ use tokio::sync::mpsc;
 use super::Daemon;
 use crate::deliver::Channel;
 
+/// How far ahead the versions of due sends are parsed.
+const READ_AHEAD: jiff::SignedDuration = jiff::SignedDuration::from_secs(60);
+
 /// How long file events must pause before the files are re-read.
 const DEBOUNCE: Duration = Duration::from_millis(250);
 
@@ -58,6 +61,13 @@ pub async fn run<C: Channel>(
         }
         let commune = daemon.settings.commune_id.clone();
         let next_due = daemon.store.next_due(&commune).await?;
+        // While waiting, parse what falls due in the next minute: the due moment then only renders.
+        if let Some(due) = next_due {
+            let now = daemon.clock.now();
+            if due <= now + READ_AHEAD {
+                daemon.read_ahead(now + READ_AHEAD).await?;
+            }
+        }
         let now = daemon.clock.now();
         let cap = now + daemon.settings.max_sleep;
         let wake_at = next_due.map_or(cap, |d| d.min(cap)).min(next_extend);

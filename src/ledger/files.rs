@@ -165,6 +165,28 @@ impl Store {
             .collect()
     }
 
+    /// The versions (id, revision, path, source) of the planned sends due by `until`: the due loop
+    /// reads them ahead, so a fan-out of many announcements does not parse them at its due time.
+    pub async fn upcoming_sources(
+        &self,
+        commune: &str,
+        until: jiff::Timestamp,
+    ) -> sqlx::Result<Vec<(String, i64, String, String)>> {
+        let rows = sqlx::query(
+            "SELECT r.announcement_id, r.revision, r.path, r.source FROM revisions r
+             WHERE r.commune_id = $1 AND EXISTS (
+               SELECT 1 FROM occurrences o WHERE o.commune_id = $1 AND o.state = 'planned' AND o.send_at <= $2
+                 AND o.announcement_id = r.announcement_id AND o.revision = r.revision)",
+        )
+        .bind(commune)
+        .bind(super::micros(until))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?)))
+            .collect()
+    }
+
     /// The latest problems of each file that does not validate, as stored JSON.
     pub async fn file_problems(&self, commune: &str) -> sqlx::Result<Vec<(String, String)>> {
         let rows = sqlx::query("SELECT id, problems FROM announcements WHERE commune_id = $1 AND problems IS NOT NULL ORDER BY id")
