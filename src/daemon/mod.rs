@@ -65,10 +65,17 @@ impl Settings {
         } else {
             config.node_id.clone()
         };
+        // Absolute, because the file watcher reports absolute paths and they are matched to
+        // announcement ids by this prefix.
+        let absolute = |p: PathBuf| {
+            std::fs::canonicalize(&p)
+                .or_else(|_| std::path::absolute(&p))
+                .unwrap_or(p)
+        };
         Settings {
             commune_id: config.commune_id.clone(),
-            dir: config.announcements.clone(),
-            templates: config.templates_dir(),
+            dir: absolute(config.announcements.clone()),
+            templates: absolute(config.templates_dir()),
             node,
             horizon: SignedDuration::from_hours(i64::from(config.horizon_hours.max(1))),
             lease: SignedDuration::from_secs(i64::from(config.lease_secs.max(5))),
