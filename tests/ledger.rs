@@ -356,3 +356,21 @@ async fn story(store: &Store) {
     );
     assert!(store.next_due(C).await.expect("next").is_some());
 }
+
+/// Regression: a daemon and another process opening a new SQLite file at the same moment raced
+/// on the first migration and the daemon exited.
+#[tokio::test(flavor = "multi_thread")]
+async fn opening_a_new_sqlite_file_from_several_places_at_once() {
+    for _ in 0..5 {
+        let db = support::sqlite();
+        let opens: Vec<_> = (0..4)
+            .map(|_| {
+                let url = db.url.clone();
+                tokio::spawn(async move { Store::open(&url).await.map(|_| ()) })
+            })
+            .collect();
+        for open in opens {
+            open.await.expect("task").expect("every opener succeeds");
+        }
+    }
+}

@@ -92,7 +92,21 @@ impl Store {
         }
         .with_context(|| format!("cannot open the database {}", redact(&url)))?;
         let store = Store { pool, dialect };
-        migrate::run(&store).await.context("applying migrations")?;
+        // sqlx's migrator locks on PostgreSQL but not on SQLite, where two processes opening a
+        // new file at once both try the first migration and one fails. Trying again then finds
+        // it applied by the other.
+        let mut attempt = 0;
+        loop {
+            match migrate::run(&store).await {
+                Ok(()) => break,
+                Err(e) if dialect == Dialect::Sqlite && attempt < 5 => {
+                    attempt += 1;
+                    tracing::debug!(error = %e, attempt, "migration raced another process; trying again");
+                    tokio::time::sleep(Duration::from_millis(100 * attempt)).await;
+                }
+                Err(e) => return Err(e).context("applying migrations"),
+            }
+        }
         Ok(store)
     }
 
