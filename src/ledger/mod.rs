@@ -76,6 +76,10 @@ impl Store {
                             conn.execute("PRAGMA synchronous = NORMAL").await?;
                             conn.execute("PRAGMA busy_timeout = 10000").await?;
                             conn.execute("PRAGMA foreign_keys = ON").await?;
+                            // A fan-out rewrites the same pages many times; 16 MiB of cache per
+                            // connection keeps them in memory instead of re-reading them from the OS.
+                            conn.execute("PRAGMA cache_size = -16384").await?;
+                            conn.execute("PRAGMA temp_store = MEMORY").await?;
                             Ok(())
                         })
                     })
