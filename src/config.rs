@@ -59,7 +59,7 @@ impl Default for Config {
             horizon_hours: 48,
             lease_secs: 30,
             max_sleep_ms: 5_000,
-            concurrency: 64,
+            concurrency: 256,
             max_attempts: 4,
             retry_base_secs: 30,
             node_id: String::new(),

@@ -380,14 +380,14 @@ async fn retries_back_off_then_succeed_fail_or_expire() {
         (0, 2, 1),
         "{first:?}"
     );
-    // Backoff: 60 s ±20%, then 240 s ±20%.
+    // Backoff: 60 s ±20% (48–72 s), then 240 s ±20% (192–288 s after 08:01:15, so by 08:06:03).
     assert_eq!(
         h.at("2026-12-01 08:00:30").await.sent,
         0,
         "not before the backoff"
     );
     assert_eq!(h.at("2026-12-01 08:01:15").await.retrying, 2);
-    assert_eq!(h.at("2026-12-01 08:06:00").await.sent, 2);
+    assert_eq!(h.at("2026-12-01 08:06:05").await.sent, 2);
     assert_eq!(
         (
             h.count(DeliveryState::Sent).await,

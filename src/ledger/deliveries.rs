@@ -6,7 +6,7 @@
 use jiff::Timestamp;
 use sqlx::Row as _;
 
-use super::{DeliveryState, OccurrenceState, Placeholders, Store, Tx, micros};
+use super::{DeliveryState, OccurrenceState, Placeholders, Store, micros};
 
 /// A delivery to create when an occurrence expands.
 #[derive(Clone, Debug)]
@@ -97,7 +97,7 @@ impl Store {
         node: &str,
         now: Timestamp,
     ) -> sqlx::Result<usize> {
-        const COLS: usize = 14;
+        const COLS: usize = 16;
         let mut tx = self.write().await?;
         let now_us = micros(now);
         let mut inserted = 0;
@@ -106,10 +106,11 @@ impl Store {
             .flat_map(|e| e.deliveries.iter().map(move |d| (e, d)))
             .collect();
         for chunk in rows.chunks(CHUNK / 2) {
+            // The event log rows are written by the `deliveries_event*` trigger.
             let sql = format!(
                 "INSERT INTO deliveries (occurrence_id, commune_id, announcement_id, village_id, target_kind, target, person,
-                   text, urgent, due, deadline, state, next_attempt_at, updated_at)
-                 VALUES {} ON CONFLICT DO NOTHING RETURNING id, state, occurrence_id",
+                   text, urgent, due, deadline, state, next_attempt_at, updated_at, error_reason, node)
+                 VALUES {} ON CONFLICT DO NOTHING",
                 Placeholders::new(self.dialect).rows(chunk.len(), COLS, |_, p| p)
             );
             let mut q = sqlx::query(&sql);
@@ -129,22 +130,11 @@ impl Store {
                     .bind(micros(o.deadline))
                     .bind(e.state().as_str())
                     .bind(micros(o.send_at))
-                    .bind(now_us);
+                    .bind(now_us)
+                    .bind(e.missed)
+                    .bind(node);
             }
-            let returned = q.fetch_all(&mut *tx).await?;
-            inserted += returned.len();
-            let mut events = Vec::with_capacity(returned.len());
-            for r in &returned {
-                let state: String = r.try_get(1)?;
-                let state = DeliveryState::parse(&state).unwrap_or(DeliveryState::Planned);
-                let occurrence: i64 = r.try_get(2)?;
-                let reason = expansions
-                    .iter()
-                    .find(|e| e.occurrence.id == occurrence)
-                    .and_then(|e| e.missed);
-                events.push((r.try_get::<i64, _>(0)?, state, reason));
-            }
-            append_events(self, &mut tx, commune, &events, node, now).await?;
+            inserted += q.execute(&mut *tx).await?.rows_affected() as usize;
         }
         // Expanded occurrences in one statement; missed ones (rare) each with their reason.
         let expanded: Vec<i64> = expansions
@@ -213,7 +203,7 @@ impl Store {
         limit: i64,
     ) -> sqlx::Result<Vec<ClaimedDelivery>> {
         let sql = format!(
-            "UPDATE deliveries SET state = 'sending', claimed_by = $2, lease_until = $3, attempts = attempts + 1, updated_at = $4
+            "UPDATE deliveries SET state = 'sending', claimed_by = $2, node = $2, lease_until = $3, attempts = attempts + 1, updated_at = $4
              WHERE id IN (
                SELECT id FROM deliveries
                WHERE commune_id = $1 AND state IN ('planned', 'retrying') AND next_attempt_at <= $4
@@ -250,11 +240,6 @@ impl Store {
                 })
             })
             .collect::<sqlx::Result<_>>()?;
-        let events: Vec<_> = claimed
-            .iter()
-            .map(|d| (d.id, DeliveryState::Sending, None))
-            .collect();
-        append_events(self, &mut tx, commune, &events, node, now).await?;
         tx.commit().await?;
         Ok(claimed)
     }
@@ -282,13 +267,14 @@ impl Store {
                     p
                 }
             });
-            let (at, by) = (ph.next(), ph.next());
+            let (at, by, within) = (ph.next(), ph.next(), ph.next());
             let sql = format!(
                 "WITH v (id, state, message_id, code, reason, next_at) AS (VALUES {values})
                  UPDATE deliveries SET state = v.state, provider_message_id = COALESCE(v.message_id, deliveries.provider_message_id),
                    error_code = v.code, error_reason = v.reason, next_attempt_at = COALESCE(v.next_at, deliveries.next_attempt_at),
-                   claimed_by = NULL, lease_until = NULL, updated_at = {at}
-                 FROM v WHERE deliveries.id = v.id AND deliveries.claimed_by = {by} AND deliveries.state = 'sending'
+                   node = deliveries.claimed_by, claimed_by = NULL, lease_until = NULL, updated_at = {at}
+                 FROM v WHERE deliveries.id = v.id AND deliveries.claimed_by = {by} AND deliveries.commune_id = {within}
+                   AND deliveries.state = 'sending'
                  RETURNING deliveries.id"
             );
             let mut q = sqlx::query(&sql);
@@ -301,28 +287,8 @@ impl Store {
                     .bind(o.error_reason.as_deref())
                     .bind(o.next_attempt_at.map(micros));
             }
-            q = q.bind(micros(now)).bind(node);
-            let ids: std::collections::HashSet<i64> = q
-                .fetch_all(&mut *tx)
-                .await?
-                .iter()
-                .map(|r| r.try_get(0))
-                .collect::<Result<_, _>>()?;
-            let events: Vec<(i64, DeliveryState, Option<&str>)> = chunk
-                .iter()
-                .filter(|o| ids.contains(&o.id))
-                .map(|o| {
-                    (
-                        o.id,
-                        o.state,
-                        o.error_reason
-                            .as_deref()
-                            .or(o.provider_message_id.as_deref()),
-                    )
-                })
-                .collect();
-            recorded += events.len();
-            append_events(self, &mut tx, commune, &events, node, now).await?;
+            q = q.bind(micros(now)).bind(node).bind(commune);
+            recorded += q.execute(&mut *tx).await?.rows_affected() as usize;
         }
         tx.commit().await?;
         Ok(recorded)
@@ -342,52 +308,32 @@ impl Store {
     ) -> sqlx::Result<(usize, usize)> {
         let cutoff = if all { i64::MAX } else { micros(now) };
         let mut tx = self.write().await?;
-        let resend: Vec<i64> = sqlx::query(
+        let resend = sqlx::query(
             "UPDATE deliveries SET state = 'retrying', possible_duplicate = 1, next_attempt_at = $3, claimed_by = NULL,
-               lease_until = NULL, updated_at = $3
-             WHERE commune_id = $1 AND state = 'sending' AND lease_until < $2 AND urgent = 1 RETURNING id",
+               lease_until = NULL, updated_at = $3, node = $4, error_reason = 'in doubt: sending again (possible duplicate)'
+             WHERE commune_id = $1 AND state = 'sending' AND lease_until < $2 AND urgent = 1",
         )
         .bind(commune)
         .bind(cutoff)
         .bind(micros(now))
-        .fetch_all(&mut *tx)
+        .bind(node)
+        .execute(&mut *tx)
         .await?
-        .iter()
-        .map(|r| r.try_get(0))
-        .collect::<Result<_, _>>()?;
-        let unknown: Vec<i64> = sqlx::query(
+        .rows_affected() as usize;
+        let unknown = sqlx::query(
             "UPDATE deliveries SET state = 'unknown', error_reason = 'in doubt: the process stopped during the request',
-               claimed_by = NULL, lease_until = NULL, updated_at = $3
-             WHERE commune_id = $1 AND state = 'sending' AND lease_until < $2 AND urgent = 0 RETURNING id",
+               claimed_by = NULL, lease_until = NULL, updated_at = $3, node = $4
+             WHERE commune_id = $1 AND state = 'sending' AND lease_until < $2 AND urgent = 0",
         )
         .bind(commune)
         .bind(cutoff)
         .bind(micros(now))
-        .fetch_all(&mut *tx)
+        .bind(node)
+        .execute(&mut *tx)
         .await?
-        .iter()
-        .map(|r| r.try_get(0))
-        .collect::<Result<_, _>>()?;
-        let mut events: Vec<(i64, DeliveryState, Option<&str>)> = resend
-            .iter()
-            .map(|id| {
-                (
-                    *id,
-                    DeliveryState::Retrying,
-                    Some("in doubt: sending again (possible duplicate)"),
-                )
-            })
-            .collect();
-        events.extend(unknown.iter().map(|id| {
-            (
-                *id,
-                DeliveryState::Unknown,
-                Some("in doubt: the process stopped during the request"),
-            )
-        }));
-        append_events(self, &mut tx, commune, &events, node, now).await?;
+        .rows_affected() as usize;
         tx.commit().await?;
-        Ok((resend.len(), unknown.len()))
+        Ok((resend, unknown))
     }
 
     /// Planned or retrying deliveries whose deadline has passed become `expired`.
@@ -398,24 +344,18 @@ impl Store {
         now: Timestamp,
     ) -> sqlx::Result<usize> {
         let mut tx = self.write().await?;
-        let ids: Vec<i64> = sqlx::query(
-            "UPDATE deliveries SET state = 'expired', error_reason = COALESCE(error_reason, 'deadline passed'), updated_at = $2
-             WHERE commune_id = $1 AND state IN ('planned', 'retrying') AND deadline < $2 RETURNING id",
+        let n = sqlx::query(
+            "UPDATE deliveries SET state = 'expired', error_reason = COALESCE(error_reason, 'deadline passed'), updated_at = $2, node = $3
+             WHERE commune_id = $1 AND state IN ('planned', 'retrying') AND deadline < $2",
         )
         .bind(commune)
         .bind(micros(now))
-        .fetch_all(&mut *tx)
+        .bind(node)
+        .execute(&mut *tx)
         .await?
-        .iter()
-        .map(|r| r.try_get(0))
-        .collect::<Result<_, _>>()?;
-        let events: Vec<_> = ids
-            .iter()
-            .map(|id| (*id, DeliveryState::Expired, Some("deadline passed")))
-            .collect();
-        append_events(self, &mut tx, commune, &events, node, now).await?;
+        .rows_affected() as usize;
         tx.commit().await?;
-        Ok(ids.len())
+        Ok(n)
     }
 
     /// How many deliveries are in each state.
@@ -433,35 +373,4 @@ impl Store {
         }
         Ok(out)
     }
-}
-
-async fn append_events(
-    store: &Store,
-    tx: &mut Tx,
-    commune: &str,
-    events: &[(i64, DeliveryState, Option<&str>)],
-    node: &str,
-    now: Timestamp,
-) -> sqlx::Result<()> {
-    for chunk in events.chunks(CHUNK) {
-        if chunk.is_empty() {
-            continue;
-        }
-        let sql = format!(
-            "INSERT INTO delivery_events (delivery_id, commune_id, at, state, detail, node) VALUES {}",
-            Placeholders::new(store.dialect).rows(chunk.len(), 6, |_, p| p)
-        );
-        let mut q = sqlx::query(&sql);
-        for (id, state, detail) in chunk {
-            q = q
-                .bind(*id)
-                .bind(commune)
-                .bind(micros(now))
-                .bind(state.as_str())
-                .bind(*detail)
-                .bind(node);
-        }
-        q.execute(&mut **tx).await?;
-    }
-    Ok(())
 }

@@ -25,6 +25,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "drop redundant index",
         include_str!("../../migrations/sqlite/0003_drop_redundant_index.sql"),
     ),
+    (
+        4,
+        "event trigger",
+        include_str!("../../migrations/sqlite/0004_event_trigger.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (
@@ -41,6 +46,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         3,
         "drop redundant index",
         include_str!("../../migrations/postgres/0003_drop_redundant_index.sql"),
+    ),
+    (
+        4,
+        "event trigger",
+        include_str!("../../migrations/postgres/0004_event_trigger.sql"),
     ),
 ];
 
