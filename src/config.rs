@@ -176,7 +176,7 @@ mod tests {
         assert_eq!(c.lease_secs, 90);
         assert_eq!(c.log_channel.path, PathBuf::from("-"));
         assert_eq!(
-            c.concurrency, 64,
+            c.concurrency, 256,
             "an unparsable number keeps the value it had"
         );
     }
