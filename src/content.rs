@@ -66,13 +66,8 @@ impl Repo {
         })
     }
 
-    /// Looks an announcement up by id (they are kept sorted by id).
     pub fn announcement(&self, id: &str) -> Option<&Announcement> {
-        let i = self
-            .announcements
-            .binary_search_by(|a| a.id.as_str().cmp(id))
-            .ok()?;
-        self.announcements.get(i)
+        announce::find(&self.announcements, id)
     }
 }
 

@@ -36,23 +36,7 @@ async fn sigkill_during_a_fan_out_loses_nothing() {
     }
     let mut child = support::spawn_daemon(dir.path(), &env);
     let store = loa::ledger::Store::open(&db).await.expect("open");
-    let deadline = Instant::now() + Duration::from_secs(90);
-    loop {
-        let rows = support::delivery_rows(&store).await;
-        let open = rows
-            .iter()
-            .filter(|r| matches!(r.1.as_str(), "planned" | "sending" | "retrying"))
-            .count();
-        if rows.len() == 2000 && open == 0 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "not finished: {} rows, {open} still open",
-            rows.len()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    support::wait_until_final(&store, 2000, dir.path()).await;
     support::stop_daemon(&mut child);
     let rows = support::delivery_rows(&store).await;
     let sends = support::sends_per_delivery(&[log]);

@@ -4,7 +4,7 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use sqlx::Row as _;
 
@@ -56,23 +56,7 @@ async fn share(daemons: usize, kill_one: bool) {
         children[0].wait().expect("reaped");
     }
     let store = db.store().await;
-    let deadline = Instant::now() + Duration::from_secs(90);
-    loop {
-        let rows = support::delivery_rows(&store).await;
-        let open = rows
-            .iter()
-            .filter(|r| matches!(r.1.as_str(), "planned" | "sending" | "retrying"))
-            .count();
-        if rows.len() == 1500 && open == 0 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "not finished: {} rows, {open} open",
-            rows.len()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    support::wait_until_final(&store, 1500, dir.path()).await;
     for child in &mut children[usize::from(kill_one)..] {
         support::stop_daemon(child);
     }

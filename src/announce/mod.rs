@@ -39,13 +39,8 @@ pub enum LoadError {
 }
 
 impl Catalog {
-    /// Looks an announcement up by id (they are kept sorted by id).
     pub fn announcement(&self, id: &str) -> Option<&Announcement> {
-        let i = self
-            .announcements
-            .binary_search_by(|a| a.id.as_str().cmp(id))
-            .ok()?;
-        self.announcements.get(i)
+        find(&self.announcements, id)
     }
 
     pub fn by_path(&self, path: &Path) -> Option<&Announcement> {
@@ -54,6 +49,14 @@ impl Catalog {
             .iter()
             .find(|a| std::fs::canonicalize(&a.path).ok().as_deref() == Some(&wanted))
     }
+}
+
+/// Looks an announcement up by id in a list kept sorted by id, as loading leaves it.
+pub fn find<'a>(announcements: &'a [Announcement], id: &str) -> Option<&'a Announcement> {
+    let i = announcements
+        .binary_search_by(|a| a.id.as_str().cmp(id))
+        .ok()?;
+    announcements.get(i)
 }
 
 pub fn load_dir(dir: &Path) -> Result<Catalog, LoadError> {

@@ -220,3 +220,26 @@ pub fn assert_guarantees(
     }
     (sent, duplicates, unknown)
 }
+
+/// Waits (up to 90 s) until the store holds `expected` deliveries and none is still open
+/// (planned, sending, retrying); on timeout, fails with the daemon's log from `dir`.
+pub async fn wait_until_final(store: &Store, expected: usize, dir: &std::path::Path) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    loop {
+        let rows = delivery_rows(store).await;
+        let open = rows
+            .iter()
+            .filter(|r| matches!(r.1.as_str(), "planned" | "sending" | "retrying"))
+            .count();
+        if rows.len() == expected && open == 0 {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not finished: {} of {expected} rows, {open} still open; daemon log:\n{}",
+            rows.len(),
+            std::fs::read_to_string(dir.join("daemon.log")).unwrap_or_default()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
