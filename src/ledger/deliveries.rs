@@ -160,14 +160,13 @@ impl Store {
             q.execute(&mut *tx).await?;
         }
         for e in expansions.iter().filter(|e| e.missed.is_some()) {
-            sqlx::query(
-                "UPDATE occurrences SET state = $2, reason = $3, claimed_by = NULL, lease_until = NULL, updated_at = $4 WHERE id = $1",
+            settle_occurrence(
+                &mut tx,
+                e.occurrence.id,
+                OccurrenceState::Missed,
+                e.missed,
+                now_us,
             )
-            .bind(e.occurrence.id)
-            .bind(OccurrenceState::Missed.as_str())
-            .bind(e.missed)
-            .bind(now_us)
-            .execute(&mut *tx)
             .await?;
         }
         tx.commit().await?;
@@ -183,13 +182,7 @@ impl Store {
         now: Timestamp,
     ) -> sqlx::Result<()> {
         let mut tx = self.write().await?;
-        sqlx::query("UPDATE occurrences SET state = $2, reason = $3, claimed_by = NULL, lease_until = NULL, updated_at = $4 WHERE id = $1")
-            .bind(id)
-            .bind(state.as_str())
-            .bind(reason)
-            .bind(micros(now))
-            .execute(&mut *tx)
-            .await?;
+        settle_occurrence(&mut tx, id, state, Some(reason), micros(now)).await?;
         tx.commit().await
     }
 
@@ -373,4 +366,24 @@ impl Store {
         }
         Ok(out)
     }
+}
+
+/// Ends a claim on an occurrence with its final state and reason.
+async fn settle_occurrence(
+    tx: &mut super::Tx,
+    id: i64,
+    state: OccurrenceState,
+    reason: Option<&str>,
+    now_us: i64,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE occurrences SET state = $2, reason = $3, claimed_by = NULL, lease_until = NULL, updated_at = $4 WHERE id = $1",
+    )
+    .bind(id)
+    .bind(state.as_str())
+    .bind(reason)
+    .bind(now_us)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
