@@ -205,14 +205,8 @@ impl Store {
                        attempts, possible_duplicate",
             self.skip_locked()
         );
-        let mut tx = self.write().await?;
-        let rows = sqlx::query(&sql)
-            .bind(commune)
-            .bind(node)
-            .bind(micros(lease_until))
-            .bind(micros(now))
-            .bind(limit)
-            .fetch_all(&mut *tx)
+        let rows = self
+            .claim_rows(&sql, commune, node, now, lease_until, limit)
             .await?;
         let claimed: Vec<ClaimedDelivery> = rows
             .into_iter()
@@ -233,7 +227,6 @@ impl Store {
                 })
             })
             .collect::<sqlx::Result<_>>()?;
-        tx.commit().await?;
         Ok(claimed)
     }
 

@@ -150,6 +150,30 @@ impl Store {
         }
     }
 
+    /// Runs a claim statement (`$1` commune, `$2` node, `$3` lease end, `$4` now, `$5` limit) in a
+    /// write transaction and returns the claimed rows.
+    async fn claim_rows(
+        &self,
+        sql: &str,
+        commune: &str,
+        node: &str,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: i64,
+    ) -> sqlx::Result<Vec<sqlx::any::AnyRow>> {
+        let mut tx = self.write().await?;
+        let rows = sqlx::query(sql)
+            .bind(commune)
+            .bind(node)
+            .bind(micros(lease_until))
+            .bind(micros(now))
+            .bind(limit)
+            .fetch_all(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(rows)
+    }
+
     pub async fn close(&self) {
         self.pool.close().await;
     }

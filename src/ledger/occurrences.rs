@@ -254,16 +254,9 @@ impl Store {
              RETURNING id, announcement_id, revision, rule, due, send_at, deadline, trigger, urgent",
             self.skip_locked()
         );
-        let mut tx = self.write().await?;
-        let rows = sqlx::query(&sql)
-            .bind(commune)
-            .bind(node)
-            .bind(micros(lease_until))
-            .bind(micros(now))
-            .bind(limit)
-            .fetch_all(&mut *tx)
+        let rows = self
+            .claim_rows(&sql, commune, node, now, lease_until, limit)
             .await?;
-        tx.commit().await?;
         rows.into_iter()
             .map(|r| {
                 Ok(ClaimedOccurrence {
