@@ -4,6 +4,7 @@
 
 pub mod log;
 pub mod targets;
+pub mod zalo;
 
 use std::future::Future;
 use std::time::Duration;

@@ -1,0 +1,120 @@
+//! What each Zalo error code means for the recipient at hand: try again later, refresh the token
+//! and try again, or give up on this recipient with the reason recorded. The simulator answers
+//! with the same codes and messages.
+
+use std::time::Duration;
+
+/// What to do after an error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Class {
+    /// Transient: back off and retry (`after` overrides the usual backoff when set).
+    RetryLater { after: Option<Duration> },
+    /// The access token is invalid or expired: refresh, then retry.
+    Refresh,
+    /// Final for this recipient.
+    Final,
+}
+
+/// A known code: its class and what it means (English, for logs and the ledger).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Code {
+    pub code: i64,
+    pub class: Class,
+    pub meaning: &'static str,
+}
+
+const HOUR: Option<Duration> = Some(Duration::from_secs(3600));
+
+/// Every code in the reference, OA API and ZNS alike.
+pub const CODES: &[Code] = &[
+    code(
+        -32,
+        Class::RetryLater { after: None },
+        "rate limit exceeded",
+    ),
+    code(-200, Class::RetryLater { after: None }, "send failed"),
+    code(-201, Class::Final, "parameter invalid"),
+    code(-204, Class::Final, "OA disabled"),
+    code(-211, Class::RetryLater { after: HOUR }, "out of quota"),
+    code(-213, Class::Final, "user has not followed the OA"),
+    code(-216, Class::Refresh, "access token invalid"),
+    code(-217, Class::Final, "user blocked OA invitations"),
+    code(-220, Class::Refresh, "access token expired or removed"),
+    code(
+        -227,
+        Class::Final,
+        "user banned or inactive for more than 45 days",
+    ),
+    code(
+        -230,
+        Class::Final,
+        "no interaction with the OA in the last 7 days",
+    ),
+    code(-232, Class::Final, "the last interaction has expired"),
+    code(
+        -234,
+        Class::RetryLater { after: HOUR },
+        "not allowed at night (22:00-06:00)",
+    ),
+    code(-237, Class::Final, "group disabled"),
+    code(-240, Class::Final, "the v2 send API is shut down"),
+    code(-242, Class::Final, "appsecret_proof invalid"),
+    code(-244, Class::Final, "user restricted this message type"),
+    code(-403, Class::Final, "the OA is not in this group"),
+    code(-108, Class::Final, "phone number invalid"),
+    code(-109, Class::Final, "ZNS template invalid"),
+    code(-114, Class::Final, "user cannot receive ZNS messages"),
+    code(-115, Class::RetryLater { after: HOUR }, "ZNS out of quota"),
+    code(-124, Class::Refresh, "access token invalid (ZNS)"),
+    code(
+        -133,
+        Class::RetryLater { after: HOUR },
+        "ZNS not allowed at night",
+    ),
+    code(
+        -144,
+        Class::RetryLater { after: HOUR },
+        "ZNS daily limit reached",
+    ),
+];
+
+const fn code(code: i64, class: Class, meaning: &'static str) -> Code {
+    Code {
+        code,
+        class,
+        meaning,
+    }
+}
+
+/// The entry for a code. Unknown codes are final: the server answered and refused the message,
+/// and retrying a refusal we cannot read only repeats it (the code is recorded for the operator).
+pub fn lookup(error: i64) -> Code {
+    CODES
+        .iter()
+        .copied()
+        .find(|c| c.code == error)
+        .unwrap_or(Code {
+            code: error,
+            class: Class::Final,
+            meaning: "unknown error",
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_unique_and_classified() {
+        let mut seen = std::collections::HashSet::new();
+        for c in CODES {
+            assert!(seen.insert(c.code), "{} twice", c.code);
+        }
+        assert_eq!(lookup(-32).class, Class::RetryLater { after: None });
+        assert_eq!(lookup(-220).class, Class::Refresh);
+        for final_code in [-213, -217, -227, -230] {
+            assert_eq!(lookup(final_code).class, Class::Final);
+        }
+        assert_eq!(lookup(-99999).class, Class::Final);
+    }
+}

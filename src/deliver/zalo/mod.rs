@@ -1,0 +1,6 @@
+//! The `zalo` channel: a client for the Zalo Official Account API, as a sink folder — the wire
+//! format, what each error code means, and (in the files that follow) tokens, request building,
+//! rate limiting and the channel itself.
+
+pub mod errors;
+pub mod wire;

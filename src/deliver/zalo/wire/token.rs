@@ -1,0 +1,139 @@
+//! The token endpoint's bodies. A reply is a success only when it carries an `access_token`: Zalo
+//! sometimes answers an OAuth error with HTTP 200, and reading that as success is how other
+//! integrations overwrote good tokens. `expires_in` is a string in Zalo's own example; numbers are
+//! accepted too.
+
+use serde::{Deserialize, Serialize};
+
+/// The form body sent to `POST /v4/oa/access_token` (with the `secret_key` header).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "grant_type", rename_all = "snake_case")]
+pub enum TokenGrant {
+    AuthorizationCode {
+        app_id: String,
+        code: String,
+        code_verifier: String,
+    },
+    RefreshToken {
+        app_id: String,
+        refresh_token: String,
+    },
+}
+
+/// A successful token reply.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenReply {
+    pub access_token: String,
+    pub refresh_token: String,
+    /// Seconds; a string on the wire.
+    pub expires_in: String,
+}
+
+impl TokenReply {
+    pub fn expires_in_secs(&self) -> Option<i64> {
+        self.expires_in.trim().parse().ok()
+    }
+}
+
+/// An OAuth-style error body: `{"error":-14002,"error_name":…,"error_reason":…,"error_description":…}`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OAuthError {
+    pub error: i64,
+    #[serde(default)]
+    pub error_name: String,
+    #[serde(default)]
+    pub error_reason: String,
+    #[serde(default)]
+    pub error_description: String,
+}
+
+impl std::fmt::Display for OAuthError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} {}: {} {}",
+            self.error, self.error_name, self.error_reason, self.error_description
+        )
+    }
+}
+
+/// Reads a token endpoint reply, whatever its HTTP status.
+pub fn parse_token_reply(body: &[u8]) -> Result<TokenReply, OAuthError> {
+    let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| OAuthError {
+        error: 0,
+        error_name: "invalid_json".into(),
+        error_reason: e.to_string(),
+        error_description: String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned(),
+    })?;
+    let text = |key: &str| match value.get(key) {
+        Some(serde_json::Value::String(s)) if !s.is_empty() => Some(s.clone()),
+        Some(serde_json::Value::Number(n)) => Some(n.to_string()),
+        _ => None,
+    };
+    match (
+        text("access_token"),
+        text("refresh_token"),
+        text("expires_in"),
+    ) {
+        (Some(access_token), Some(refresh_token), Some(expires_in))
+            if expires_in.trim().parse::<i64>().is_ok() =>
+        {
+            Ok(TokenReply {
+                access_token,
+                refresh_token,
+                expires_in,
+            })
+        }
+        _ => Err(
+            serde_json::from_value::<OAuthError>(value.clone()).unwrap_or_else(|_| OAuthError {
+                error: 0,
+                error_name: "no_access_token".into(),
+                error_reason: "the reply has no access_token, refresh_token and expires_in".into(),
+                error_description: value.to_string().chars().take(200).collect(),
+            }),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn string_and_number_expiry() {
+        let r =
+            parse_token_reply(br#"{"access_token":"a","refresh_token":"r","expires_in":"90000"}"#)
+                .unwrap();
+        assert_eq!(r.expires_in_secs(), Some(90000));
+        let r =
+            parse_token_reply(br#"{"access_token":"a","refresh_token":"r","expires_in":90000}"#)
+                .unwrap();
+        assert_eq!(r.expires_in, "90000");
+    }
+
+    #[test]
+    fn error_bodies_are_never_success() {
+        let e = parse_token_reply(
+            br#"{"error":-14002,"error_name":"Invalid refresh token","error_reason":"used","error_description":"x"}"#,
+        )
+        .unwrap_err();
+        assert_eq!(e.error, -14002);
+        // An empty token, a missing refresh token or garbage: failures too.
+        assert!(
+            parse_token_reply(br#"{"access_token":"","refresh_token":"r","expires_in":"1"}"#)
+                .is_err()
+        );
+        assert!(parse_token_reply(br#"{"access_token":"a","expires_in":"1"}"#).is_err());
+        assert!(parse_token_reply(b"<html>").is_err());
+    }
+
+    #[test]
+    fn grants_are_form_encoded_with_grant_type() {
+        let body = serde_urlencoded::to_string(TokenGrant::RefreshToken {
+            app_id: "1".into(),
+            refresh_token: "r t".into(),
+        })
+        .unwrap();
+        assert_eq!(body, "grant_type=refresh_token&app_id=1&refresh_token=r+t");
+    }
+}
