@@ -17,9 +17,10 @@ pub struct Config {
     pub templates: PathBuf,
     /// The commune's id in the database: every stored row belongs to one commune.
     pub commune_id: String,
-    /// Which channel sends: `log` (JSON lines, no network).
+    /// Which channel sends: `log` (JSON lines, no network) or `zalo` (the OA API).
     pub channel: String,
     pub log_channel: LogChannelConfig,
+    pub zalo: crate::deliver::zalo::config::ZaloConfig,
     /// How far ahead occurrences are written to the database, in hours.
     pub horizon_hours: u32,
     /// How long a claim on due work holds before another daemon may take it over, in seconds.
@@ -56,6 +57,7 @@ impl Default for Config {
             commune_id: "default".into(),
             channel: "log".into(),
             log_channel: LogChannelConfig::default(),
+            zalo: Default::default(),
             horizon_hours: 48,
             lease_secs: 30,
             max_sleep_ms: 5_000,

@@ -351,10 +351,12 @@ impl Channel for Scripted {
                 code: "-32".into(),
                 reason: "rate limit".into(),
                 after: None,
+                in_doubt: false,
             });
         }
         Ok(Sent {
             message_id: format!("m{}", msg.delivery_id),
+            note: None,
         })
     }
 }

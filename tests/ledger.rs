@@ -43,6 +43,7 @@ fn target(n: usize) -> NewDelivery {
         target: format!("g{n}"),
         person: None,
         text: "Xin chào".into(),
+        fallback: None,
     }
 }
 
@@ -209,6 +210,7 @@ async fn story(store: &Store) {
             error_code: None,
             error_reason: None,
             next_attempt_at: None,
+            in_doubt: false,
         },
         Outcome {
             id: d[1].id,
@@ -217,6 +219,7 @@ async fn story(store: &Store) {
             error_code: Some("-32".into()),
             error_reason: Some("rate limit".into()),
             next_attempt_at: Some(at + SignedDuration::from_mins(5)),
+            in_doubt: false,
         },
         Outcome {
             id: d[2].id,
@@ -225,6 +228,7 @@ async fn story(store: &Store) {
             error_code: Some("-213".into()),
             error_reason: Some("not a follower".into()),
             next_attempt_at: None,
+            in_doubt: false,
         },
     ];
     assert_eq!(

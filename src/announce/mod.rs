@@ -59,6 +59,23 @@ pub fn find<'a>(announcements: &'a [Announcement], id: &str) -> Option<&'a Annou
     announcements.get(i)
 }
 
+/// `commune.yaml` alone, validated.
+pub fn load_commune(dir: &Path) -> Result<Commune, Vec<Problem>> {
+    let commune_path = dir.join(COMMUNE_FILE);
+    if !commune_path.is_file() {
+        return Err(vec![Problem::new(
+            &commune_path,
+            Pos::FILE,
+            "",
+            ProblemKind::NoCommuneFile,
+        )]);
+    }
+    read(&commune_path).and_then(|text| {
+        let raw: raw::RawCommune = yaml::parse(&commune_path, &text)?;
+        validate::commune(&commune_path, &raw)
+    })
+}
+
 pub fn load_dir(dir: &Path) -> Result<Catalog, LoadError> {
     let mut files = Vec::new();
     walk(dir, dir, &mut files).map_err(|source| LoadError::Dir {
@@ -67,26 +84,12 @@ pub fn load_dir(dir: &Path) -> Result<Catalog, LoadError> {
     })?;
     files.sort();
     let mut problems = Vec::new();
-    let commune_path = dir.join(COMMUNE_FILE);
-    let commune = if commune_path.is_file() {
-        match read(&commune_path).and_then(|text| {
-            let raw: raw::RawCommune = yaml::parse(&commune_path, &text)?;
-            validate::commune(&commune_path, &raw)
-        }) {
-            Ok(c) => Some(c),
-            Err(ps) => {
-                problems.extend(ps);
-                None
-            }
+    let commune = match load_commune(dir) {
+        Ok(c) => Some(c),
+        Err(ps) => {
+            problems.extend(ps);
+            None
         }
-    } else {
-        problems.push(Problem::new(
-            &commune_path,
-            Pos::FILE,
-            "",
-            ProblemKind::NoCommuneFile,
-        ));
-        None
     };
     let results = parallel_map(&files, |path| {
         load_announcement(dir, path, commune.as_ref())

@@ -34,7 +34,16 @@ pub struct Village {
     pub id: String,
     pub name: String,
     pub zalo_group: Option<String>,
+    /// The OA tag that marks this village's followers; None: the village's name.
+    pub zalo_tag: Option<String>,
     pub heads: Vec<Person>,
+}
+
+impl Village {
+    /// The tag name followers of this village carry in the OA.
+    pub fn tag(&self) -> &str {
+        self.zalo_tag.as_deref().unwrap_or(&self.name)
+    }
 }
 
 #[derive(Clone, Debug, Serialize)]

@@ -81,6 +81,11 @@ pub struct RawVillage {
     #[schemars(description = "Mã nhóm Zalo (GMF) của thôn, nếu có.")]
     pub zalo_group: Option<Sp<String>>,
     #[serde(default)]
+    #[schemars(
+        description = "Nhãn (tag) của thôn trong OA, dùng để biết người quan tâm thuộc thôn nào; mặc định là tên thôn."
+    )]
+    pub zalo_tag: Option<Sp<String>>,
+    #[serde(default)]
     #[schemars(description = "Trưởng thôn (và phó thôn) — người xác nhận đã nhận tin.")]
     pub heads: Vec<Sp<RawPerson>>,
 }

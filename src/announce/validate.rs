@@ -94,6 +94,11 @@ pub fn commune(path: &Path, raw: &RawCommune) -> Result<Commune, Vec<Problem>> {
                 id,
                 name,
                 zalo_group: rv.zalo_group.as_ref().map(|g| g.get().clone()),
+                zalo_tag: rv
+                    .zalo_tag
+                    .as_ref()
+                    .map(|t| t.get().trim().to_string())
+                    .filter(|t| !t.is_empty()),
                 heads,
             });
         }

@@ -7,6 +7,7 @@ mod plan;
 mod preview;
 mod run;
 mod schema;
+mod zalo;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -53,6 +54,8 @@ pub enum Command {
     Run(run::Args),
     /// Print the default configuration (loa.toml).
     Config,
+    /// Connect the commune's Zalo OA (auth), sync its followers, show its state.
+    Zalo(zalo::Args),
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
@@ -82,6 +85,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Plan(args) => plan::run(&cli, args),
         Command::Preview(args) => preview::run(&cli, args),
         Command::Run(args) => run::run(args),
+        Command::Zalo(args) => zalo::run(args),
         Command::Config => {
             print!("{}", crate::config::Config::defaults_toml());
             Ok(ExitCode::SUCCESS)

@@ -7,12 +7,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use anyhow::Context as _;
 use tokio::sync::mpsc;
 
+use crate::clock::Clock;
 use crate::config::Config;
 use crate::daemon::{self, Daemon, Settings, Signals};
-use crate::deliver::log::LogChannel;
+use crate::deliver::select::AnyChannel;
 use crate::ledger::{Store, redact};
 
 #[derive(clap::Args, Debug)]
@@ -28,14 +28,22 @@ pub struct Args {
     pub announcements: Option<PathBuf>,
 }
 
+impl Args {
+    /// The configuration with these flags applied.
+    pub fn config(&self) -> anyhow::Result<Config> {
+        let mut config = Config::load(self.config.as_deref())?;
+        if let Some(db) = &self.database {
+            config.database = db.clone();
+        }
+        if let Some(dir) = &self.announcements {
+            config.announcements = dir.clone();
+        }
+        Ok(config)
+    }
+}
+
 pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
-    let mut config = Config::load(args.config.as_deref())?;
-    if let Some(db) = &args.database {
-        config.database = db.clone();
-    }
-    if let Some(dir) = &args.announcements {
-        config.announcements = dir.clone();
-    }
+    let config = args.config()?;
     init_logging(&config.log_format);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -61,24 +69,12 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let settings = Settings::from_config(&config);
     tracing::info!(database = %redact(&config.database), dir = %settings.dir.display(), node = %settings.node, "starting");
     let store = Store::open(&config.database).await?;
-    let channel = match config.channel.as_str() {
-        "log" => {
-            let path =
-                (config.log_channel.path.as_os_str() != "-").then_some(&config.log_channel.path);
-            LogChannel::open(
-                path,
-                Duration::from_millis(u64::from(config.log_channel.delay_ms)),
-            )
-            .with_context(|| {
-                format!(
-                    "opening the log channel {}",
-                    config.log_channel.path.display()
-                )
-            })?
-        }
-        other => anyhow::bail!("unknown channel {other:?}: this build has `log`"),
-    };
+    let channel = AnyChannel::open(&config, &store, &settings.node, Clock::System).await?;
     let daemon = Arc::new(Daemon::new(store.clone(), channel, settings.clone()));
+    if daemon.channel.zalo().is_some() {
+        let minutes = config.zalo.sync_minutes;
+        tokio::spawn(sync_followers(daemon.clone(), minutes));
+    }
     let (tx, rx) = mpsc::channel(64);
     let shutdown = Arc::new(AtomicBool::new(false));
     let wake = Arc::new(tokio::sync::Notify::new());
@@ -137,4 +133,37 @@ fn spawn_signals(
         wake.notify_one();
     });
     Ok(())
+}
+
+/// Syncs the OA's followers once the files are loaded, then every `minutes` (0: only at start).
+/// A failed sync is logged and tried again at the next turn; sends use the last synced list.
+async fn sync_followers(daemon: Arc<Daemon<AnyChannel>>, minutes: u32) {
+    let Some(zalo) = daemon.channel.zalo() else {
+        return;
+    };
+    loop {
+        match daemon.commune().await {
+            None => tokio::time::sleep(Duration::from_millis(200)).await,
+            Some(commune) => {
+                let commune_id = &daemon.settings.commune_id;
+                match zalo
+                    .sync_followers(&daemon.store, commune_id, &commune, daemon.clock.now())
+                    .await
+                {
+                    Ok(r) => tracing::info!(
+                        followers = r.followers,
+                        tagged = r.tagged,
+                        in_groups = r.in_groups,
+                        requests = r.requests,
+                        "followers synced"
+                    ),
+                    Err(e) => tracing::error!(error = %e, "follower sync failed"),
+                }
+                if minutes == 0 {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_secs(u64::from(minutes) * 60)).await;
+            }
+        }
+    }
 }

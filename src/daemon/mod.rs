@@ -114,6 +114,11 @@ impl<C: Channel> Daemon<C> {
         self
     }
 
+    /// The commune as last loaded from the files, once they have been.
+    pub async fn commune(&self) -> Option<Commune> {
+        self.loaded.read().await.as_ref().map(|l| l.commune.clone())
+    }
+
     /// A SQLite database serves one daemon, so at start nothing of ours can still be in flight.
     fn single_node(&self) -> bool {
         self.store.dialect() == Dialect::Sqlite

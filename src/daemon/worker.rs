@@ -83,6 +83,12 @@ impl<C: Channel> Daemon<C> {
             *t = (*t).max(occ.send_at);
         }
         let claimed_at = started.elapsed();
+        // Followers outside the village groups are targets too; read once for the whole batch.
+        let followers = if claimed.is_empty() {
+            targets::Followers::default()
+        } else {
+            targets::Followers::new(self.store.followers(&commune).await?)
+        };
         let mut prepared = Vec::with_capacity(claimed.len());
         for occ in &claimed {
             report.occurrences += 1;
@@ -103,7 +109,7 @@ impl<C: Channel> Daemon<C> {
             } else {
                 None
             };
-            match self.prepare(occ, now).await? {
+            match self.prepare(occ, &followers, now).await? {
                 Some(deliveries) => prepared.push((occ, deliveries, missed)),
                 None => report.missed += 1,
             }
@@ -186,6 +192,7 @@ impl<C: Channel> Daemon<C> {
     async fn prepare(
         &self,
         occ: &ClaimedOccurrence,
+        followers: &targets::Followers,
         now: Timestamp,
     ) -> anyhow::Result<Option<Vec<NewDelivery>>> {
         let Some((ann, commune_model)) = self.version(&occ.announcement_id, occ.revision).await?
@@ -203,18 +210,19 @@ impl<C: Channel> Daemon<C> {
         };
         let trigger: Trigger = serde_json::from_str(&occ.trigger).unwrap_or(Trigger::Once);
         // Render once per village: everyone in a village gets the same text.
-        let mut texts: HashMap<String, String> = HashMap::new();
+        let mut texts: HashMap<Option<String>, String> = HashMap::new();
         let mut deliveries = Vec::new();
-        for t in targets::expand(&ann.audience, &commune_model) {
-            if !texts.contains_key(&t.village.id) {
+        for t in targets::expand(&ann.audience, &commune_model, followers, occ.send_at) {
+            let village_id = t.village.map(|v| v.id.clone());
+            if !texts.contains_key(&village_id) {
                 let rendered = self
                     .with_templates(|tpl| {
-                        tpl.render(&ann, &commune_model, Some(t.village), occ.send_at, &trigger)
+                        tpl.render(&ann, &commune_model, t.village, occ.send_at, &trigger)
                     })
                     .await
                     .unwrap_or_else(|| Err("templates not loaded".into()));
                 match rendered {
-                    Ok(text) => texts.insert(t.village.id.clone(), text),
+                    Ok(text) => texts.insert(village_id.clone(), text),
                     Err(e) => {
                         tracing::error!(announcement = %occ.announcement_id, error = %e, "cannot render");
                         self.store
@@ -230,11 +238,12 @@ impl<C: Channel> Daemon<C> {
                 };
             }
             deliveries.push(NewDelivery {
-                village_id: Some(t.village.id.clone()),
+                text: texts.get(&village_id).cloned().unwrap_or_default(),
+                village_id,
                 target_kind: t.kind.as_str(),
-                target: t.address.clone(),
-                person: t.person.map(str::to_string),
-                text: texts.get(&t.village.id).cloned().unwrap_or_default(),
+                target: t.address,
+                person: t.person,
+                fallback: t.fallback,
             });
         }
         Ok(Some(deliveries))
@@ -250,6 +259,7 @@ impl<C: Channel> Daemon<C> {
             text: &d.text,
             urgent: d.urgent,
             possible_duplicate: d.possible_duplicate,
+            fallback: d.fallback.as_deref(),
         };
         self.channel.send(&msg).await
     }
@@ -268,10 +278,12 @@ impl<C: Channel> Daemon<C> {
             error_code: None,
             error_reason: None,
             next_attempt_at: None,
+            in_doubt: false,
         };
         match result {
             Ok(sent) => Outcome {
                 provider_message_id: Some(sent.message_id),
+                error_reason: sent.note,
                 ..base
             },
             Err(SendError::Final { code, reason }) => Outcome {
@@ -300,6 +312,7 @@ impl<C: Channel> Daemon<C> {
                     error_code: Some(e.code().to_string()),
                     error_reason: Some(e.reason().to_string()),
                     next_attempt_at: Some(next),
+                    in_doubt: matches!(e, SendError::RetryLater { in_doubt: true, .. }),
                     ..base
                 }
             }

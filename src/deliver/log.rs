@@ -70,9 +70,11 @@ impl Channel for LogChannel {
             code: "io".into(),
             reason: e.to_string(),
             after: None,
+            in_doubt: false,
         })?;
         Ok(Sent {
             message_id: format!("log-{}", msg.delivery_id),
+            note: None,
         })
     }
 }

@@ -3,6 +3,7 @@
 //! (group, follower and phone sends over the OA API) implements the same trait.
 
 pub mod log;
+pub mod select;
 pub mod targets;
 pub mod zalo;
 
@@ -47,23 +48,31 @@ pub struct Outgoing<'a> {
     pub urgent: bool,
     /// Set when this may repeat an earlier attempt whose outcome is unknown.
     pub possible_duplicate: bool,
+    /// Another address for the same person (a head's phone behind their Zalo id).
+    pub fallback: Option<&'a str>,
 }
 
 /// The provider accepted the message.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Sent {
+    /// The provider's id; several, comma-separated, when a long text went out in parts.
     pub message_id: String,
+    /// How it went when not as addressed (a head reached by phone after the Zalo window closed).
+    pub note: Option<String>,
 }
 
 /// Why a send did not succeed, classified by what to do next.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum SendError {
     /// Try again later (rate limit, 5xx, timeout); `after` is the provider's hint, if any.
+    /// `in_doubt`: the provider may have accepted it anyway (a timeout after the request was
+    /// sent), so the retry is flagged as a possible duplicate.
     #[error("retry later ({code}): {reason}")]
     RetryLater {
         code: String,
         reason: String,
         after: Option<Duration>,
+        in_doubt: bool,
     },
     /// The credentials must be refreshed before trying again.
     #[error("credentials need refreshing ({code}): {reason}")]

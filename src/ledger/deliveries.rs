@@ -15,6 +15,9 @@ pub struct NewDelivery {
     pub target_kind: &'static str,
     pub target: String,
     pub person: Option<String>,
+    /// Another address for the same person: a head's phone, used when their Zalo id cannot be
+    /// reached (outside the 7-day window).
+    pub fallback: Option<String>,
     pub text: String,
 }
 
@@ -51,6 +54,7 @@ pub struct ClaimedDelivery {
     pub deadline: Timestamp,
     pub attempts: i64,
     pub possible_duplicate: bool,
+    pub fallback: Option<String>,
 }
 
 /// What became of one attempt.
@@ -63,6 +67,8 @@ pub struct Outcome {
     pub error_reason: Option<String>,
     /// For `Retrying`: when to try again.
     pub next_attempt_at: Option<Timestamp>,
+    /// The attempt may have reached the person (a timeout): the next one is a possible duplicate.
+    pub in_doubt: bool,
 }
 
 /// Rows per multi-row insert: SQLite allows 32,766 bound values per statement.
@@ -97,7 +103,7 @@ impl Store {
         node: &str,
         now: Timestamp,
     ) -> sqlx::Result<usize> {
-        const COLS: usize = 16;
+        const COLS: usize = 17;
         let mut tx = self.write().await?;
         let now_us = micros(now);
         let mut inserted = 0;
@@ -109,7 +115,7 @@ impl Store {
             // The event log rows are written by the `deliveries_event*` trigger.
             let sql = format!(
                 "INSERT INTO deliveries (occurrence_id, commune_id, announcement_id, village_id, target_kind, target, person,
-                   text, urgent, due, deadline, state, next_attempt_at, updated_at, error_reason, node)
+                   text, urgent, due, deadline, state, next_attempt_at, updated_at, error_reason, node, fallback)
                  VALUES {} ON CONFLICT DO NOTHING",
                 Placeholders::new(self.dialect).rows(chunk.len(), COLS, |_, p| p)
             );
@@ -132,7 +138,8 @@ impl Store {
                     .bind(micros(o.send_at))
                     .bind(now_us)
                     .bind(e.missed)
-                    .bind(node);
+                    .bind(node)
+                    .bind(d.fallback.as_deref());
             }
             inserted += q.execute(&mut *tx).await?.rows_affected() as usize;
         }
@@ -202,7 +209,7 @@ impl Store {
                WHERE commune_id = $1 AND state IN ('planned', 'retrying') AND next_attempt_at <= $4
                ORDER BY urgent DESC, next_attempt_at, id LIMIT $5 {})
              RETURNING id, occurrence_id, announcement_id, village_id, target_kind, target, text, urgent, due, deadline,
-                       attempts, possible_duplicate",
+                       attempts, possible_duplicate, fallback",
             self.skip_locked()
         );
         let rows = self
@@ -224,6 +231,7 @@ impl Store {
                     deadline: super::from_micros(r.try_get("deadline")?),
                     attempts: r.try_get("attempts")?,
                     possible_duplicate: r.try_get::<i64, _>("possible_duplicate")? != 0,
+                    fallback: r.try_get("fallback")?,
                 })
             })
             .collect::<sqlx::Result<_>>()?;
@@ -239,7 +247,7 @@ impl Store {
         outcomes: &[Outcome],
         now: Timestamp,
     ) -> sqlx::Result<usize> {
-        const COLS: usize = 6;
+        const COLS: usize = 7;
         let mut tx = self.write().await?;
         let mut recorded = 0;
         for chunk in outcomes.chunks(CHUNK / 2) {
@@ -247,7 +255,7 @@ impl Store {
             // VALUES columns their types on PostgreSQL; SQLite takes them as they are.
             let mut ph = Placeholders::new(self.dialect);
             let values = ph.rows(chunk.len(), COLS, |c, p| {
-                if c == 0 || c == 5 {
+                if c == 0 || c == 5 || c == 6 {
                     format!("CAST({p} AS BIGINT)")
                 } else {
                     p
@@ -255,9 +263,10 @@ impl Store {
             });
             let (at, by, within) = (ph.next(), ph.next(), ph.next());
             let sql = format!(
-                "WITH v (id, state, message_id, code, reason, next_at) AS (VALUES {values})
+                "WITH v (id, state, message_id, code, reason, next_at, in_doubt) AS (VALUES {values})
                  UPDATE deliveries SET state = v.state, provider_message_id = COALESCE(v.message_id, deliveries.provider_message_id),
                    error_code = v.code, error_reason = v.reason, next_attempt_at = COALESCE(v.next_at, deliveries.next_attempt_at),
+                   possible_duplicate = CASE WHEN v.in_doubt = 1 THEN 1 ELSE deliveries.possible_duplicate END,
                    node = deliveries.claimed_by, claimed_by = NULL, lease_until = NULL, updated_at = {at}
                  FROM v WHERE deliveries.id = v.id AND deliveries.claimed_by = {by} AND deliveries.commune_id = {within}
                    AND deliveries.state = 'sending'
@@ -271,7 +280,8 @@ impl Store {
                     .bind(o.provider_message_id.as_deref())
                     .bind(o.error_code.as_deref())
                     .bind(o.error_reason.as_deref())
-                    .bind(o.next_attempt_at.map(micros));
+                    .bind(o.next_attempt_at.map(micros))
+                    .bind(i64::from(o.in_doubt));
             }
             q = q.bind(micros(now)).bind(node).bind(commune);
             recorded += q.execute(&mut *tx).await?.rows_affected() as usize;

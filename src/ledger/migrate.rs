@@ -30,6 +30,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "event trigger",
         include_str!("../../migrations/sqlite/0004_event_trigger.sql"),
     ),
+    (
+        5,
+        "zalo",
+        include_str!("../../migrations/sqlite/0005_zalo.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (
@@ -51,6 +56,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         4,
         "event trigger",
         include_str!("../../migrations/postgres/0004_event_trigger.sql"),
+    ),
+    (
+        5,
+        "zalo",
+        include_str!("../../migrations/postgres/0005_zalo.sql"),
     ),
 ];
 

@@ -7,9 +7,11 @@
 
 mod deliveries;
 mod files;
+mod followers;
 mod migrate;
 mod occurrences;
 mod states;
+mod tokens;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -23,6 +25,7 @@ pub use deliveries::{ClaimedDelivery, Expansion, NewDelivery, Outcome};
 pub use files::{Load, StoredAnnouncement};
 pub use occurrences::{ClaimedOccurrence, NewOccurrence, NewRevision, PlanChange, PlanResult};
 pub use states::{DeliveryState, OccurrenceState};
+pub use tokens::StoredTokens;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Dialect {

@@ -2,5 +2,12 @@
 //! format, what each error code means, and (in the files that follow) tokens, request building,
 //! rate limiting and the channel itself.
 
+pub mod api;
+pub mod auth;
+pub mod channel;
+pub mod config;
 pub mod errors;
+pub mod ratelimit;
+pub mod request;
+pub mod sync;
 pub mod wire;

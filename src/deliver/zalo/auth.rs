@@ -1,0 +1,242 @@
+//! The OA's tokens. The access token (25 h) is refreshed well before it expires and whenever Zalo
+//! calls it invalid (`-216`, `-220`, `-124`); the refresh token is single-use, so exactly one
+//! daemon refreshes at a time (a lease row in the database, and a mutex within the process), and
+//! the new pair is written to the database before the new access token is used. An error body
+//! never replaces good tokens. Also the PKCE pieces of the consent exchange (`loa zalo auth`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine as _;
+use jiff::{SignedDuration, Timestamp};
+use sha2::{Digest, Sha256};
+use tokio::sync::{Mutex, RwLock};
+
+use super::api::{Api, TokenError};
+use super::wire::TokenGrant;
+use crate::clock::Clock;
+use crate::ledger::Store;
+
+/// How long a refresher's claim holds: longer than one token call can take.
+const REFRESH_LEASE: SignedDuration = SignedDuration::from_secs(60);
+
+/// An access token and the generation it belongs to.
+#[derive(Clone)]
+pub struct Access {
+    pub token: String,
+    pub generation: i64,
+    pub expires_at: Timestamp,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("no Zalo tokens yet: run `loa zalo auth` or set zalo.refresh_token")]
+    NoTokens,
+    #[error(transparent)]
+    Token(#[from] TokenError),
+    #[error("database: {0}")]
+    Store(#[from] sqlx::Error),
+    #[error("another daemon has been refreshing the token for too long")]
+    Stuck,
+}
+
+pub struct Tokens {
+    store: Store,
+    api: Arc<Api>,
+    commune: String,
+    node: String,
+    clock: Clock,
+    margin: SignedDuration,
+    current: RwLock<Option<Access>>,
+    refreshing: Mutex<()>,
+}
+
+impl Tokens {
+    pub fn new(
+        store: Store,
+        api: Arc<Api>,
+        commune: &str,
+        node: &str,
+        clock: Clock,
+        margin: SignedDuration,
+    ) -> Tokens {
+        Tokens {
+            store,
+            api,
+            commune: commune.to_string(),
+            node: node.to_string(),
+            clock,
+            margin,
+            current: RwLock::new(None),
+            refreshing: Mutex::new(()),
+        }
+    }
+
+    /// Seeds the database with a refresh token from the configuration, once: after that the
+    /// database owns the rotating token. The pair is marked expired so the first use refreshes.
+    pub async fn seed(&self, refresh_token: &str) -> Result<bool, AuthError> {
+        if refresh_token.is_empty() {
+            return Ok(false);
+        }
+        let now = self.clock.now();
+        Ok(self
+            .store
+            .put_zalo_tokens(
+                &self.commune,
+                "",
+                refresh_token,
+                Timestamp::UNIX_EPOCH,
+                true,
+                now,
+            )
+            .await?)
+    }
+
+    /// A usable access token: the cached one, or the database's, refreshed first when it is
+    /// within the margin of expiry. A failed early refresh keeps using a token that still works.
+    pub async fn access(&self) -> Result<Access, AuthError> {
+        let now = self.clock.now();
+        let cached = self.current.read().await.clone();
+        let access = match cached {
+            Some(a) => a,
+            None => {
+                let stored = self
+                    .store
+                    .zalo_tokens(&self.commune)
+                    .await?
+                    .ok_or(AuthError::NoTokens)?;
+                let a = Access {
+                    token: stored.access_token,
+                    generation: stored.generation,
+                    expires_at: stored.access_expires_at,
+                };
+                *self.current.write().await = Some(a.clone());
+                a
+            }
+        };
+        if access.expires_at - self.margin > now && !access.token.is_empty() {
+            return Ok(access);
+        }
+        match self.refresh(access.generation).await {
+            Ok(fresh) => Ok(fresh),
+            Err(e) if access.expires_at > now && !access.token.is_empty() => {
+                tracing::warn!(error = %e, "early token refresh failed; the current token still works");
+                Ok(access)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Zalo refused `generation`'s access token: get a newer one (refreshing if nobody has).
+    pub async fn rejected(&self, generation: i64) -> Result<Access, AuthError> {
+        self.refresh(generation).await
+    }
+
+    /// Replaces `seen` (a generation) with a fresh token: ours if we win the lease, else the
+    /// one the winner writes.
+    async fn refresh(&self, seen: i64) -> Result<Access, AuthError> {
+        let _one_at_a_time = self.refreshing.lock().await;
+        let deadline = std::time::Instant::now() + Duration::from_secs(90);
+        loop {
+            let now = self.clock.now();
+            let stored = self
+                .store
+                .zalo_tokens(&self.commune)
+                .await?
+                .ok_or(AuthError::NoTokens)?;
+            if stored.generation != seen && !stored.access_token.is_empty() {
+                let fresh = Access {
+                    token: stored.access_token,
+                    generation: stored.generation,
+                    expires_at: stored.access_expires_at,
+                };
+                *self.current.write().await = Some(fresh.clone());
+                return Ok(fresh);
+            }
+            let won = self
+                .store
+                .begin_token_refresh(
+                    &self.commune,
+                    &self.node,
+                    stored.generation,
+                    now + REFRESH_LEASE,
+                    now,
+                )
+                .await?;
+            if won {
+                return self.refresh_now(&stored.refresh_token).await;
+            }
+            if std::time::Instant::now() > deadline {
+                return Err(AuthError::Stuck);
+            }
+            // Another daemon holds the lease: its new pair will show up as a new generation.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn refresh_now(&self, refresh_token: &str) -> Result<Access, AuthError> {
+        let grant = TokenGrant::RefreshToken {
+            app_id: self.api.app_id().to_string(),
+            refresh_token: refresh_token.to_string(),
+        };
+        match self.api.token(&grant).await {
+            Ok(reply) => {
+                let now = self.clock.now();
+                let expires_at =
+                    now + SignedDuration::from_secs(reply.expires_in_secs().unwrap_or(3600));
+                // Written before use: if we die now, the database still has the one good pair.
+                let generation = self
+                    .store
+                    .finish_token_refresh(
+                        &self.commune,
+                        &reply.access_token,
+                        &reply.refresh_token,
+                        expires_at,
+                        now,
+                    )
+                    .await?;
+                tracing::info!(generation, expires = %expires_at, "Zalo access token refreshed");
+                let fresh = Access {
+                    token: reply.access_token,
+                    generation,
+                    expires_at,
+                };
+                *self.current.write().await = Some(fresh.clone());
+                Ok(fresh)
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "Zalo token refresh failed; the stored tokens are kept");
+                self.store
+                    .fail_token_refresh(&self.commune, &self.node, &e.to_string(), self.clock.now())
+                    .await?;
+                Err(e.into())
+            }
+        }
+    }
+}
+
+/// A PKCE verifier: base64url without padding of 32 random bytes.
+pub fn pkce_verifier() -> String {
+    let bytes: [u8; 32] = rand::random();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// The challenge for a verifier: base64url-nopad(SHA-256(verifier)).
+pub fn pkce_challenge(verifier: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pkce_rfc7636_example() {
+        // RFC 7636, appendix B.
+        assert_eq!(
+            pkce_challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        );
+        assert_eq!(pkce_verifier().len(), 43);
+    }
+}

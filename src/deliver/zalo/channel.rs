@@ -1,0 +1,259 @@
+//! The `zalo` channel: one delivery → one or more API calls (a long text goes in numbered parts),
+//! each paced by the rate limiter and authorised with the current token, and the answer
+//! classified. A rejected token is refreshed and the call tried once more; a head whose Zalo
+//! window has closed (`-230`…) is reached by phone (ZNS) when their phone is known.
+
+use std::sync::Arc;
+
+use jiff::SignedDuration;
+
+use super::api::{Api, ApiError, Base, RateInfo};
+use super::auth::{AuthError, Tokens};
+use super::config::ZaloConfig;
+use super::errors::{self, Class};
+use super::ratelimit::Limiter;
+use super::request;
+use super::wire::{SentData, ZnsSentData, path};
+use crate::clock::Clock;
+use crate::deliver::{Channel, Outgoing, SendError, Sent, TargetKind};
+use crate::ledger::Store;
+
+/// Codes after which a head is tried by phone instead.
+const WINDOW_CLOSED: &[i64] = &[-213, -230, -232];
+
+pub struct ZaloChannel {
+    pub api: Arc<Api>,
+    pub tokens: Arc<Tokens>,
+    pub limiter: Arc<Limiter>,
+    config: ZaloConfig,
+}
+
+impl ZaloChannel {
+    /// The channel for one commune; seeds the token row from the configuration when empty.
+    pub async fn open(
+        config: ZaloConfig,
+        store: Store,
+        commune: &str,
+        node: &str,
+        clock: Clock,
+    ) -> anyhow::Result<ZaloChannel> {
+        let config = config.resolve()?;
+        let api = Arc::new(Api::new(&config)?);
+        let tokens = Arc::new(Tokens::new(
+            store,
+            api.clone(),
+            commune,
+            node,
+            clock,
+            SignedDuration::from_secs(i64::from(config.refresh_margin_secs)),
+        ));
+        if tokens.seed(config.refresh_token.expose()).await? {
+            tracing::info!("Zalo refresh token taken from the configuration");
+        }
+        let limiter = Arc::new(Limiter::new(
+            config.rate_limit,
+            std::time::Duration::from_millis(u64::from(config.rate_window_ms.max(1))),
+        ));
+        Ok(ZaloChannel {
+            api,
+            tokens,
+            limiter,
+            config,
+        })
+    }
+
+    pub fn config(&self) -> &ZaloConfig {
+        &self.config
+    }
+
+    /// One API call with the current token; a rejected token is refreshed and the call repeated
+    /// once. Returns the provider's message id.
+    async fn call(
+        &self,
+        kind: TargetKind,
+        target: &str,
+        text: &str,
+        tracking: &str,
+        urgent: bool,
+    ) -> Result<String, ApiError> {
+        let mut access = self.tokens.access().await.map_err(auth_failure)?;
+        for attempt in 0..2 {
+            self.limiter.acquire(urgent).await;
+            let result = match kind {
+                TargetKind::Phone => {
+                    if self.config.zns_template_id.is_empty() {
+                        return Err(ApiError::Zalo {
+                            code: -109,
+                            message: "no ZNS template configured (zalo.zns_template_id)".into(),
+                            rate: RateInfo::default(),
+                        });
+                    }
+                    let body = request::zns_body(
+                        target,
+                        &self.config.zns_template_id,
+                        &self.config.zns_text_param,
+                        text,
+                        tracking,
+                    );
+                    self.api
+                        .post::<_, ZnsSentData>(Base::Zns, path::ZNS_TEMPLATE, &access.token, &body)
+                        .await
+                        .map(|(d, _)| d.msg_id)
+                }
+                TargetKind::Group | TargetKind::User => {
+                    let group = kind == TargetKind::Group;
+                    let body = request::text_body(group, target, text);
+                    let p = if group {
+                        path::GROUP_MESSAGE
+                    } else {
+                        path::MESSAGE_CS
+                    };
+                    self.api
+                        .post::<_, SentData>(Base::Api, p, &access.token, &body)
+                        .await
+                        .map(|(d, _)| d.message_id)
+                }
+            };
+            match result {
+                Err(ApiError::Zalo { code, .. })
+                    if attempt == 0 && errors::lookup(code).class == Class::Refresh =>
+                {
+                    access = self
+                        .tokens
+                        .rejected(access.generation)
+                        .await
+                        .map_err(auth_failure)?;
+                }
+                other => return other,
+            }
+        }
+        Err(ApiError::Zalo {
+            code: -216,
+            message: "access token refused right after a refresh".into(),
+            rate: RateInfo::default(),
+        })
+    }
+
+    async fn send_parts(
+        &self,
+        kind: TargetKind,
+        target: &str,
+        msg: &Outgoing<'_>,
+    ) -> Result<String, ApiError> {
+        let parts = request::split_text(msg.text, self.config.max_text_chars as usize);
+        let mut ids = Vec::with_capacity(parts.len());
+        for (i, part) in parts.iter().enumerate() {
+            let tracking = format!("loa-{}-{}", msg.delivery_id, i + 1);
+            ids.push(self.call(kind, target, part, &tracking, msg.urgent).await?);
+        }
+        Ok(ids.join(","))
+    }
+
+    fn classify(&self, e: ApiError) -> SendError {
+        match e {
+            ApiError::Zalo {
+                code,
+                message,
+                rate,
+            } => {
+                let known = errors::lookup(code);
+                let reason = if message.is_empty() {
+                    known.meaning.to_string()
+                } else {
+                    format!("{}: {message}", known.meaning)
+                };
+                match known.class {
+                    Class::Final => SendError::Final {
+                        code: code.to_string(),
+                        reason,
+                    },
+                    Class::Refresh => SendError::RefreshCredentials {
+                        code: code.to_string(),
+                        reason,
+                    },
+                    Class::RetryLater { after } => {
+                        let after = if code == -32 {
+                            tracing::warn!(limit = ?rate.limit, remain = ?rate.remain, "Zalo rate limit reached; pausing");
+                            Some(self.limiter.pause())
+                        } else {
+                            after
+                        };
+                        SendError::RetryLater {
+                            code: code.to_string(),
+                            reason,
+                            after,
+                            in_doubt: false,
+                        }
+                    }
+                }
+            }
+            ApiError::Http { status } => SendError::RetryLater {
+                code: format!("http-{status}"),
+                reason: format!("HTTP {status} from Zalo"),
+                after: None,
+                in_doubt: false,
+            },
+            ApiError::Timeout => SendError::RetryLater {
+                code: "timeout".into(),
+                reason: "no answer from Zalo in time; it may have been delivered".into(),
+                after: None,
+                in_doubt: true,
+            },
+            ApiError::Connect(e) => SendError::RetryLater {
+                code: "connect".into(),
+                reason: e,
+                after: None,
+                in_doubt: false,
+            },
+            ApiError::Body(e) => SendError::RetryLater {
+                code: "reply".into(),
+                reason: e,
+                after: None,
+                in_doubt: true,
+            },
+        }
+    }
+}
+
+/// No token to call with: retry later, marked as a credentials problem for the operator.
+fn auth_failure(e: AuthError) -> ApiError {
+    ApiError::Zalo {
+        code: -216,
+        message: e.to_string(),
+        rate: RateInfo::default(),
+    }
+}
+
+impl Channel for ZaloChannel {
+    fn name(&self) -> &'static str {
+        "zalo"
+    }
+
+    async fn send(&self, msg: &Outgoing<'_>) -> Result<Sent, SendError> {
+        match self.send_parts(msg.kind, msg.target, msg).await {
+            Ok(message_id) => Ok(Sent {
+                message_id,
+                note: None,
+            }),
+            Err(ApiError::Zalo { code, message, .. })
+                if msg.kind == TargetKind::User
+                    && WINDOW_CLOSED.contains(&code)
+                    && msg.fallback.is_some() =>
+            {
+                let phone = msg.fallback.unwrap_or_default();
+                let why = errors::lookup(code).meaning;
+                tracing::info!(delivery = msg.delivery_id, code, %message, "Zalo id unreachable; sending by phone");
+                match self.send_parts(TargetKind::Phone, phone, msg).await {
+                    Ok(message_id) => Ok(Sent {
+                        message_id,
+                        note: Some(format!(
+                            "sent by ZNS to {phone}: Zalo answered {code} ({why})"
+                        )),
+                    }),
+                    Err(e) => Err(self.classify(e)),
+                }
+            }
+            Err(e) => Err(self.classify(e)),
+        }
+    }
+}

@@ -1,0 +1,261 @@
+//! Follower sync: who follows the OA, which village each belongs to, and who a village group
+//! already reaches. Pages `user/getlist` (50 at a time) for all followers and once per village
+//! tag, `group/listmember` for each village group, and `user/detail` for the heads (whose last
+//! interaction decides between `message/cs` and ZNS). The calls are paced by the same limiter as
+//! sends, as routine work. Written to the ledger in one go; followers gone since are unfollowed.
+
+use std::collections::{HashMap, HashSet};
+
+use jiff::Timestamp;
+use jiff::civil::Date;
+
+use super::api::ApiError;
+use super::channel::ZaloChannel;
+use super::wire::{MemberList, UserDetail, UserDetailQuery, UserList, UserListQuery, path};
+use crate::announce::model::Commune;
+use crate::deliver::targets::Follower;
+use crate::ledger::Store;
+
+/// Users per `getlist` page (Zalo's maximum).
+const PAGE: u32 = 50;
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SyncReport {
+    pub followers: usize,
+    pub tagged: usize,
+    pub in_groups: usize,
+    pub heads_checked: usize,
+    pub requests: usize,
+}
+
+impl ZaloChannel {
+    /// Syncs the commune's followers into the ledger.
+    pub async fn sync_followers(
+        &self,
+        store: &Store,
+        commune_id: &str,
+        commune: &Commune,
+        now: Timestamp,
+    ) -> Result<SyncReport, SyncError> {
+        let mut report = SyncReport::default();
+        let all = self.list_users(None, &mut report).await?;
+        let mut village_of: HashMap<String, String> = HashMap::new();
+        for v in &commune.villages {
+            for user in self.list_users(Some(v.tag()), &mut report).await? {
+                village_of.entry(user).or_insert_with(|| v.id.clone());
+            }
+        }
+        let mut in_group: HashSet<String> = HashSet::new();
+        for group in commune
+            .villages
+            .iter()
+            .filter_map(|v| v.zalo_group.as_deref())
+        {
+            in_group.extend(self.list_members(group, &mut report).await?);
+        }
+        let mut interaction: HashMap<String, Timestamp> = HashMap::new();
+        let following: HashSet<&str> = all.iter().map(String::as_str).collect();
+        for head in commune
+            .villages
+            .iter()
+            .flat_map(|v| v.heads.iter())
+            .chain(&commune.leaders)
+        {
+            let Some(user) = head.zalo_user.as_deref() else {
+                continue;
+            };
+            if !following.contains(user) {
+                continue;
+            }
+            report.heads_checked += 1;
+            if let Some(t) = self
+                .last_interaction(user, &commune.tz, &mut report)
+                .await?
+            {
+                interaction.insert(user.to_string(), t);
+            }
+        }
+        let followers: Vec<Follower> = all
+            .into_iter()
+            .map(|user_id| Follower {
+                village_id: village_of.get(&user_id).cloned(),
+                in_group: in_group.contains(&user_id),
+                last_interaction: interaction.get(&user_id).copied(),
+                display_name: None,
+                user_id,
+            })
+            .collect();
+        report.followers = followers.len();
+        report.tagged = followers.iter().filter(|f| f.village_id.is_some()).count();
+        report.in_groups = followers.iter().filter(|f| f.in_group).count();
+        store
+            .record_follower_sync(commune_id, &followers, now)
+            .await?;
+        Ok(report)
+    }
+
+    async fn list_users(
+        &self,
+        tag: Option<&str>,
+        report: &mut SyncReport,
+    ) -> Result<Vec<String>, SyncError> {
+        let mut out = Vec::new();
+        let mut offset = 0;
+        loop {
+            let query = UserListQuery {
+                offset,
+                count: PAGE,
+                is_follower: Some(true),
+                tag_name: tag.map(str::to_string),
+                last_interaction_period: None,
+            };
+            let page: UserList = self
+                .get(
+                    |token| {
+                        let query = query.clone();
+                        async move { self.api.get_data(path::USER_LIST, &token, &query).await }
+                    },
+                    report,
+                )
+                .await?;
+            let n = page.users.len();
+            out.extend(page.users.into_iter().map(|u| u.user_id));
+            offset += n as u32;
+            if n == 0 || u64::from(offset) >= page.total {
+                return Ok(out);
+            }
+        }
+    }
+
+    async fn list_members(
+        &self,
+        group: &str,
+        report: &mut SyncReport,
+    ) -> Result<Vec<String>, SyncError> {
+        let mut out = Vec::new();
+        let mut offset = 0u64;
+        loop {
+            let query = [
+                ("group_id", group.to_string()),
+                ("offset", offset.to_string()),
+                ("count", PAGE.to_string()),
+            ];
+            let page: MemberList = match self
+                .get(
+                    |token| {
+                        let query = query.clone();
+                        async move {
+                            self.api
+                                .get_plain(path::GROUP_MEMBERS, &token, &query)
+                                .await
+                        }
+                    },
+                    report,
+                )
+                .await
+            {
+                Ok(p) => p,
+                // A group the OA is not in (or one that was disabled) reaches nobody: its
+                // villagers count as outside any group.
+                Err(SyncError::Api(ApiError::Zalo { code, message, .. }))
+                    if code == -403 || code == -237 =>
+                {
+                    tracing::warn!(group, code, %message, "cannot list this group's members");
+                    return Ok(out);
+                }
+                Err(e) => return Err(e),
+            };
+            let n = page.members.len();
+            out.extend(page.members.into_iter().map(|m| m.user_id));
+            offset += n as u64;
+            if n == 0 || offset >= page.total {
+                return Ok(out);
+            }
+        }
+    }
+
+    async fn last_interaction(
+        &self,
+        user: &str,
+        tz: &jiff::tz::TimeZone,
+        report: &mut SyncReport,
+    ) -> Result<Option<Timestamp>, SyncError> {
+        let query = UserDetailQuery {
+            user_id: user.to_string(),
+        };
+        let detail: UserDetail = match self
+            .get(
+                |token| {
+                    let query = query.clone();
+                    async move { self.api.get_data(path::USER_DETAIL, &token, &query).await }
+                },
+                report,
+            )
+            .await
+        {
+            Ok(d) => d,
+            Err(SyncError::Api(ApiError::Zalo { code: -213, .. })) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        // "DD/MM/YYYY": the start of that day, commune time (the window is judged conservatively).
+        Ok(detail.user_last_interaction_date.as_deref().and_then(|d| {
+            let mut it = d.split('/').map(|p| p.trim().parse::<i32>().ok());
+            let (Some(Some(day)), Some(Some(month)), Some(Some(year))) =
+                (it.next(), it.next(), it.next())
+            else {
+                return None;
+            };
+            Date::new(year as i16, month as i8, day as i8)
+                .ok()?
+                .to_zoned(tz.clone())
+                .ok()
+                .map(|z| z.timestamp())
+        }))
+    }
+
+    /// One paced, authorised GET, with the token refreshed once if Zalo rejects it.
+    async fn get<T, F, Fut>(&self, call: F, report: &mut SyncReport) -> Result<T, SyncError>
+    where
+        F: Fn(String) -> Fut,
+        Fut: std::future::Future<Output = Result<(T, super::api::RateInfo), ApiError>>,
+    {
+        let mut access = self.tokens.access().await?;
+        for attempt in 0..2 {
+            self.limiter.acquire(false).await;
+            report.requests += 1;
+            match call(access.token.clone()).await {
+                Ok((data, _)) => return Ok(data),
+                Err(ApiError::Zalo { code, .. })
+                    if attempt == 0
+                        && super::errors::lookup(code).class == super::errors::Class::Refresh =>
+                {
+                    access = self.tokens.rejected(access.generation).await?;
+                }
+                Err(ApiError::Zalo { code: -32, .. }) => {
+                    self.limiter.pause();
+                    return Err(SyncError::Api(ApiError::Zalo {
+                        code: -32,
+                        message: "rate limit".into(),
+                        rate: Default::default(),
+                    }));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(SyncError::Api(ApiError::Zalo {
+            code: -216,
+            message: "token refused after refresh".into(),
+            rate: Default::default(),
+        }))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error(transparent)]
+    Api(#[from] ApiError),
+    #[error(transparent)]
+    Auth(#[from] super::auth::AuthError),
+    #[error("database: {0}")]
+    Store(#[from] sqlx::Error),
+}
