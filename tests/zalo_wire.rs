@@ -1,0 +1,321 @@
+//! The client's requests, byte for byte, against the documented wire format: a bare capturing
+//! server (not the simulator, which shares our wire types) records every request loa makes and
+//! answers with Zalo's documented success bodies. Also the webhook signature against a value
+//! computed by `sha256sum`, independently of loa.
+
+mod support;
+
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, Uri};
+use jiff::{SignedDuration, Timestamp};
+use loa::clock::Clock;
+use loa::deliver::zalo::channel::ZaloChannel;
+use loa::deliver::zalo::config::{Secret, ZaloConfig};
+use loa::deliver::{Channel, Outgoing, TargetKind};
+use serde_json::{Value, json};
+
+#[derive(Clone, Debug)]
+struct Seen {
+    method: String,
+    path: String,
+    query: String,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+type Log = Arc<Mutex<Vec<Seen>>>;
+
+async fn capture(
+    State(log): State<Log>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> axum::response::Response {
+    let path = uri.path().to_string();
+    log.lock().unwrap().push(Seen {
+        method: method.to_string(),
+        path: path.clone(),
+        query: uri.query().unwrap_or("").to_string(),
+        headers,
+        body,
+    });
+    let reply = match path.as_str() {
+        "/v4/oa/access_token" => {
+            json!({"access_token":"new-access","refresh_token":"new-refresh","expires_in":"90000"})
+        }
+        "/v3.0/oa/message/cs" => {
+            json!({"error":0,"message":"Success","data":{"message_id":"m-cs","user_id":"2468458835296197922","sent_time":"1626926349402"}})
+        }
+        "/v3.0/oa/group/message" => {
+            json!({"error":0,"message":"Success","data":{"message_id":"m-group","group_id":"f414c8f76fa586fbdfb4"}})
+        }
+        "/message/template" => {
+            json!({"error":0,"message":"Success","data":{"msg_id":"m-zns","sent_time":"1626926349402","quota":{"dailyQuota":"500","remainingQuota":"499"}}})
+        }
+        "/v3.0/oa/user/getlist" => {
+            json!({"error":0,"message":"Success","data":{"total":1,"count":1,"offset":0,"users":[{"user_id":"2468458835296197922"}]}})
+        }
+        "/v3.0/oa/group/listmember" => {
+            json!({"error":0,"message":"Success","data":{"total":1,"members":[{"user_id":"2468458835296197922","name":"Hùng"}]}})
+        }
+        "/v3.0/oa/user/detail" => {
+            json!({"error":0,"message":"Success","data":{"user_id":"2468458835296197922","display_name":"Hùng","user_is_follower":true,"user_last_interaction_date":"20/11/2026"}})
+        }
+        _ => json!({"error":-201,"message":"unknown path"}),
+    };
+    axum::Json(reply).into_response()
+}
+
+use axum::response::IntoResponse as _;
+
+async fn server() -> (String, Log) {
+    let log: Log = Default::default();
+    let app = Router::new().fallback(capture).with_state(log.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://{addr}"), log)
+}
+
+fn config(base: &str) -> ZaloConfig {
+    ZaloConfig {
+        app_id: "3304985733420011111".into(),
+        app_secret: Secret::new("app-secret"),
+        oauth_url: base.into(),
+        api_url: base.into(),
+        zns_url: base.into(),
+        zns_template_id: "loa-announcement".into(),
+        appsecret_proof: true,
+        rate_limit: 0,
+        ..ZaloConfig::default()
+    }
+}
+
+fn outgoing<'a>(kind: TargetKind, target: &'a str, text: &'a str) -> Outgoing<'a> {
+    Outgoing {
+        delivery_id: 7,
+        announcement_id: "bao-so-3",
+        kind,
+        target,
+        text,
+        urgent: true,
+        possible_duplicate: false,
+        fallback: None,
+    }
+}
+
+#[tokio::test]
+async fn requests_match_the_documented_wire_format() {
+    let (base, log) = server().await;
+    let db = support::sqlite();
+    let store = db.store().await;
+    let now = Timestamp::now();
+    // An expired pair: the first send must refresh first.
+    store
+        .put_zalo_tokens(
+            "default",
+            "old-access",
+            "old-refresh",
+            now - SignedDuration::from_secs(1),
+            false,
+            now,
+        )
+        .await
+        .unwrap();
+    let channel = ZaloChannel::open(config(&base), store.clone(), "default", "n1", Clock::System)
+        .await
+        .unwrap();
+    let text = "Bão số 3: người dân Làng Trê chú ý.";
+    for (kind, target) in [
+        (TargetKind::Group, "f414c8f76fa586fbdfb4"),
+        (TargetKind::User, "2468458835296197922"),
+        (TargetKind::Phone, "84912345678"),
+    ] {
+        channel
+            .send(&outgoing(kind, target, text))
+            .await
+            .expect("sent");
+    }
+    let commune = loa::announce::load_commune(std::path::Path::new("announcements"))
+        .expect("example commune");
+    channel
+        .sync_followers(&store, "default", &commune, now)
+        .await
+        .expect("sync");
+
+    let seen = log.lock().unwrap().clone();
+    // The refresh: a form body with the grant, and the app secret in `secret_key`.
+    let token = &seen[0];
+    assert_eq!(
+        (token.method.as_str(), token.path.as_str()),
+        ("POST", "/v4/oa/access_token")
+    );
+    assert_eq!(token.headers["secret_key"], "app-secret");
+    assert_eq!(
+        token.headers["content-type"],
+        "application/x-www-form-urlencoded"
+    );
+    assert_eq!(
+        std::str::from_utf8(&token.body).unwrap(),
+        "grant_type=refresh_token&app_id=3304985733420011111&refresh_token=old-refresh"
+    );
+    // The refreshed pair is what the database holds now.
+    let stored = store.zalo_tokens("default").await.unwrap().unwrap();
+    assert_eq!(
+        (stored.access_token.as_str(), stored.refresh_token.as_str()),
+        ("new-access", "new-refresh")
+    );
+
+    let json_of = |s: &Seen| serde_json::from_slice::<Value>(&s.body).unwrap();
+    let sends: Vec<&Seen> = seen
+        .iter()
+        .filter(|s| s.method == "POST" && s.path != "/v4/oa/access_token")
+        .collect();
+    assert_eq!(sends.len(), 3);
+    for s in &sends {
+        // The bare `access_token` header, never `Authorization: Bearer`; JSON bodies; the proof.
+        assert_eq!(s.headers["access_token"], "new-access");
+        assert!(s.headers.get("authorization").is_none());
+        assert_eq!(s.headers["content-type"], "application/json");
+        assert_eq!(
+            s.headers["appsecret_proof"],
+            loa::deliver::zalo::request::appsecret_proof("app-secret", "new-access").as_str()
+        );
+    }
+    assert_eq!(sends[0].path, "/v3.0/oa/group/message");
+    assert_eq!(
+        json_of(sends[0]),
+        json!({"recipient":{"group_id":"f414c8f76fa586fbdfb4"},"message":{"text":text}})
+    );
+    assert_eq!(sends[1].path, "/v3.0/oa/message/cs");
+    assert_eq!(
+        json_of(sends[1]),
+        json!({"recipient":{"user_id":"2468458835296197922"},"message":{"text":text}})
+    );
+    assert_eq!(sends[2].path, "/message/template");
+    assert_eq!(
+        json_of(sends[2]),
+        json!({"phone":"84912345678","template_id":"loa-announcement","template_data":{"content":text},"tracking_id":"loa-7-1"})
+    );
+
+    // GETs: `data=<JSON>` for the user calls, plain parameters for the group ones.
+    let gets: Vec<&Seen> = seen.iter().filter(|s| s.method == "GET").collect();
+    let data_of = |s: &Seen| -> Value {
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(&s.query).unwrap();
+        assert_eq!(pairs.len(), 1, "one `data` parameter: {}", s.query);
+        assert_eq!(pairs[0].0, "data");
+        serde_json::from_str(&pairs[0].1).unwrap()
+    };
+    let first_list = gets
+        .iter()
+        .find(|s| s.path == "/v3.0/oa/user/getlist")
+        .unwrap();
+    assert_eq!(
+        data_of(first_list),
+        json!({"offset":0,"count":50,"is_follower":true})
+    );
+    let tagged = gets
+        .iter()
+        .filter(|s| s.path == "/v3.0/oa/user/getlist")
+        .map(|s| data_of(s))
+        .find(|d| d.get("tag_name").is_some())
+        .unwrap();
+    assert_eq!(
+        tagged,
+        json!({"offset":0,"count":50,"is_follower":true,"tag_name":"Làng Trê"})
+    );
+    let members = gets
+        .iter()
+        .find(|s| s.path == "/v3.0/oa/group/listmember")
+        .unwrap();
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(&members.query).unwrap();
+    assert_eq!(
+        pairs,
+        vec![
+            ("group_id".to_string(), "f414c8f76fa586fbdfb4".to_string()),
+            ("offset".to_string(), "0".to_string()),
+            ("count".to_string(), "50".to_string())
+        ]
+    );
+    let detail = gets
+        .iter()
+        .find(|s| s.path == "/v3.0/oa/user/detail")
+        .unwrap();
+    assert_eq!(data_of(detail), json!({"user_id":"2468458835296197922"}));
+    for g in &gets {
+        assert_eq!(g.headers["access_token"], "new-access");
+    }
+    // The head's last interaction ("20/11/2026") was read and kept.
+    let followers = store.followers("default").await.unwrap();
+    assert_eq!(followers.len(), 1);
+    assert_eq!(followers[0].village_id.as_deref(), Some("lang-tre"));
+    assert!(followers[0].in_group);
+    assert_eq!(
+        followers[0].last_interaction.unwrap(),
+        jiff::civil::date(2026, 11, 20)
+            .to_zoned(jiff::tz::TimeZone::get("Asia/Ho_Chi_Minh").unwrap())
+            .unwrap()
+            .timestamp()
+    );
+}
+
+#[test]
+fn webhook_signature_matches_sha256sum() {
+    let body = r#"{"app_id":"3304985733420011111","event_name":"user_send_text","sender":{"id":"2468458835296197922"},"recipient":{"id":"1032900368129101010"},"message":{"text":"Đã nhận","msg_id":"abc"},"timestamp":"1763800000000"}"#.as_bytes();
+    let concatenation = [
+        b"3304985733420011111".as_slice(),
+        body,
+        b"1763800000000".as_slice(),
+        b"oa-secret".as_slice(),
+    ]
+    .concat();
+    let mut child = std::process::Command::new("sha256sum")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("sha256sum (coreutils)");
+    use std::io::Write as _;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(&concatenation)
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let expected = String::from_utf8(out.stdout)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
+    let ours = loa::deliver::zalo::wire::signature(
+        "3304985733420011111",
+        body,
+        "1763800000000",
+        "oa-secret",
+    );
+    assert_eq!(ours, expected);
+    let verify = loa::deliver::zalo::wire::verify_signature;
+    assert!(verify(
+        &format!("mac={expected}"),
+        "3304985733420011111",
+        body,
+        "oa-secret"
+    ));
+    assert!(verify(&expected, "3304985733420011111", body, "oa-secret"));
+    // One byte changed anywhere: refused.
+    let mut tampered = body.to_vec();
+    tampered[10] ^= 1;
+    assert!(!verify(
+        &expected,
+        "3304985733420011111",
+        &tampered,
+        "oa-secret"
+    ));
+    assert!(!verify(&expected, "other-app", body, "oa-secret"));
+}
