@@ -14,6 +14,8 @@
 //! - [`deliver`]: channels (send one message to one target, classify the result) and targets.
 //! - [`daemon`]: planning files into the ledger and the due loop that sends; [`config`] its settings
 //!   and [`clock`] its time.
+//! - [`sim`]: a simulator of the Zalo OA API (tokens, sends, webhooks, faults) for tests,
+//!   benchmarks and the demo.
 //! - [`cli`]: the `loa` subcommands, thin wrappers over the above.
 
 pub mod announce;
@@ -26,3 +28,4 @@ pub mod deliver;
 pub mod ledger;
 pub mod render;
 pub mod schedule;
+pub mod sim;

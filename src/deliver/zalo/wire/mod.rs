@@ -235,5 +235,5 @@ pub struct RemoveTagBody {
 mod token;
 mod webhook;
 
-pub use token::{OAuthError, TokenGrant, TokenReply, parse_token_reply};
+pub use token::{OAuthError, TokenGrant, TokenReply, appsecret_proof, parse_token_reply};
 pub use webhook::{EventId, EventMessage, WebhookEvent, signature, verify_signature};

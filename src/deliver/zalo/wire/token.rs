@@ -57,6 +57,29 @@ impl std::fmt::Display for OAuthError {
     }
 }
 
+/// The optional `appsecret_proof` header: lowercase hex of HMAC-SHA256(key = app secret,
+/// message = access token). HMAC is built on `sha2` by hand (RFC 2104) rather than adding a crate.
+pub fn appsecret_proof(app_secret: &str, access_token: &str) -> String {
+    use sha2::{Digest, Sha256};
+    const BLOCK: usize = 64;
+    let mut key = [0u8; BLOCK];
+    if app_secret.len() > BLOCK {
+        key[..32].copy_from_slice(&Sha256::digest(app_secret.as_bytes()));
+    } else {
+        key[..app_secret.len()].copy_from_slice(app_secret.as_bytes());
+    }
+    let pad = |byte: u8| key.map(|k| k ^ byte);
+    let inner = Sha256::new()
+        .chain_update(pad(0x36))
+        .chain_update(access_token.as_bytes())
+        .finalize();
+    let outer = Sha256::new()
+        .chain_update(pad(0x5c))
+        .chain_update(inner)
+        .finalize();
+    outer.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// Reads a token endpoint reply, whatever its HTTP status.
 pub fn parse_token_reply(body: &[u8]) -> Result<TokenReply, OAuthError> {
     let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| OAuthError {
@@ -125,6 +148,15 @@ mod tests {
         );
         assert!(parse_token_reply(br#"{"access_token":"a","expires_in":"1"}"#).is_err());
         assert!(parse_token_reply(b"<html>").is_err());
+    }
+
+    #[test]
+    fn appsecret_proof_is_hmac_sha256() {
+        // RFC 4231, test case 2.
+        assert_eq!(
+            appsecret_proof("Jefe", "what do ya want for nothing?"),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
     }
 
     #[test]
