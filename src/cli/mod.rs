@@ -7,6 +7,7 @@ mod plan;
 mod preview;
 mod run;
 mod schema;
+mod sim;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -53,6 +54,8 @@ pub enum Command {
     Run(run::Args),
     /// Print the default configuration (loa.toml).
     Config,
+    /// Run the Zalo OA API simulator (for tests, benchmarks and the demo).
+    Sim(sim::Args),
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
@@ -82,6 +85,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Plan(args) => plan::run(&cli, args),
         Command::Preview(args) => preview::run(&cli, args),
         Command::Run(args) => run::run(args),
+        Command::Sim(args) => sim::run(args),
         Command::Config => {
             print!("{}", crate::config::Config::defaults_toml());
             Ok(ExitCode::SUCCESS)
