@@ -7,6 +7,7 @@ mod plan;
 mod preview;
 mod run;
 mod schema;
+mod sim;
 mod zalo;
 
 use std::path::{Path, PathBuf};
@@ -54,6 +55,8 @@ pub enum Command {
     Run(run::Args),
     /// Print the default configuration (loa.toml).
     Config,
+    /// Run the Zalo OA API simulator (for tests, benchmarks and the demo).
+    Sim(sim::Args),
     /// Connect the commune's Zalo OA (auth), sync its followers, show its state.
     Zalo(zalo::Args),
 }
@@ -85,6 +88,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Plan(args) => plan::run(&cli, args),
         Command::Preview(args) => preview::run(&cli, args),
         Command::Run(args) => run::run(args),
+        Command::Sim(args) => sim::run(args),
         Command::Zalo(args) => zalo::run(args),
         Command::Config => {
             print!("{}", crate::config::Config::defaults_toml());

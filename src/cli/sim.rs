@@ -1,0 +1,162 @@
+//! `loa sim`: run the Zalo OA API simulator on a port, with a population from a scenario file, a
+//! commune directory or a generator, and print what an operator needs to point loa at it.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context as _;
+
+use super::CannotRun;
+use crate::sim::{self, Faults, GenerateSpec, Population, SimConfig};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8089")]
+    pub listen: SocketAddr,
+    /// Population from a scenario file (YAML or JSON; see the `sim::population` docs).
+    #[arg(long, value_name = "FILE", conflicts_with = "commune")]
+    pub scenario: Option<PathBuf>,
+    /// Population from the commune.yaml in this announcement directory, plus `--followers`.
+    #[arg(long, value_name = "DIR")]
+    pub commune: Option<PathBuf>,
+    /// Generated followers (spread across the villages).
+    #[arg(long, default_value_t = 200)]
+    pub followers: usize,
+    /// Generated villages (ignored with --commune).
+    #[arg(long, default_value_t = 5)]
+    pub villages: usize,
+    /// Where webhook events are POSTed.
+    #[arg(long, value_name = "URL")]
+    pub webhook: Option<String>,
+    /// Requests per window across all OA API calls; 0 turns the limit off.
+    #[arg(long, default_value_t = 4000)]
+    pub rate_limit: u32,
+    #[arg(long, default_value_t = 60)]
+    pub rate_window_secs: u64,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Share of calls answered HTTP 5xx.
+    #[arg(long, default_value_t = 0.0)]
+    pub server_errors: f64,
+    /// Share of calls held for --timeout-hang-ms and then dropped.
+    #[arg(long, default_value_t = 0.0)]
+    pub timeouts: f64,
+    #[arg(long, default_value_t = 30_000)]
+    pub timeout_hang_ms: u64,
+    /// Share of calls whose connection is closed without an answer.
+    #[arg(long, default_value_t = 0.0)]
+    pub drops: f64,
+    /// Latency added to every call.
+    #[arg(long, default_value_t = 0)]
+    pub latency_ms: u64,
+    #[arg(long)]
+    pub app_id: Option<String>,
+    #[arg(long)]
+    pub app_secret: Option<String>,
+    #[arg(long)]
+    pub oa_secret: Option<String>,
+}
+
+pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
+    let config = config(args)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(serve(args.listen, config))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn config(args: &Args) -> anyhow::Result<SimConfig> {
+    let population = if let Some(path) = &args.scenario {
+        Population::load(path)?
+    } else if let Some(dir) = &args.commune {
+        let catalog = crate::announce::load_dir(dir)?;
+        let Some(commune) = catalog.commune else {
+            let problems: Vec<String> = catalog
+                .problems
+                .iter()
+                .map(|p| p.render(crate::announce::problem::Lang::En))
+                .collect();
+            return Err(CannotRun(format!(
+                "no valid commune.yaml in {}:\n{}",
+                dir.display(),
+                problems.join("\n")
+            ))
+            .into());
+        };
+        Population::from_commune(&commune, args.followers, args.seed)
+    } else {
+        Population::generate(&GenerateSpec {
+            villages: args.villages,
+            followers: args.followers,
+            seed: args.seed,
+            ..GenerateSpec::default()
+        })
+    };
+    let defaults = SimConfig::default();
+    Ok(SimConfig {
+        app_id: args.app_id.clone().unwrap_or(defaults.app_id),
+        app_secret: args.app_secret.clone().unwrap_or(defaults.app_secret),
+        oa_secret: args.oa_secret.clone().unwrap_or(defaults.oa_secret),
+        rate_limit: args.rate_limit,
+        rate_window: Duration::from_secs(args.rate_window_secs.max(1)),
+        webhook_url: args.webhook.clone(),
+        faults: Faults {
+            server_error_share: args.server_errors,
+            timeout_share: args.timeouts,
+            timeout_hang: Duration::from_millis(args.timeout_hang_ms),
+            drop_share: args.drops,
+            added_latency: Duration::from_millis(args.latency_ms),
+            ..Faults::default()
+        },
+        population,
+        seed: args.seed,
+        ..defaults
+    })
+}
+
+async fn serve(listen: SocketAddr, config: SimConfig) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    let (app_id, oa_id) = (config.app_id.clone(), config.oa_id.clone());
+    let people = config.population.users.len();
+    let groups = config.population.groups.len();
+    let sim = sim::start(config, listener).await?;
+    let tokens = sim.issue_tokens();
+    println!("listening: {}", sim.base_url());
+    println!("app_id: {app_id}");
+    println!("oa_id: {oa_id}");
+    println!("population: {people} users, {groups} groups");
+    println!("access_token: {}", tokens.access_token);
+    println!("refresh_token: {}", tokens.refresh_token);
+    println!("expires_in: {}", tokens.expires_in);
+    wait_for_signal().await;
+    sim.shutdown().await;
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
