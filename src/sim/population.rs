@@ -274,7 +274,7 @@ impl Population {
             });
             village_group.push(group);
             for head in &village.heads {
-                let user = person(&mut draw, now, head, Some(&village.name), true);
+                let user = person(&mut draw, now, head, Some(village.tag()), true);
                 if let (Some(g), true) = (group, user.follower) {
                     pop.groups[g].members.push(user.user_id.clone());
                 }
@@ -289,7 +289,7 @@ impl Population {
             let Some(village) = commune.villages.get(i % villages.max(1)) else {
                 break;
             };
-            let user = draw.follower(now, &village.name, 0.1);
+            let user = draw.follower(now, village.tag(), 0.1);
             if let Some(g) = village_group[i % villages] {
                 if draw.chance(0.8) {
                     pop.groups[g].members.push(user.user_id.clone());

@@ -19,6 +19,9 @@ use crate::ledger::Store;
 /// Users per `getlist` page (Zalo's maximum).
 const PAGE: u32 = 50;
 
+/// Tries per page before the sync gives up (and the last synced list stays in use).
+const TRIES: usize = 6;
+
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SyncReport {
     pub followers: usize,
@@ -213,40 +216,39 @@ impl ZaloChannel {
         }))
     }
 
-    /// One paced, authorised GET, with the token refreshed once if Zalo rejects it.
+    /// One paced, authorised GET: the token refreshed once if Zalo rejects it, and transient
+    /// failures (5xx, timeouts, the rate limit) tried again with backoff — reads are safe to
+    /// repeat, and one lost page would count a village's followers as gone.
     async fn get<T, F, Fut>(&self, call: F, report: &mut SyncReport) -> Result<T, SyncError>
     where
         F: Fn(String) -> Fut,
         Fut: std::future::Future<Output = Result<(T, super::api::RateInfo), ApiError>>,
     {
         let mut access = self.tokens.access().await?;
-        for attempt in 0..2 {
+        let mut refreshed = false;
+        let mut backoff = std::time::Duration::from_millis(100);
+        for _ in 0..TRIES {
             self.limiter.acquire(false).await;
             report.requests += 1;
-            match call(access.token.clone()).await {
+            let wait = match call(access.token.clone()).await {
                 Ok((data, _)) => return Ok(data),
                 Err(ApiError::Zalo { code, .. })
-                    if attempt == 0
+                    if !refreshed
                         && super::errors::lookup(code).class == super::errors::Class::Refresh =>
                 {
+                    refreshed = true;
                     access = self.tokens.rejected(access.generation).await?;
+                    continue;
                 }
-                Err(ApiError::Zalo { code: -32, .. }) => {
-                    self.limiter.pause();
-                    return Err(SyncError::Api(ApiError::Zalo {
-                        code: -32,
-                        message: "rate limit".into(),
-                        rate: Default::default(),
-                    }));
-                }
+                Err(ApiError::Zalo { code: -32, .. }) => self.limiter.pause(),
+                Err(ApiError::Http { status }) if status >= 500 => backoff,
+                Err(ApiError::Timeout | ApiError::Connect(_)) => backoff,
                 Err(e) => return Err(e.into()),
-            }
+            };
+            tokio::time::sleep(wait).await;
+            backoff = (backoff * 4).min(std::time::Duration::from_secs(10));
         }
-        Err(SyncError::Api(ApiError::Zalo {
-            code: -216,
-            message: "token refused after refresh".into(),
-            rate: Default::default(),
-        }))
+        Err(SyncError::GaveUp(TRIES))
     }
 }
 
@@ -258,4 +260,6 @@ pub enum SyncError {
     Auth(#[from] super::auth::AuthError),
     #[error("database: {0}")]
     Store(#[from] sqlx::Error),
+    #[error("Zalo did not answer after {0} tries")]
+    GaveUp(usize),
 }
