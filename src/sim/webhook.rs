@@ -34,7 +34,7 @@ pub(crate) enum Job {
 
 pub(crate) enum Action {
     /// Apply an event's effect, then POST it (if a webhook URL is set).
-    Emit(WebhookEvent),
+    Emit(Box<WebhookEvent>),
     /// (Re)send signed bytes; `attempt` 0 is the first delivery.
     Post {
         body: Bytes,
@@ -95,8 +95,6 @@ pub(crate) async fn run(
     mut jobs: mpsc::UnboundedReceiver<Job>,
     mut stopped: watch::Receiver<bool>,
 ) {
-    // Plain http:// needs no TLS, but reqwest is built without a default crypto provider.
-    let _ = rustls::crypto::ring::default_provider().install_default();
     let client = match reqwest::Client::builder().timeout(POST_TIMEOUT).build() {
         Ok(c) => c,
         Err(e) => {
@@ -236,7 +234,7 @@ fn plan(sim: &Sim, queue: &mut Queue, seq: u64, accepted: Instant) {
         .collect();
     drop(st);
     for ((delay, e), jitter) in planned.into_iter().zip(jitters) {
-        queue.push(accepted + delay + jitter, Action::Emit(e));
+        queue.push(accepted + delay + jitter, Action::Emit(Box::new(e)));
     }
 }
 
@@ -270,7 +268,7 @@ fn fire(
         Action::Post { body, attempt } => post(sim, client, posts, body, attempt),
         Action::Churn => {
             if let Some(e) = churn(sim) {
-                fire(sim, queue, client, posts, Action::Emit(e));
+                fire(sim, queue, client, posts, Action::Emit(Box::new(e)));
             }
             schedule_churn(sim, queue);
         }
