@@ -95,8 +95,7 @@ pub async fn start(config: SimConfig) -> Harness {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let sim = loa::sim::start(config, listener).await.unwrap();
     let tokens = sim.issue_tokens();
-    // reqwest needs a crypto provider before building any client, even for http://.
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    // The simulator installed reqwest's crypto provider (needed even for http://) in `start`.
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()

@@ -142,6 +142,7 @@ pub(crate) struct Inner {
 
 /// Starts the simulator on `listener` and returns at once; it serves until [`Sim::shutdown`].
 pub async fn start(config: SimConfig, listener: tokio::net::TcpListener) -> anyhow::Result<Sim> {
+    let client = webhook::client().context("simulator webhook client")?;
     let addr = listener
         .local_addr()
         .context("simulator listener address")?;
@@ -172,7 +173,7 @@ pub async fn start(config: SimConfig, listener: tokio::net::TcpListener) -> anyh
             tracing::error!(error = %e, "simulator server stopped");
         }
     });
-    let events = tokio::spawn(webhook::run(sim.clone(), queue, stopped));
+    let events = tokio::spawn(webhook::run(sim.clone(), client, queue, stopped));
     sim.inner.lock_tasks().extend([server, events]);
     webhook::start_churn(&sim);
     Ok(sim)

@@ -92,16 +92,10 @@ impl Queue {
 /// The event loop: until `stopped`, take jobs and fire what falls due.
 pub(crate) async fn run(
     sim: Sim,
+    client: reqwest::Client,
     mut jobs: mpsc::UnboundedReceiver<Job>,
     mut stopped: watch::Receiver<bool>,
 ) {
-    let client = match reqwest::Client::builder().timeout(POST_TIMEOUT).build() {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::error!(error = %e, "simulator cannot build its webhook client");
-            return;
-        }
-    };
     let posts = Arc::new(Semaphore::new(MAX_POSTS));
     let mut queue = Queue {
         heap: BinaryHeap::new(),
@@ -125,6 +119,14 @@ pub(crate) async fn run(
             }
         }
     }
+}
+
+/// The client webhooks are POSTed with, built at start so a failure stops `start`, not the people.
+pub(crate) fn client() -> anyhow::Result<reqwest::Client> {
+    // reqwest is built without a default TLS provider and refuses to build a client, even for
+    // plain http://, until one is installed; installing twice is harmless.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    Ok(reqwest::Client::builder().timeout(POST_TIMEOUT).build()?)
 }
 
 async fn sleep_until(due: Option<Instant>) {
