@@ -9,7 +9,8 @@
 //! - `tokens`: the OAuth endpoints (consent, exchange, refresh) and token checks;
 //! - `api`: the router and the gate every OA call passes; `send` (cs, group, ZNS) and
 //!   `directory` (followers, groups, tags) behind it; `faults`: injected failures;
-//! - `webhook`: the event queue, the simulated people and the webhook emitter;
+//! - `webhook`: the time-ordered event queue and the signed, retried emitter; `people`: what the
+//!   simulated people do (receive, read, reply, follow, unfollow);
 //! - `inspect`: `/_sim/*`, inspection and control over HTTP.
 //!
 //! One `std::sync::Mutex` guards the state: every request takes it once, briefly, and never across
@@ -20,6 +21,7 @@ mod api;
 mod directory;
 mod faults;
 mod inspect;
+mod people;
 pub mod population;
 mod send;
 mod state;
@@ -142,6 +144,7 @@ pub(crate) struct Inner {
 
 /// Starts the simulator on `listener` and returns at once; it serves until [`Sim::shutdown`].
 pub async fn start(config: SimConfig, listener: tokio::net::TcpListener) -> anyhow::Result<Sim> {
+    let client = webhook::client().context("simulator webhook client")?;
     let addr = listener
         .local_addr()
         .context("simulator listener address")?;
@@ -172,9 +175,9 @@ pub async fn start(config: SimConfig, listener: tokio::net::TcpListener) -> anyh
             tracing::error!(error = %e, "simulator server stopped");
         }
     });
-    let events = tokio::spawn(webhook::run(sim.clone(), queue, stopped));
+    let events = tokio::spawn(webhook::run(sim.clone(), client, queue, stopped));
     sim.inner.lock_tasks().extend([server, events]);
-    webhook::start_churn(&sim);
+    people::start_churn(&sim);
     Ok(sim)
 }
 

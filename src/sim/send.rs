@@ -133,10 +133,8 @@ pub(crate) fn zns(
         return Err(-201);
     }
     let owner = st.phone_owner(&body.phone);
-    if let Some(o) = owner {
-        if !st.users[o as usize].zns_reachable {
-            return Err(-114);
-        }
+    if owner.is_some_and(|o| !st.users[o as usize].zns_reachable) {
+        return Err(-114);
     }
     let head = owner.is_some_and(|o| st.users[o as usize].head);
     let text = serde_json::to_string(&body.template_data).map_err(|_| -201)?;

@@ -210,10 +210,10 @@ pub(crate) async fn access_token(
                 }
                 r.used = true;
                 let old_access = r.access.clone();
-                if config.void_access_on_refresh {
-                    if let Some(a) = st.tokens.access.get_mut(&old_access) {
-                        a.expires = now;
-                    }
+                if config.void_access_on_refresh
+                    && let Some(a) = st.tokens.access.get_mut(&old_access)
+                {
+                    a.expires = now;
                 }
                 st.counters.stats.token_refreshes += 1;
                 Ok(st.tokens.issue(config.access_ttl, config.refresh_ttl))
