@@ -81,26 +81,29 @@ wrk.headers["access_token"] = "%s"
 wrk.body = '{"recipient":{"user_id":"%s"},"message":{"text":"Mời bà con xem thông báo của xã."}}'
 """
 
-def fanout(followers: int):
+def fanout(followers: int, concurrency: int = 256, wrk: bool = True):
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp); repo(d, 10)
         port = free_port(); base = f"http://127.0.0.1:{port}"
         sim = start_sim(d, port, followers, "--rate-limit", "0")
         try:
             # The simulator's raw rate for `message/cs`, under wrk (2 threads, 128 connections).
+            raw = None
             pair = http(f"{base}/_sim/tokens", b"")
             people = http(f"{base}/_sim/people?limit=50")
             user = next(u["user_id"] for u in people["users"] if u["follower"] and not u["head"])
             (d / "cs.lua").write_text(WRK_LUA % (pair["access_token"], user))
-            out = subprocess.run(["wrk", "-t2", "-c128", "-d10s", "-s", str(d / "cs.lua"), f"{base}/v3.0/oa/message/cs"],
+            out = wrk and subprocess.run(["wrk", "-t2", "-c128", "-d10s", "-s", str(d / "cs.lua"), f"{base}/v3.0/oa/message/cs"],
                                  capture_output=True, text=True, check=True).stdout
-            raw = float(next(l.split()[1] for l in out.splitlines() if l.startswith("Requests/sec")))
+            if wrk:
+                raw = float(next(l.split()[1] for l in out.splitlines() if l.startswith("Requests/sec")))
             refresh = http(f"{base}/_sim/tokens", b"")["refresh_token"]
-            secs, states, sync = run_broadcast(d, env_for(d, base, refresh, LOA_ZALO_RATE_LIMIT=0), followers)
+            secs, states, sync = run_broadcast(d, env_for(d, base, refresh, LOA_ZALO_RATE_LIMIT=0, LOA_CONCURRENCY=concurrency), followers)
             n = states.get("sent", 0) + states.get("failed", 0)
             rate = n / secs
-            print(f"fan-out: {n} deliveries in {secs:.2f} s = {rate:,.0f}/s (states {states}); follower sync {sync:.1f} s")
-            print(f"simulator raw rate under wrk: {raw:,.0f} requests/s; ratio {rate / raw:.2f}")
+            print(f"fan-out ({concurrency} in flight): {n} deliveries in {secs:.2f} s = {rate:,.0f}/s (states {states}); follower sync {sync:.1f} s")
+            if raw:
+                print(f"simulator raw rate under wrk: {raw:,.0f} requests/s; ratio {rate / raw:.2f}")
         finally:
             sim.send_signal(signal.SIGTERM); sim.wait()
 
@@ -124,5 +127,9 @@ def pacing(sends: int, window: int):
 
 if __name__ == "__main__":
     followers = int(sys.argv[sys.argv.index("--followers") + 1]) if "--followers" in sys.argv else 100_000
+    if "--concurrency" in sys.argv:
+        for c in sys.argv[sys.argv.index("--concurrency") + 1].split(","):
+            fanout(followers, int(c), wrk=False)
+        sys.exit(0)
     fanout(followers)
     pacing(10_000, 60 if "--full" in sys.argv else 6)

@@ -111,7 +111,7 @@ impl Store {
             .iter()
             .flat_map(|e| e.deliveries.iter().map(move |d| (e, d)))
             .collect();
-        for chunk in rows.chunks(CHUNK / 2) {
+        for chunk in super::pow2_chunks(&rows, 128) {
             // The event log rows are written by the `deliveries_event*` trigger.
             let sql = format!(
                 "INSERT INTO deliveries (occurrence_id, commune_id, announcement_id, village_id, target_kind, target, person,
@@ -250,7 +250,7 @@ impl Store {
         const COLS: usize = 7;
         let mut tx = self.write().await?;
         let mut recorded = 0;
-        for chunk in outcomes.chunks(CHUNK / 2) {
+        for chunk in super::pow2_chunks(outcomes, 128) {
             // One statement for the chunk: each row's values joined in by id. The casts give the
             // VALUES columns their types on PostgreSQL; SQLite takes them as they are.
             let mut ph = Placeholders::new(self.dialect);

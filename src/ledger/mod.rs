@@ -205,6 +205,25 @@ pub fn redact(url: &str) -> String {
 /// SQLite looks a numbered parameter's name up by walking a list, once per parameter, so a
 /// statement with thousands of `$n` binds costs quadratic time (the fan-out benchmark spent 61% of
 /// its time there); anonymous `?` parameters are bound by position.
+/// Splits `items` into slices whose lengths are powers of two (at most `max`, itself a power of
+/// two): a multi-row statement's text depends on its row count, and with a handful of sizes the
+/// prepared statements stay cached instead of being parsed again for every batch.
+pub(crate) fn pow2_chunks<T>(items: &[T], max: usize) -> impl Iterator<Item = &[T]> {
+    let mut rest = items;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let mut size = max.max(1);
+        while size > rest.len() {
+            size /= 2;
+        }
+        let (head, tail) = rest.split_at(size);
+        rest = tail;
+        Some(head)
+    })
+}
+
 pub(crate) struct Placeholders {
     dialect: Dialect,
     next: usize,
