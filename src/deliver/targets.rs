@@ -104,52 +104,65 @@ fn person(
     }
 }
 
-/// The targets of an audience, village by village, without duplicates.
+/// The targets of an audience: village groups and heads first, village by village, then the
+/// followers outside any group; without duplicates.
 pub fn expand<'a>(
     audience: &Audience,
     commune: &'a Commune,
     followers: &Followers,
     now: Timestamp,
 ) -> Vec<Target<'a>> {
-    let mut out: Vec<Target<'a>> = Vec::new();
-    for village in audience
+    let villages: Vec<&'a Village> = audience
         .villages
         .iter()
         .filter_map(|id| commune.village(id))
-    {
-        let heads = |out: &mut Vec<Target<'a>>| {
-            out.extend(village.heads.iter().filter_map(|h| {
-                person(h, followers, now).map(|(kind, address, fallback)| Target {
-                    village: Some(village),
-                    kind,
-                    address,
-                    person: Some(h.name.clone()),
-                    fallback,
-                })
-            }))
-        };
-        if audience.heads_only {
-            heads(&mut out);
-            continue;
-        }
-        match &village.zalo_group {
-            Some(group) => out.push(Target {
+        .collect();
+    let mut out: Vec<Target<'a>> = Vec::new();
+    // Heads reached one by one (by phone when Zalo's window has closed) are not also written to
+    // as followers: one person, one message.
+    let mut heads_reached: HashSet<&str> = HashSet::new();
+    for &village in &villages {
+        match (&village.zalo_group, audience.heads_only) {
+            (Some(group), false) => out.push(Target {
                 village: Some(village),
                 kind: TargetKind::Group,
                 address: group.clone(),
                 person: None,
                 fallback: None,
             }),
-            None => heads(&mut out),
+            _ => {
+                for h in &village.heads {
+                    if let Some((kind, address, fallback)) = person(h, followers, now) {
+                        heads_reached.extend(h.zalo_user.as_deref());
+                        out.push(Target {
+                            village: Some(village),
+                            kind,
+                            address,
+                            person: Some(h.name.clone()),
+                            fallback,
+                        });
+                    }
+                }
+            }
         }
-        out.extend(
-            followers
-                .outside(Some(&village.id))
-                .map(|f| follower(Some(village), f)),
-        );
     }
-    if audience.whole_commune && !audience.heads_only {
-        out.extend(followers.outside(None).map(|f| follower(None, f)));
+    if !audience.heads_only {
+        let outside = |id: Option<&str>| {
+            followers
+                .outside(id)
+                .filter(|f| !heads_reached.contains(f.user_id.as_str()))
+                .collect::<Vec<_>>()
+        };
+        for &village in &villages {
+            out.extend(
+                outside(Some(&village.id))
+                    .into_iter()
+                    .map(|f| follower(Some(village), f)),
+            );
+        }
+        if audience.whole_commune {
+            out.extend(outside(None).into_iter().map(|f| follower(None, f)));
+        }
     }
     let mut seen = HashSet::new();
     out.retain(|t| seen.insert((t.kind, t.address.clone())));
@@ -163,5 +176,133 @@ fn follower<'a>(village: Option<&'a Village>, f: &Follower) -> Target<'a> {
         address: f.user_id.clone(),
         person: f.display_name.clone(),
         fallback: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::announce::model::Person;
+
+    fn person(name: &str, phone: Option<&str>, user: Option<&str>) -> Person {
+        Person {
+            id: None,
+            name: name.into(),
+            phone: phone.map(str::to_string),
+            zalo_user: user.map(str::to_string),
+        }
+    }
+
+    fn commune() -> Commune {
+        let village = |id: &str, group: Option<&str>, heads: Vec<Person>| Village {
+            id: id.into(),
+            name: id.to_uppercase(),
+            zalo_group: group.map(str::to_string),
+            zalo_tag: None,
+            heads,
+        };
+        Commune {
+            name: "Xã Thử".into(),
+            tz: jiff::tz::TimeZone::UTC,
+            quiet_hours: None,
+            villages: vec![
+                village(
+                    "a",
+                    Some("ga"),
+                    vec![person("Trưởng A", Some("84900000001"), Some("u-ha"))],
+                ),
+                village(
+                    "b",
+                    None,
+                    vec![
+                        person("Trưởng B", Some("84900000002"), Some("u-hb")),
+                        person("Phó B", Some("84900000003"), None),
+                    ],
+                ),
+            ],
+            leaders: vec![],
+        }
+    }
+
+    fn follower(
+        id: &str,
+        village: Option<&str>,
+        in_group: bool,
+        last: Option<Timestamp>,
+    ) -> Follower {
+        Follower {
+            user_id: id.into(),
+            village_id: village.map(str::to_string),
+            in_group,
+            last_interaction: last,
+            display_name: None,
+        }
+    }
+
+    fn addresses(targets: &[Target<'_>]) -> Vec<(TargetKind, String, Option<String>)> {
+        targets
+            .iter()
+            .map(|t| (t.kind, t.address.clone(), t.fallback.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn groups_then_followers_outside_them_then_heads_by_window() {
+        let now = Timestamp::from_second(1_800_000_000).unwrap();
+        let c = commune();
+        let followers = Followers::new(vec![
+            follower("u1", Some("a"), true, None),  // reached by group A
+            follower("u2", Some("a"), false, None), // village A, not in the group
+            follower("u3", Some("b"), false, None), // village B (no group)
+            follower("u4", None, false, None),      // untagged
+            // Head B last wrote 8 days ago: the OA may no longer write to them.
+            follower(
+                "u-hb",
+                Some("b"),
+                false,
+                Some(now - SignedDuration::from_hours(8 * 24)),
+            ),
+        ]);
+        let whole = Audience {
+            villages: vec!["a".into(), "b".into()],
+            whole_commune: true,
+            heads_only: false,
+        };
+        let got = addresses(&expand(&whole, &c, &followers, now));
+        let user = |s: &str| (TargetKind::User, s.to_string(), None);
+        let phone = |s: &str| (TargetKind::Phone, s.to_string(), None);
+        assert_eq!(
+            got,
+            vec![
+                (TargetKind::Group, "ga".to_string(), None),
+                phone("84900000002"), // head B: window closed, by phone (and not also by cs)
+                phone("84900000003"),
+                user("u2"),
+                user("u3"),
+                user("u4"), // whole commune: untagged followers too
+            ]
+        );
+        // One village: no untagged followers.
+        let only_b = Audience {
+            villages: vec!["b".into()],
+            whole_commune: false,
+            heads_only: false,
+        };
+        let got = addresses(&expand(&only_b, &c, &followers, now));
+        assert!(!got.contains(&user("u4")) && got.contains(&user("u3")));
+        // Heads only: head A by Zalo id with the phone behind it (window unknown: try Zalo first).
+        let heads = Audience {
+            villages: vec!["a".into()],
+            whole_commune: false,
+            heads_only: true,
+        };
+        assert_eq!(
+            addresses(&expand(&heads, &c, &followers, now)),
+            vec![(
+                TargetKind::User,
+                "u-ha".to_string(),
+                Some("84900000001".to_string())
+            )]
+        );
     }
 }

@@ -1,0 +1,209 @@
+//! The Zalo commands as an operator runs them, against the simulator: `loa zalo auth` (the PKCE
+//! consent exchange), `loa zalo status`, and `loa run` with `channel = "zalo"` configured only
+//! through the environment — following the OA's followers and sending through the simulator.
+
+mod support;
+
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use loa::sim::{Population, SimConfig};
+
+fn loa() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_loa"))
+}
+
+fn zalo_env(cmd: &mut Command, base: &str, db: &str) {
+    cmd.env("LOA_DATABASE", db)
+        .env("LOA_CHANNEL", "zalo")
+        .env("LOA_ZALO_APP_ID", "3304985733420011111")
+        .env("LOA_ZALO_APP_SECRET", "sim-app-secret")
+        .env("LOA_ZALO_OAUTH_URL", base)
+        .env("LOA_ZALO_API_URL", base)
+        .env("LOA_ZALO_ZNS_URL", base)
+        .env("LOA_ZALO_ZNS_TEMPLATE_ID", "loa-announcement")
+        .env("LOA_LOG", "warn");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auth_then_run_through_the_simulator() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // The example commune, with one announcement due in a few seconds.
+    let repo = dir.path();
+    copy_dir(
+        std::path::Path::new("announcements"),
+        &repo.join("announcements"),
+    );
+    copy_dir(std::path::Path::new("templates"), &repo.join("templates"));
+    let commune = loa::announce::load_commune(&repo.join("announcements")).expect("commune");
+    let population = Population::from_commune(&commune, 60, 3);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let sim = loa::sim::start(
+        SimConfig {
+            population,
+            ..SimConfig::default()
+        },
+        listener,
+    )
+    .await
+    .expect("sim");
+    let base = sim.base_url();
+    let db = format!("sqlite://{}", repo.join("loa.db").display());
+
+    // 1. `loa zalo auth`: print the consent link; the admin consents (here: we follow the link
+    //    and read where the simulator redirects); paste that address back.
+    let mut auth = loa();
+    zalo_env(&mut auth, &base, &db);
+    let mut child = auth
+        .args([
+            "zalo",
+            "auth",
+            "--redirect-uri",
+            "http://localhost/zalo-callback",
+        ])
+        .current_dir(repo)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("loa zalo auth");
+    let mut out = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut link = String::new();
+    while !link.starts_with("http") {
+        link.clear();
+        assert!(
+            out.read_line(&mut link).expect("read") > 0,
+            "no consent link printed"
+        );
+    }
+    assert!(
+        link.contains("/v4/oa/permission?app_id=3304985733420011111&redirect_uri="),
+        "{link}"
+    );
+    assert!(link.contains("code_challenge="), "{link}");
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let consent = client.get(link.trim()).send().await.expect("consent");
+    assert_eq!(consent.status().as_u16(), 302);
+    let back = consent.headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_string();
+    assert!(
+        back.starts_with("http://localhost/zalo-callback?"),
+        "{back}"
+    );
+    writeln!(child.stdin.take().expect("stdin"), "{back}").expect("paste");
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut out, &mut rest).expect("rest");
+    assert!(child.wait().expect("wait").success(), "{rest}");
+    assert!(rest.contains("Connected"), "{rest}");
+    assert_eq!(sim.stats().token_exchanges, 1);
+
+    // 2. `loa zalo status` shows the state, never the tokens.
+    let mut status = loa();
+    zalo_env(&mut status, &base, &db);
+    let shown = status
+        .args(["zalo", "status"])
+        .current_dir(repo)
+        .output()
+        .expect("status");
+    let shown = String::from_utf8_lossy(&shown.stdout).to_string();
+    assert!(shown.contains("generation 1"), "{shown}");
+    let store = loa::ledger::Store::open(&db).await.expect("store");
+    let tokens = store
+        .zalo_tokens("default")
+        .await
+        .expect("tokens")
+        .expect("stored");
+    assert!(!shown.contains(&tokens.access_token) && !shown.contains(&tokens.refresh_token));
+
+    // 3. `loa run`: syncs the followers at start and sends the announcement through Zalo.
+    std::fs::write(
+        repo.join("announcements/thu.yaml"),
+        format!(
+            "title: Thông báo thử\npriority: urgent\nsend:\n  - at: {}\ndata:\n  body: Mời bà con xem thông báo.\n",
+            support::local_in(4)
+        ),
+    )
+    .expect("write");
+    let mut run = loa();
+    zalo_env(&mut run, &base, &db);
+    let mut daemon = run
+        .arg("run")
+        .current_dir(repo)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(repo.join("daemon.log")).expect("log"))
+        .spawn()
+        .expect("loa run");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let groups = commune
+        .villages
+        .iter()
+        .filter(|v| v.zalo_group.is_some())
+        .count();
+    loop {
+        let n = sim.messages().iter().filter(|m| m.kind == "group").count();
+        if n >= groups {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no group messages: {}",
+            std::fs::read_to_string(repo.join("daemon.log")).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    support::stop_daemon(&mut daemon);
+    let followers = store.followers("default").await.expect("followers");
+    let sim_followers = sim.population().users.iter().filter(|u| u.follower).count();
+    assert_eq!(
+        followers.len(),
+        sim_followers,
+        "the sync at start saw every follower"
+    );
+    // Every delivery the ledger calls sent is a message the simulator accepted.
+    let sent = sqlx::query_scalar::<_, String>(
+        "SELECT provider_message_id FROM deliveries WHERE state = 'sent'",
+    )
+    .fetch_all(store.pool())
+    .await
+    .expect("sent");
+    let at_zalo: std::collections::HashSet<String> =
+        sim.messages().into_iter().map(|m| m.message_id).collect();
+    assert!(
+        sent.len() > groups,
+        "groups and the followers outside them: {}",
+        sent.len()
+    );
+    for id in &sent {
+        for part in id.split(',') {
+            assert!(at_zalo.contains(part), "{part} not at Zalo");
+        }
+    }
+    // The village without a group (Ba Liên) was reached through its head, by Zalo id.
+    let ba_lien: Vec<String> =
+        sqlx::query_scalar("SELECT target_kind FROM deliveries WHERE village_id = 'ba-lien'")
+            .fetch_all(store.pool())
+            .await
+            .expect("ba lien");
+    assert!(ba_lien.iter().any(|k| k == "user"), "{ba_lien:?}");
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read_dir") {
+        let entry = entry.expect("entry");
+        let path = entry.path();
+        if path.is_dir() {
+            copy_dir(&path, &to.join(entry.file_name()));
+        } else {
+            std::fs::copy(&path, to.join(entry.file_name())).expect("copy");
+        }
+    }
+}
