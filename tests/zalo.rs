@@ -621,3 +621,88 @@ async fn under_server_errors_and_timeouts_every_recipient_ends_final_and_none_is
         by_state.get("failed")
     );
 }
+
+#[tokio::test]
+async fn a_refused_refresh_never_replaces_good_tokens() {
+    let sim = start_sim(SimConfig::default()).await;
+    let db = support::sqlite();
+    let store = db.store().await;
+    let ch = channel(&sim, &store, "n1", zalo_config(&sim)).await;
+    let before = store
+        .zalo_tokens("default")
+        .await
+        .expect("read")
+        .expect("tokens");
+    // Spend the stored refresh token behind loa's back (as a second, misconfigured integration
+    // would): Zalo then answers loa's refresh with an error body, with HTTP 200.
+    let client = reqwest::Client::new();
+    let spent = client
+        .post(format!("{}/v4/oa/access_token", sim.base_url()))
+        .header("secret_key", "sim-app-secret")
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("app_id", "3304985733420011111"),
+            ("refresh_token", before.refresh_token.as_str()),
+        ])
+        .send()
+        .await
+        .expect("refresh");
+    assert!(spent.text().await.expect("body").contains("access_token"));
+    let err = ch
+        .tokens
+        .rejected(before.generation)
+        .await
+        .expect_err("refused");
+    assert!(err.to_string().contains("-14002"), "{err}");
+    let after = store
+        .zalo_tokens("default")
+        .await
+        .expect("read")
+        .expect("tokens");
+    assert_eq!(
+        (
+            after.access_token.as_str(),
+            after.refresh_token.as_str(),
+            after.generation
+        ),
+        (
+            before.access_token.as_str(),
+            before.refresh_token.as_str(),
+            before.generation
+        ),
+        "the error body replaced nothing"
+    );
+    assert!(after.last_error.unwrap_or_default().contains("-14002"));
+    assert_eq!(after.refreshing_by, None, "the lease is released");
+}
+
+#[tokio::test]
+async fn a_long_text_goes_in_numbered_parts() {
+    let mut population = Population::default();
+    population.users = vec![user("1000000000000000001")];
+    let sim = start_sim(SimConfig {
+        population,
+        ..SimConfig::default()
+    })
+    .await;
+    let db = support::sqlite();
+    let store = db.store().await;
+    let ch = channel(&sim, &store, "n1", zalo_config(&sim)).await;
+    let paragraph =
+        "Bà con chú ý chằng chống nhà cửa, không ra sông suối khi có mưa lớn. ".repeat(10);
+    let text = vec![paragraph; 7].join("\n\n");
+    assert!(text.chars().count() > 4000);
+    let sent = ch
+        .send(&msg(TargetKind::User, "1000000000000000001", &text))
+        .await
+        .expect("sent");
+    // Seven paragraphs of 700 characters: two whole paragraphs fit in a part, so four parts.
+    let messages = sim.messages();
+    assert_eq!(messages.len(), 4);
+    assert_eq!(sent.message_id.split(',').count(), 4);
+    for (i, m) in messages.iter().enumerate() {
+        assert!(m.text.starts_with(&format!("({}/4) ", i + 1)), "{}", m.text);
+        assert!(m.text.chars().count() <= 2000);
+        assert!(sent.message_id.contains(&m.message_id));
+    }
+}

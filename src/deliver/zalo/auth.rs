@@ -28,6 +28,16 @@ pub struct Access {
     pub expires_at: Timestamp,
 }
 
+impl std::fmt::Debug for Access {
+    /// The token never prints.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Access")
+            .field("generation", &self.generation)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
     #[error("no Zalo tokens yet: run `loa zalo auth` or set zalo.refresh_token")]

@@ -98,7 +98,7 @@ impl ZaloChannel {
                     self.api
                         .post::<_, ZnsSentData>(Base::Zns, path::ZNS_TEMPLATE, &access.token, &body)
                         .await
-                        .map(|(d, _)| d.msg_id)
+                        .map(|(d, rate)| (d.msg_id, rate))
                 }
                 TargetKind::Group | TargetKind::User => {
                     let group = kind == TargetKind::Group;
@@ -111,10 +111,18 @@ impl ZaloChannel {
                     self.api
                         .post::<_, SentData>(Base::Api, p, &access.token, &body)
                         .await
-                        .map(|(d, _)| d.message_id)
+                        .map(|(d, rate)| (d.message_id, rate))
                 }
             };
             match result {
+                Ok((id, rate)) => {
+                    // Zalo says the window's budget is spent: wait for the next one rather than
+                    // collect -32s (several daemons, or another app on the same OA, share it).
+                    if rate.remain == Some(0) && rate.limit.is_some_and(|l| l > 0) {
+                        self.limiter.pause();
+                    }
+                    return Ok(id);
+                }
                 Err(ApiError::Zalo { code, .. })
                     if attempt == 0 && errors::lookup(code).class == Class::Refresh =>
                 {
@@ -124,7 +132,7 @@ impl ZaloChannel {
                         .await
                         .map_err(auth_failure)?;
                 }
-                other => return other,
+                Err(e) => return Err(e),
             }
         }
         Err(ApiError::Zalo {
