@@ -678,8 +678,10 @@ async fn a_refused_refresh_never_replaces_good_tokens() {
 
 #[tokio::test]
 async fn a_long_text_goes_in_numbered_parts() {
-    let mut population = Population::default();
-    population.users = vec![user("1000000000000000001")];
+    let population = Population {
+        users: vec![user("1000000000000000001")],
+        ..Population::default()
+    };
     let sim = start_sim(SimConfig {
         population,
         ..SimConfig::default()
