@@ -235,43 +235,40 @@ async fn every_error_the_simulator_produces_is_classified() {
         "final -109"
     );
 
-    // Rate limit: retry later, after the window turns.
-    sim.set_faults(Faults {
-        rate_limit_burst: 1,
-        ..Faults::default()
-    });
-    assert_eq!(
-        code(
-            &ch.send(&msg(TargetKind::User, "1000000000000000001", text))
-                .await
+    // Faults: a rate limit (retry once the window turns), a 5xx (retry; nothing went), a timeout
+    // (retry, flagged as possibly delivered).
+    let faults = [
+        (
+            Faults {
+                rate_limit_burst: 1,
+                ..Faults::default()
+            },
+            "retry -32 after",
         ),
-        "retry -32 after"
-    );
-    // 5xx: retry later; the message did not go.
-    sim.set_faults(Faults {
-        server_error_share: 1.0,
-        ..Faults::default()
-    });
-    assert!(
-        code(
-            &ch.send(&msg(TargetKind::User, "1000000000000000001", text))
-                .await
-        )
-        .starts_with("retry http-5")
-    );
-    // A timeout: retry later, flagged as possibly delivered.
-    sim.set_faults(Faults {
-        timeout_share: 1.0,
-        timeout_hang: Duration::from_secs(2),
-        ..Faults::default()
-    });
-    assert_eq!(
-        code(
-            &ch.send(&msg(TargetKind::User, "1000000000000000001", text))
-                .await
+        (
+            Faults {
+                server_error_share: 1.0,
+                ..Faults::default()
+            },
+            "retry http-5",
         ),
-        "retry timeout in-doubt"
-    );
+        (
+            Faults {
+                timeout_share: 1.0,
+                timeout_hang: Duration::from_secs(2),
+                ..Faults::default()
+            },
+            "retry timeout in-doubt",
+        ),
+    ];
+    for (fault, want) in faults {
+        sim.set_faults(fault);
+        let got = code(
+            &ch.send(&msg(TargetKind::User, "1000000000000000001", text))
+                .await,
+        );
+        assert!(got.starts_with(want), "{got} (want {want})");
+    }
     sim.set_faults(Faults::default());
 
     // Revoked (-216) and expired (-220, and ZNS's -124) tokens: refreshed once, then sent.
