@@ -21,6 +21,7 @@ pub struct Config {
     pub channel: String,
     pub log_channel: LogChannelConfig,
     pub zalo: crate::deliver::zalo::config::ZaloConfig,
+    pub web: WebConfig,
     /// How far ahead occurrences are written to the database, in hours.
     pub horizon_hours: u32,
     /// How long a claim on due work holds before another daemon may take it over, in seconds.
@@ -58,6 +59,7 @@ impl Default for Config {
             channel: "log".into(),
             log_channel: LogChannelConfig::default(),
             zalo: Default::default(),
+            web: WebConfig::default(),
             horizon_hours: 48,
             lease_secs: 30,
             max_sleep_ms: 5_000,
@@ -66,6 +68,28 @@ impl Default for Config {
             retry_base_secs: 30,
             node_id: String::new(),
             log_format: "text".into(),
+        }
+    }
+}
+
+/// The daemon's HTTP server: Zalo's webhooks (and, to come, the dashboard).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebConfig {
+    /// Address to listen on, e.g. `0.0.0.0:8080`; empty: no HTTP server.
+    pub listen: String,
+    /// Larger webhook bodies are refused (413).
+    pub max_body_bytes: u32,
+    /// Webhook events whose timestamp is further than this from now are refused, in seconds.
+    pub webhook_max_age_secs: u32,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        WebConfig {
+            listen: String::new(),
+            max_body_bytes: 64 * 1024,
+            webhook_max_age_secs: 600,
         }
     }
 }

@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
+use anyhow::Context as _;
+
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::daemon::{self, Daemon, Settings, Signals};
@@ -75,12 +77,16 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         let minutes = config.zalo.sync_minutes;
         tokio::spawn(sync_followers(daemon.clone(), minutes));
     }
+    let web = start_web(&config, &store).await?;
     let (tx, rx) = mpsc::channel(64);
     let shutdown = Arc::new(AtomicBool::new(false));
     let wake = Arc::new(tokio::sync::Notify::new());
     let _watcher = watch(&settings, tx.clone())?;
     spawn_signals(tx, shutdown.clone(), wake.clone())?;
     let result = daemon::run(daemon, rx, shutdown, wake).await;
+    if let Some(web) = web {
+        web.abort();
+    }
     store.close().await;
     result
 }
@@ -166,4 +172,49 @@ async fn sync_followers(daemon: Arc<Daemon<AnyChannel>>, minutes: u32) {
             }
         }
     }
+}
+
+/// The HTTP server (when `web.listen` is set) and the processor that applies stored webhook events.
+async fn start_web(
+    config: &Config,
+    store: &Store,
+) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
+    if config.web.listen.is_empty() {
+        return Ok(None);
+    }
+    let zalo = if config.zalo.app_id.is_empty() {
+        None
+    } else {
+        let z = config.zalo.clone().resolve()?;
+        Some(crate::web::ZaloKeys {
+            app_id: z.app_id,
+            oa_secret: z.oa_secret,
+        })
+    };
+    if zalo.is_none() {
+        tracing::warn!("no Zalo app configured: webhooks will be refused");
+    }
+    let wake = Arc::new(tokio::sync::Notify::new());
+    let state = Arc::new(crate::web::WebState {
+        store: store.clone(),
+        commune: config.commune_id.clone(),
+        zalo,
+        max_age: Duration::from_secs(u64::from(config.web.webhook_max_age_secs)),
+        wake: wake.clone(),
+    });
+    tokio::spawn(crate::confirm::events::process(
+        store.clone(),
+        config.commune_id.clone(),
+        wake,
+    ));
+    let listener = tokio::net::TcpListener::bind(&config.web.listen)
+        .await
+        .with_context(|| format!("listening on {}", config.web.listen))?;
+    tracing::info!(address = %config.web.listen, webhook = crate::web::WEBHOOK_PATH, "HTTP server listening");
+    let router = crate::web::router(state, config.web.max_body_bytes as usize);
+    Ok(Some(tokio::spawn(async move {
+        if let Err(e) = crate::web::serve(listener, router, std::future::pending()).await {
+            tracing::error!(error = %e, "HTTP server stopped");
+        }
+    })))
 }

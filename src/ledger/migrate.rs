@@ -35,6 +35,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "zalo",
         include_str!("../../migrations/sqlite/0005_zalo.sql"),
     ),
+    (
+        6,
+        "webhooks",
+        include_str!("../../migrations/sqlite/0006_webhooks.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (
@@ -61,6 +66,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         5,
         "zalo",
         include_str!("../../migrations/postgres/0005_zalo.sql"),
+    ),
+    (
+        6,
+        "webhooks",
+        include_str!("../../migrations/postgres/0006_webhooks.sql"),
     ),
 ];
 

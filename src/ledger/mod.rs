@@ -10,6 +10,7 @@ mod files;
 mod followers;
 mod migrate;
 mod occurrences;
+mod receipts;
 mod states;
 mod tokens;
 
@@ -24,6 +25,7 @@ use sqlx::{AnyPool, Executor as _};
 pub use deliveries::{ClaimedDelivery, Expansion, NewDelivery, Outcome};
 pub use files::{Load, StoredAnnouncement};
 pub use occurrences::{ClaimedOccurrence, NewOccurrence, NewRevision, PlanChange, PlanResult};
+pub use receipts::Receipt;
 pub use states::{DeliveryState, OccurrenceState};
 pub use tokens::StoredTokens;
 

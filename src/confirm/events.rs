@@ -1,0 +1,168 @@
+//! Applying one webhook event. Events are stored before they are applied (see `web::webhook`), so
+//! this runs after Zalo has had its answer, and again after a crash for whatever was not finished.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::Timestamp;
+
+use crate::deliver::zalo::wire::WebhookEvent;
+use crate::ledger::{Receipt, Store};
+
+/// The key that makes Zalo's retries of one event the same event: its message id when it has one
+/// (as Zalo's documentation advises), else a hash of the whole body.
+pub fn event_key(event: &WebhookEvent, body: &[u8]) -> String {
+    let id = event.message.as_ref().and_then(|m| {
+        m.msg_id
+            .clone()
+            .or_else(|| m.msg_ids.as_ref().map(|ids| ids.join(",")))
+    });
+    match id {
+        Some(id) => format!("{}:{id}", event.event_name),
+        None => {
+            use sha2::Digest as _;
+            let digest = sha2::Sha256::digest(body);
+            let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+            format!("{}:sha256:{hex}", event.event_name)
+        }
+    }
+}
+
+/// The event's own time (epoch milliseconds), if it is one.
+pub fn event_time(event: &WebhookEvent) -> Option<Timestamp> {
+    event
+        .timestamp
+        .trim()
+        .parse::<i64>()
+        .ok()
+        .and_then(|ms| Timestamp::from_millisecond(ms).ok())
+}
+
+/// Applies one event; returns what it did, for the record.
+pub async fn apply(
+    store: &Store,
+    commune: &str,
+    event: &WebhookEvent,
+    now: Timestamp,
+) -> sqlx::Result<String> {
+    let at = event_time(event).unwrap_or(now);
+    let message = event.message.clone().unwrap_or_default();
+    let outcome = match event.event_name.as_str() {
+        "user_received_message" => {
+            // ZNS receipts carry our tracking id, which names the delivery.
+            let ours = message
+                .tracking_id
+                .as_deref()
+                .and_then(|t| t.strip_prefix("loa-"))
+                .and_then(|t| t.split('-').next())
+                .and_then(|d| d.parse::<i64>().ok());
+            let n = match (ours, &message.msg_id) {
+                (Some(delivery), _) => {
+                    store
+                        .apply_receipt_by_delivery(commune, delivery, Receipt::Delivered, now)
+                        .await?
+                }
+                (None, Some(id)) => {
+                    store
+                        .apply_receipt(commune, id, Receipt::Delivered, now)
+                        .await?
+                }
+                (None, None) => 0,
+            };
+            format!("delivered: {n}")
+        }
+        "user_seen_message" => {
+            let ids = message
+                .msg_ids
+                .clone()
+                .unwrap_or_default()
+                .into_iter()
+                .chain(message.msg_id.clone());
+            let mut n = 0;
+            for id in ids {
+                n += store
+                    .apply_receipt(commune, &id, Receipt::Seen, now)
+                    .await?;
+            }
+            if let Some(user) = &event.recipient {
+                store.touch_interaction(commune, &user.id, at).await?;
+            }
+            format!("seen: {n}")
+        }
+        "follow" | "unfollow" => match &event.follower {
+            Some(f) => {
+                let following = event.event_name == "follow";
+                store.set_following(commune, &f.id, following, at).await?;
+                event.event_name.clone()
+            }
+            None => "no follower".into(),
+        },
+        "user_send_text" => match &event.sender {
+            Some(sender) => {
+                store.touch_interaction(commune, &sender.id, at).await?;
+                let text = message.text.clone().unwrap_or_default();
+                store
+                    .record_inbound(commune, &sender.id, message.msg_id.as_deref(), &text, at)
+                    .await?;
+                "inbound text".into()
+            }
+            None => "no sender".into(),
+        },
+        other => format!("ignored: {other}"),
+    };
+    Ok(outcome)
+}
+
+/// Applies stored events as they arrive (woken by the webhook handler) and, at start, whatever a
+/// previous run left unapplied. Runs until the process stops.
+pub async fn process(store: Store, commune: String, wake: Arc<tokio::sync::Notify>) {
+    loop {
+        match store.pending_webhooks(&commune, 200).await {
+            Ok(batch) if !batch.is_empty() => {
+                for (id, body) in batch {
+                    let outcome = match serde_json::from_str::<WebhookEvent>(&body) {
+                        Ok(event) => {
+                            match apply(&store, &commune, &event, Timestamp::now()).await {
+                                Ok(o) => o,
+                                Err(e) => {
+                                    tracing::error!(error = %e, id, "cannot apply webhook event; will retry");
+                                    tokio::time::sleep(Duration::from_secs(1)).await;
+                                    break;
+                                }
+                            }
+                        }
+                        Err(e) => format!("unreadable: {e}"),
+                    };
+                    if let Err(e) = store.finish_webhook(id, &outcome, Timestamp::now()).await {
+                        tracing::error!(error = %e, id, "cannot mark webhook event applied");
+                    }
+                }
+                continue;
+            }
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "cannot read pending webhook events"),
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(5), wake.notified()).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_follow_message_ids_and_fall_back_to_the_body() {
+        let e: WebhookEvent = serde_json::from_str(
+            r#"{"event_name":"user_received_message","timestamp":"1","message":{"msg_id":"m1"}}"#,
+        )
+        .unwrap();
+        assert_eq!(event_key(&e, b"x"), "user_received_message:m1");
+        let f: WebhookEvent = serde_json::from_str(
+            r#"{"event_name":"follow","timestamp":"1","follower":{"id":"u"}}"#,
+        )
+        .unwrap();
+        assert_ne!(event_key(&f, b"one"), event_key(&f, b"two"));
+        assert_eq!(event_key(&f, b"one"), event_key(&f, b"one"));
+        assert_eq!(event_time(&f), Timestamp::from_millisecond(1).ok());
+    }
+}

@@ -1,0 +1,167 @@
+//! What Zalo's webhooks tell: the events as received (deduplicated, kept raw, applied once), the
+//! receipts that move a sent delivery to delivered and seen, and what people wrote to the OA.
+
+use jiff::Timestamp;
+use sqlx::Row as _;
+
+use super::{Store, micros};
+
+/// A receipt's new state, and the states it may move a delivery from: receipts only move forward,
+/// so a late or reordered `user_received_message` never undoes a `seen`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Receipt {
+    Delivered,
+    Seen,
+}
+
+impl Receipt {
+    fn state(self) -> &'static str {
+        match self {
+            Receipt::Delivered => "delivered",
+            Receipt::Seen => "seen",
+        }
+    }
+
+    fn from_states(self) -> &'static str {
+        match self {
+            Receipt::Delivered => "'sent'",
+            Receipt::Seen => "'sent', 'delivered'",
+        }
+    }
+}
+
+impl Store {
+    /// Keeps a webhook event. None when the same event (by key) was received before: Zalo
+    /// retries, and a retry must change nothing.
+    pub async fn store_webhook(
+        &self,
+        commune: &str,
+        key: &str,
+        name: &str,
+        body: &str,
+        now: Timestamp,
+    ) -> sqlx::Result<Option<i64>> {
+        let mut tx = self.write().await?;
+        let row = sqlx::query(
+            "INSERT INTO webhook_events (commune_id, event_key, event_name, body, received_at)
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (commune_id, event_key) DO NOTHING RETURNING id",
+        )
+        .bind(commune)
+        .bind(key)
+        .bind(name)
+        .bind(body)
+        .bind(micros(now))
+        .fetch_optional(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        row.map(|r| r.try_get::<i64, _>("id")).transpose()
+    }
+
+    /// Events received but not yet applied (after a crash, or queued), oldest first.
+    pub async fn pending_webhooks(
+        &self,
+        commune: &str,
+        limit: i64,
+    ) -> sqlx::Result<Vec<(i64, String)>> {
+        let rows = sqlx::query(
+            "SELECT id, body FROM webhook_events WHERE commune_id = $1 AND processed_at IS NULL
+             ORDER BY id LIMIT $2",
+        )
+        .bind(commune)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|r| Ok((r.try_get("id")?, r.try_get("body")?)))
+            .collect()
+    }
+
+    pub async fn finish_webhook(&self, id: i64, outcome: &str, now: Timestamp) -> sqlx::Result<()> {
+        let mut tx = self.write().await?;
+        sqlx::query("UPDATE webhook_events SET processed_at = $2, outcome = $3 WHERE id = $1")
+            .bind(id)
+            .bind(micros(now))
+            .bind(outcome)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await
+    }
+
+    /// Moves the deliveries Zalo sent as `message_id` forward to `receipt`. A text sent in parts
+    /// stores its ids comma-separated; a receipt for its first part counts for the message.
+    pub async fn apply_receipt(
+        &self,
+        commune: &str,
+        message_id: &str,
+        receipt: Receipt,
+        now: Timestamp,
+    ) -> sqlx::Result<u64> {
+        let mut tx = self.write().await?;
+        // `,` and `-` are adjacent characters: the range is every id list starting "<id>,".
+        let done = sqlx::query(&format!(
+            "UPDATE deliveries SET state = $3, updated_at = $4
+             WHERE commune_id = $1 AND state IN ({})
+               AND (provider_message_id = $2 OR (provider_message_id >= $5 AND provider_message_id < $6))",
+            receipt.from_states()
+        ))
+        .bind(commune)
+        .bind(message_id)
+        .bind(receipt.state())
+        .bind(micros(now))
+        .bind(format!("{message_id},"))
+        .bind(format!("{message_id}-"))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(done)
+    }
+
+    /// A receipt for a ZNS message, which names our own tracking id (`loa-<delivery>-<part>`).
+    pub async fn apply_receipt_by_delivery(
+        &self,
+        commune: &str,
+        delivery_id: i64,
+        receipt: Receipt,
+        now: Timestamp,
+    ) -> sqlx::Result<u64> {
+        let mut tx = self.write().await?;
+        let done = sqlx::query(&format!(
+            "UPDATE deliveries SET state = $3, updated_at = $4
+             WHERE commune_id = $1 AND id = $2 AND state IN ({})",
+            receipt.from_states()
+        ))
+        .bind(commune)
+        .bind(delivery_id)
+        .bind(receipt.state())
+        .bind(micros(now))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(done)
+    }
+
+    /// Something a person wrote to the OA.
+    pub async fn record_inbound(
+        &self,
+        commune: &str,
+        user_id: &str,
+        msg_id: Option<&str>,
+        text: &str,
+        at: Timestamp,
+    ) -> sqlx::Result<()> {
+        let mut tx = self.write().await?;
+        sqlx::query(
+            "INSERT INTO inbound_messages (commune_id, user_id, msg_id, text, at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(commune)
+        .bind(user_id)
+        .bind(msg_id)
+        .bind(text)
+        .bind(micros(at))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await
+    }
+}
