@@ -22,7 +22,7 @@ impl Receipt {
         }
     }
 
-    fn from_states(self) -> &'static str {
+    fn earlier_states(self) -> &'static str {
         match self {
             Receipt::Delivered => "'sent'",
             Receipt::Seen => "'sent', 'delivered'",
@@ -102,7 +102,7 @@ impl Store {
             "UPDATE deliveries SET state = $3, updated_at = $4
              WHERE commune_id = $1 AND state IN ({})
                AND (provider_message_id = $2 OR (provider_message_id >= $5 AND provider_message_id < $6))",
-            receipt.from_states()
+            receipt.earlier_states()
         ))
         .bind(commune)
         .bind(message_id)
@@ -129,7 +129,7 @@ impl Store {
         let done = sqlx::query(&format!(
             "UPDATE deliveries SET state = $3, updated_at = $4
              WHERE commune_id = $1 AND id = $2 AND state IN ({})",
-            receipt.from_states()
+            receipt.earlier_states()
         ))
         .bind(commune)
         .bind(delivery_id)
