@@ -131,9 +131,17 @@ async fn auth_then_run_through_the_simulator() {
         ),
     )
     .expect("write");
+    // With its HTTP server on, and the simulator's webhooks pointed at it.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    sim.set_webhook_url(Some(format!("http://127.0.0.1:{port}/zalo/webhook")));
     let mut run = loa();
     zalo_env(&mut run, &base, &db);
     let mut daemon = run
+        .env("LOA_WEB_LISTEN", format!("127.0.0.1:{port}"))
+        .env("LOA_ZALO_OA_SECRET", "sim-oa-secret")
         .arg("run")
         .current_dir(repo)
         .stdout(Stdio::null())
@@ -158,7 +166,26 @@ async fn auth_then_run_through_the_simulator() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Zalo's receipts come back through the webhook: some deliveries become `delivered`.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let received: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM deliveries WHERE state IN ('delivered', 'seen')",
+        )
+        .fetch_one(store.pool())
+        .await
+        .expect("receipts");
+        if received > 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no receipts: {:?}\n{}",
+            sim.stats(),
+            std::fs::read_to_string(repo.join("daemon.log")).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     support::stop_daemon(&mut daemon);
     let followers = store.followers("default").await.expect("followers");
     let sim_followers = sim.population().users.iter().filter(|u| u.follower).count();
@@ -169,7 +196,7 @@ async fn auth_then_run_through_the_simulator() {
     );
     // Every delivery the ledger calls sent is a message the simulator accepted.
     let sent = sqlx::query_scalar::<_, String>(
-        "SELECT provider_message_id FROM deliveries WHERE state = 'sent'",
+        "SELECT provider_message_id FROM deliveries WHERE state IN ('sent', 'delivered', 'seen')",
     )
     .fetch_all(store.pool())
     .await
