@@ -22,6 +22,7 @@ pub struct Config {
     pub log_channel: LogChannelConfig,
     pub zalo: crate::deliver::zalo::config::ZaloConfig,
     pub web: WebConfig,
+    pub confirm: ConfirmConfig,
     /// How far ahead occurrences are written to the database, in hours.
     pub horizon_hours: u32,
     /// How long a claim on due work holds before another daemon may take it over, in seconds.
@@ -60,6 +61,7 @@ impl Default for Config {
             log_channel: LogChannelConfig::default(),
             zalo: Default::default(),
             web: WebConfig::default(),
+            confirm: ConfirmConfig::default(),
             horizon_hours: 48,
             lease_secs: 30,
             max_sleep_ms: 5_000,
@@ -90,6 +92,26 @@ impl Default for WebConfig {
             listen: String::new(),
             max_body_bytes: 64 * 1024,
             webhook_max_age_secs: 600,
+        }
+    }
+}
+
+/// How village heads confirm receipt.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConfirmConfig {
+    /// Replies that count as "received" (case and diacritics do not matter); empty: the built-in
+    /// list ("đã nhận", "nhận", "ok", "1"…).
+    pub phrases: Vec<String>,
+    /// The reply that thanks a head for confirming.
+    pub thanks: String,
+}
+
+impl Default for ConfirmConfig {
+    fn default() -> Self {
+        ConfirmConfig {
+            phrases: Vec::new(),
+            thanks: "Cảm ơn ông/bà đã xác nhận đã nhận thông báo.".into(),
         }
     }
 }

@@ -31,9 +31,11 @@ async fn server(store: &Store, max_body: usize) -> String {
         max_age: Duration::from_secs(600),
         wake: wake.clone(),
     });
+    let ctx = loa::confirm::events::Context::new(&loa::config::ConfirmConfig::default(), None);
     tokio::spawn(loa::confirm::events::process(
         store.clone(),
         "default".into(),
+        Arc::new(ctx),
         wake,
     ));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

@@ -77,7 +77,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         let minutes = config.zalo.sync_minutes;
         tokio::spawn(sync_followers(daemon.clone(), minutes));
     }
-    let web = start_web(&config, &store).await?;
+    let web = start_web(&config, &store, daemon.channel.clone()).await?;
     let (tx, rx) = mpsc::channel(64);
     let shutdown = Arc::new(AtomicBool::new(false));
     let wake = Arc::new(tokio::sync::Notify::new());
@@ -178,6 +178,7 @@ async fn sync_followers(daemon: Arc<Daemon<AnyChannel>>, minutes: u32) {
 async fn start_web(
     config: &Config,
     store: &Store,
+    channel: Arc<AnyChannel>,
 ) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
     if config.web.listen.is_empty() {
         return Ok(None);
@@ -202,9 +203,11 @@ async fn start_web(
         max_age: Duration::from_secs(u64::from(config.web.webhook_max_age_secs)),
         wake: wake.clone(),
     });
+    let ctx = crate::confirm::events::Context::new(&config.confirm, Some(channel));
     tokio::spawn(crate::confirm::events::process(
         store.clone(),
         config.commune_id.clone(),
+        Arc::new(ctx),
         wake,
     ));
     let listener = tokio::net::TcpListener::bind(&config.web.listen)

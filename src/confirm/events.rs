@@ -6,8 +6,38 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 
+use crate::deliver::select::AnyChannel;
 use crate::deliver::zalo::wire::WebhookEvent;
+use crate::deliver::{Channel, Outgoing, TargetKind};
 use crate::ledger::{Receipt, Store};
+
+/// What applying events needs besides the ledger.
+pub struct Context {
+    /// Replies that confirm (folded: case and diacritics do not matter).
+    pub phrases: Vec<String>,
+    /// The short reply that thanks a head for confirming.
+    pub thanks: String,
+    /// Where the thanks go; None: no reply is sent.
+    pub channel: Option<Arc<AnyChannel>>,
+}
+
+impl Context {
+    pub fn new(config: &crate::config::ConfirmConfig, channel: Option<Arc<AnyChannel>>) -> Context {
+        let phrases = if config.phrases.is_empty() {
+            super::phrases::DEFAULT_PHRASES
+                .iter()
+                .map(|s| s.to_string())
+                .collect()
+        } else {
+            config.phrases.clone()
+        };
+        Context {
+            phrases,
+            thanks: config.thanks.clone(),
+            channel,
+        }
+    }
+}
 
 /// The key that makes Zalo's retries of one event the same event: its message id when it has one
 /// (as Zalo's documentation advises), else a hash of the whole body.
@@ -42,6 +72,7 @@ pub fn event_time(event: &WebhookEvent) -> Option<Timestamp> {
 pub async fn apply(
     store: &Store,
     commune: &str,
+    ctx: &Context,
     event: &WebhookEvent,
     now: Timestamp,
 ) -> sqlx::Result<String> {
@@ -101,10 +132,23 @@ pub async fn apply(
             Some(sender) => {
                 store.touch_interaction(commune, &sender.id, at).await?;
                 let text = message.text.clone().unwrap_or_default();
-                store
+                let inbound = store
                     .record_inbound(commune, &sender.id, message.msg_id.as_deref(), &text, at)
                     .await?;
-                "inbound text".into()
+                if !super::phrases::is_confirmation(&text, &ctx.phrases) {
+                    "inbound text".to_string()
+                } else {
+                    match store
+                        .confirm_by_reply(commune, &sender.id, inbound, at)
+                        .await?
+                    {
+                        Some((id, announcement)) => {
+                            let thanked = thank(ctx, &sender.id, &announcement).await;
+                            format!("confirmed #{id} ({announcement}){thanked}")
+                        }
+                        None => "inbound text: a confirmation with nothing pending".to_string(),
+                    }
+                }
             }
             None => "no sender".into(),
         },
@@ -113,16 +157,45 @@ pub async fn apply(
     Ok(outcome)
 }
 
+/// Thanks a head for confirming, best effort: a failed thank-you is logged, never retried.
+async fn thank(ctx: &Context, user: &str, announcement: &str) -> &'static str {
+    let Some(channel) = &ctx.channel else {
+        return "";
+    };
+    let msg = Outgoing {
+        delivery_id: 0,
+        announcement_id: announcement,
+        kind: TargetKind::User,
+        target: user,
+        text: &ctx.thanks,
+        urgent: false,
+        possible_duplicate: false,
+        fallback: None,
+    };
+    match channel.send(&msg).await {
+        Ok(_) => "; thanked",
+        Err(e) => {
+            tracing::warn!(error = %e, user, "could not thank a head for confirming");
+            "; thanks not sent"
+        }
+    }
+}
+
 /// Applies stored events as they arrive (woken by the webhook handler) and, at start, whatever a
 /// previous run left unapplied. Runs until the process stops.
-pub async fn process(store: Store, commune: String, wake: Arc<tokio::sync::Notify>) {
+pub async fn process(
+    store: Store,
+    commune: String,
+    ctx: Arc<Context>,
+    wake: Arc<tokio::sync::Notify>,
+) {
     loop {
         match store.pending_webhooks(&commune, 200).await {
             Ok(batch) if !batch.is_empty() => {
                 for (id, body) in batch {
                     let outcome = match serde_json::from_str::<WebhookEvent>(&body) {
                         Ok(event) => {
-                            match apply(&store, &commune, &event, Timestamp::now()).await {
+                            match apply(&store, &commune, &ctx, &event, Timestamp::now()).await {
                                 Ok(o) => o,
                                 Err(e) => {
                                     tracing::error!(error = %e, id, "cannot apply webhook event; will retry");

@@ -4,3 +4,4 @@
 //! Zalo's 7-day window for writing to them).
 
 pub mod events;
+pub mod phrases;

@@ -10,8 +10,8 @@ use jiff::{SignedDuration, Timestamp};
 use super::Daemon;
 use crate::deliver::{Channel, Outgoing, SendError, TargetKind, targets};
 use crate::ledger::{
-    ClaimedDelivery, ClaimedOccurrence, DeliveryState, Expansion, NewDelivery, OccurrenceState,
-    Outcome,
+    ClaimedDelivery, ClaimedOccurrence, DeliveryState, Expansion, NewConfirmation, NewDelivery,
+    OccurrenceState, Outcome,
 };
 use crate::schedule::Trigger;
 
@@ -110,7 +110,9 @@ impl<C: Channel> Daemon<C> {
                 None
             };
             match self.prepare(occ, &followers, now).await? {
-                Some(deliveries) => prepared.push((occ, deliveries, missed)),
+                Some((deliveries, confirmations)) => {
+                    prepared.push((occ, deliveries, confirmations, missed))
+                }
                 None => report.missed += 1,
             }
         }
@@ -119,13 +121,14 @@ impl<C: Channel> Daemon<C> {
         for group in prepared.chunks(OCCURRENCE_BATCH as usize) {
             let expansions: Vec<Expansion<'_>> = group
                 .iter()
-                .map(|(occ, deliveries, missed)| Expansion {
+                .map(|(occ, deliveries, confirmations, missed)| Expansion {
                     occurrence: occ,
                     deliveries,
+                    confirmations,
                     missed: missed.as_deref(),
                 })
                 .collect();
-            for (occ, _, missed) in group {
+            for (occ, _, _, missed) in group {
                 if let Some(reason) = missed {
                     tracing::warn!(announcement = %occ.announcement_id, due = %occ.send_at, %reason, "missed");
                     report.missed += 1;
@@ -194,7 +197,7 @@ impl<C: Channel> Daemon<C> {
         occ: &ClaimedOccurrence,
         followers: &targets::Followers,
         now: Timestamp,
-    ) -> anyhow::Result<Option<Vec<NewDelivery>>> {
+    ) -> anyhow::Result<Option<(Vec<NewDelivery>, Vec<NewConfirmation>)>> {
         let Some((ann, commune_model)) = self.version(&occ.announcement_id, occ.revision).await?
         else {
             tracing::error!(announcement = %occ.announcement_id, revision = occ.revision, "no version to render");
@@ -246,7 +249,27 @@ impl<C: Channel> Daemon<C> {
                 fallback: t.fallback,
             });
         }
-        Ok(Some(deliveries))
+        // Every head of every village the send reaches is asked to confirm, however the message
+        // reached them (in the village group, or one by one).
+        let confirmations = match &ann.confirm {
+            Some(confirm) => ann
+                .audience
+                .villages
+                .iter()
+                .filter_map(|id| commune_model.village(id))
+                .flat_map(|v| {
+                    v.heads.iter().map(|h| NewConfirmation {
+                        village_id: v.id.clone(),
+                        person: h.name.clone(),
+                        user_id: h.zalo_user.clone(),
+                        phone: h.phone.clone(),
+                        within: confirm.within,
+                    })
+                })
+                .collect(),
+            None => Vec::new(),
+        };
+        Ok(Some((deliveries, confirmations)))
     }
 
     async fn send_one(&self, d: &ClaimedDelivery) -> Result<crate::deliver::Sent, SendError> {

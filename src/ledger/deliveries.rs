@@ -8,6 +8,16 @@ use sqlx::Row as _;
 
 use super::{DeliveryState, OccurrenceState, Placeholders, Store, micros};
 
+/// A village head to be asked for confirmation of a send.
+#[derive(Clone, Debug)]
+pub struct NewConfirmation {
+    pub village_id: String,
+    pub person: String,
+    pub user_id: Option<String>,
+    pub phone: Option<String>,
+    pub within: jiff::SignedDuration,
+}
+
 /// A delivery to create when an occurrence expands.
 #[derive(Clone, Debug)]
 pub struct NewDelivery {
@@ -25,6 +35,8 @@ pub struct NewDelivery {
 pub struct Expansion<'a> {
     pub occurrence: &'a super::ClaimedOccurrence,
     pub deliveries: &'a [NewDelivery],
+    /// Village heads asked to confirm this send (written in the same transaction).
+    pub confirmations: &'a [NewConfirmation],
     /// Why the occurrence was missed; None: its deliveries are planned.
     pub missed: Option<&'a str>,
 }
@@ -90,6 +102,7 @@ impl Store {
         let expansion = Expansion {
             occurrence,
             deliveries,
+            confirmations: &[],
             missed,
         };
         self.expand_many(commune, &[expansion], node, now).await
@@ -165,6 +178,26 @@ impl Store {
                 q = q.bind(*id);
             }
             q.execute(&mut *tx).await?;
+        }
+        for e in expansions.iter().filter(|e| e.missed.is_none()) {
+            for c in e.confirmations {
+                sqlx::query(
+                    "INSERT INTO confirmations (commune_id, occurrence_id, announcement_id, village_id, person, user_id, phone,
+                       requested_at, due_at, state)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending') ON CONFLICT DO NOTHING",
+                )
+                .bind(commune)
+                .bind(e.occurrence.id)
+                .bind(&e.occurrence.announcement_id)
+                .bind(&c.village_id)
+                .bind(&c.person)
+                .bind(c.user_id.as_deref())
+                .bind(c.phone.as_deref())
+                .bind(micros(e.occurrence.send_at))
+                .bind(micros(e.occurrence.send_at + c.within))
+                .execute(&mut *tx)
+                .await?;
+            }
         }
         for e in expansions.iter().filter(|e| e.missed.is_some()) {
             settle_occurrence(

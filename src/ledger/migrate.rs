@@ -40,6 +40,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "webhooks",
         include_str!("../../migrations/sqlite/0006_webhooks.sql"),
     ),
+    (
+        7,
+        "confirmations",
+        include_str!("../../migrations/sqlite/0007_confirmations.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (
@@ -71,6 +76,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         6,
         "webhooks",
         include_str!("../../migrations/postgres/0006_webhooks.sql"),
+    ),
+    (
+        7,
+        "confirmations",
+        include_str!("../../migrations/postgres/0007_confirmations.sql"),
     ),
 ];
 

@@ -22,7 +22,7 @@ use jiff::Timestamp;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor as _};
 
-pub use deliveries::{ClaimedDelivery, Expansion, NewDelivery, Outcome};
+pub use deliveries::{ClaimedDelivery, Expansion, NewConfirmation, NewDelivery, Outcome};
 pub use files::{Load, StoredAnnouncement};
 pub use occurrences::{ClaimedOccurrence, NewOccurrence, NewRevision, PlanChange, PlanResult};
 pub use receipts::Receipt;

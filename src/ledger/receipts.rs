@@ -150,18 +150,56 @@ impl Store {
         msg_id: Option<&str>,
         text: &str,
         at: Timestamp,
-    ) -> sqlx::Result<()> {
+    ) -> sqlx::Result<i64> {
         let mut tx = self.write().await?;
-        sqlx::query(
-            "INSERT INTO inbound_messages (commune_id, user_id, msg_id, text, at) VALUES ($1, $2, $3, $4, $5)",
+        let id: i64 = sqlx::query(
+            "INSERT INTO inbound_messages (commune_id, user_id, msg_id, text, at) VALUES ($1, $2, $3, $4, $5)
+             RETURNING id",
         )
         .bind(commune)
         .bind(user_id)
         .bind(msg_id)
         .bind(text)
         .bind(micros(at))
-        .execute(&mut *tx)
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get("id")?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    /// A head's reply confirms their latest pending confirmation (requested before the reply).
+    /// Returns the confirmation's id and announcement, if there was one to confirm.
+    pub async fn confirm_by_reply(
+        &self,
+        commune: &str,
+        user_id: &str,
+        inbound_id: i64,
+        at: Timestamp,
+    ) -> sqlx::Result<Option<(i64, String)>> {
+        let mut tx = self.write().await?;
+        let row = sqlx::query(
+            "UPDATE confirmations SET state = 'confirmed', confirmed_at = $3, via = 'reply', inbound_id = $4
+             WHERE id = (SELECT id FROM confirmations WHERE commune_id = $1 AND user_id = $2 AND state = 'pending'
+                           AND requested_at <= $3 ORDER BY requested_at DESC, id DESC LIMIT 1)
+             RETURNING id, announcement_id",
+        )
+        .bind(commune)
+        .bind(user_id)
+        .bind(micros(at))
+        .bind(inbound_id)
+        .fetch_optional(&mut *tx)
         .await?;
-        tx.commit().await
+        if let Some(r) = &row {
+            let id: i64 = r.try_get("id")?;
+            sqlx::query("UPDATE inbound_messages SET confirms = $2 WHERE id = $1")
+                .bind(inbound_id)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        row.map(|r| Ok((r.try_get("id")?, r.try_get("announcement_id")?)))
+            .transpose()
     }
 }
