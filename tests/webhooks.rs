@@ -18,6 +18,14 @@ const APP: &str = "3304985733420011111";
 const SECRET: &str = "sim-oa-secret";
 
 async fn server(store: &Store, max_body: usize) -> String {
+    server_with(store, max_body, None).await
+}
+
+async fn server_with(
+    store: &Store,
+    max_body: usize,
+    channel: Option<Arc<loa::deliver::select::AnyChannel>>,
+) -> String {
     // The test's own HTTP client (reqwest with rustls, no default provider) needs one.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let wake = Arc::new(tokio::sync::Notify::new());
@@ -31,7 +39,7 @@ async fn server(store: &Store, max_body: usize) -> String {
         max_age: Duration::from_secs(600),
         wake: wake.clone(),
     });
-    let ctx = loa::confirm::events::Context::new(&loa::config::ConfirmConfig::default(), None);
+    let ctx = loa::confirm::events::Context::new(&loa::config::ConfirmConfig::default(), channel);
     tokio::spawn(loa::confirm::events::process(
         store.clone(),
         "default".into(),
@@ -311,4 +319,183 @@ async fn receipts_reads_and_replies_from_the_simulator() {
     .expect("order")
     .get("n");
     assert_eq!(back, 0);
+}
+
+#[tokio::test]
+async fn heads_confirm_by_reply_and_are_thanked() {
+    use loa::clock::Clock;
+    use loa::daemon::{Daemon, Settings};
+    use loa::deliver::select::AnyChannel;
+    use loa::deliver::zalo::channel::ZaloChannel;
+    use loa::deliver::zalo::config::ZaloConfig;
+    use loa::sim::{GenerateSpec, People, Population, SimConfig};
+
+    let db = support::sqlite();
+    let store = db.store().await;
+    let population = Population::generate(&GenerateSpec {
+        villages: 3,
+        followers: 12,
+        group_share: 0.0,
+        stale_share: 0.0,
+        non_follower_share: 0.0,
+        seed: 9,
+    });
+    let people = People {
+        receive_delay: Duration::from_millis(20),
+        seen_delay: Duration::from_millis(40),
+        head_reply_share: 1.0,
+        reply_delay: Duration::from_millis(40),
+        ..People::default()
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let sim = loa::sim::start(
+        SimConfig {
+            population: population.clone(),
+            people,
+            ..SimConfig::default()
+        },
+        listener,
+    )
+    .await
+    .expect("sim");
+    let base = sim.base_url();
+    let pair = sim.issue_tokens();
+    let now = Timestamp::now();
+    store
+        .put_zalo_tokens(
+            "default",
+            &pair.access_token,
+            &pair.refresh_token,
+            now + SignedDuration::from_hours(20),
+            true,
+            now,
+        )
+        .await
+        .expect("tokens");
+    let config = ZaloConfig {
+        app_id: APP.into(),
+        app_secret: Secret::new("sim-app-secret"),
+        oauth_url: base.clone(),
+        api_url: base.clone(),
+        zns_url: base,
+        rate_limit: 0,
+        ..ZaloConfig::default()
+    };
+    let open = || {
+        ZaloChannel::open(
+            config.clone(),
+            store.clone(),
+            "default",
+            "n1",
+            Clock::System,
+        )
+    };
+    let thanks = Arc::new(AnyChannel::Zalo(Box::new(open().await.expect("channel"))));
+    let url = server_with(&store, 64 * 1024, Some(thanks)).await;
+    sim.set_webhook_url(Some(url));
+
+    // The commune: each generated village with its head (by Zalo id), and a storm warning to the
+    // heads that asks them to confirm within an hour.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ann = dir.path().join("announcements");
+    std::fs::create_dir_all(&ann).expect("dir");
+    std::fs::create_dir_all(dir.path().join("templates")).expect("dir");
+    let mut commune = String::from("commune: Xã Thử\nvillages:\n");
+    for (i, g) in population.groups.iter().enumerate() {
+        let head = population
+            .users
+            .iter()
+            .find(|u| u.head && u.tags.contains(&g.name))
+            .expect("head");
+        commune.push_str(&format!(
+            "  - {{ id: v{i}, name: \"{}\", heads: [{{ name: \"{}\", zalo_user: \"{}\" }}] }}\n",
+            g.name, head.display_name, head.user_id
+        ));
+    }
+    commune.push_str(
+        "leaders:\n  - { id: chu-tich, name: Chủ tịch, zalo_user: \"5512727797175877300\" }\n",
+    );
+    std::fs::write(ann.join("commune.yaml"), commune).expect("write");
+    std::fs::write(
+        dir.path().join("templates/storm_warning.tera"),
+        "{{ title }}",
+    )
+    .expect("write");
+    // Due in two seconds of real time: a reply must come after the request it confirms.
+    let due = support::local_in(2);
+    std::fs::write(
+        ann.join("bao.yaml"),
+        format!(
+            "title: Cảnh báo bão\nkind: storm_warning\npriority: urgent\nsend:\n  - at: {due}\nexpires: {}\nconfirm: {{ by: [village_head], within: 1h, escalate_to: [chu-tich] }}\n",
+            support::local_in(86_400)
+        ),
+    )
+    .expect("write");
+    let settings = Settings {
+        commune_id: "default".into(),
+        dir: ann.clone(),
+        templates: dir.path().join("templates"),
+        node: "n1".into(),
+        horizon: SignedDuration::from_hours(48),
+        lease: SignedDuration::from_secs(30),
+        max_sleep: SignedDuration::from_secs(5),
+        concurrency: 64,
+        max_attempts: 3,
+        retry_base: SignedDuration::from_secs(60),
+    };
+    let clock = Clock::manual(now);
+    let daemon = Daemon::new(store.clone(), open().await.expect("channel"), settings)
+        .with_clock(clock.clone());
+    daemon.load_all(now).await.expect("load");
+    let tz = jiff::tz::TimeZone::get("Asia/Ho_Chi_Minh").expect("tz");
+    let at = loa::announce::values::parse_datetime(&due, &tz, true).expect("due");
+    clock.set(at);
+    while Timestamp::now() < at {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    daemon.tick(at, &|| false).await.expect("tick");
+    let requested: i64 =
+        sqlx::query("SELECT COUNT(*) AS n FROM confirmations WHERE state = 'pending'")
+            .fetch_one(store.pool())
+            .await
+            .expect("requested")
+            .get("n");
+    assert_eq!(requested, 3, "one confirmation per head");
+
+    // Each head replies (one of "đã nhận", "Đã nhận ạ", "ok", "da nhan", "1"): confirmed by reply.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let confirmed: i64 = sqlx::query(
+            "SELECT COUNT(*) AS n FROM confirmations WHERE state = 'confirmed' AND via = 'reply' AND inbound_id IS NOT NULL",
+        )
+        .fetch_one(store.pool())
+        .await
+        .expect("confirmed")
+        .get("n");
+        if confirmed == 3 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "confirmed {confirmed}: {:?}",
+            sim.stats()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // And each was thanked with a message of their own.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let thanked = sim
+            .messages()
+            .iter()
+            .filter(|m| m.text.starts_with("Cảm ơn"))
+            .count();
+        if thanked == 3 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "thanked {thanked}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
