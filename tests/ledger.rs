@@ -202,6 +202,7 @@ async fn story(store: &Store) {
         .await
         .expect("claim rest");
     assert_eq!(rest.len(), 2, "another node gets only the others");
+    let sent_id = d[0].id;
     let outcomes = vec![
         Outcome {
             id: d[0].id,
@@ -238,6 +239,7 @@ async fn story(store: &Store) {
             .expect("record"),
         3
     );
+
     // A node that lost its claim cannot overwrite the outcome.
     assert_eq!(
         store
@@ -359,6 +361,60 @@ async fn story(store: &Store) {
         (1, 1, 2, 1)
     );
     assert!(store.next_due(C).await.expect("next").is_some());
+
+    // Zalo's receipts move the sent one forward, never back; one for a text sent in parts (ids
+    // "m1,…") names its first part; webhook events are stored once per key.
+    assert_eq!(
+        store
+            .apply_receipt(C, "m1", Receipt::Delivered, at)
+            .await
+            .expect("receipt"),
+        1
+    );
+    assert_eq!(
+        store
+            .apply_receipt(C, "m", Receipt::Delivered, at)
+            .await
+            .expect("prefix"),
+        0
+    );
+    assert_eq!(
+        store
+            .apply_receipt_by_delivery(C, sent_id, Receipt::Seen, at)
+            .await
+            .expect("seen"),
+        1
+    );
+    assert_eq!(
+        store
+            .apply_receipt(C, "m1", Receipt::Delivered, at)
+            .await
+            .expect("late"),
+        0
+    );
+    assert_eq!(
+        store
+            .apply_receipt(C, "m9", Receipt::Seen, at)
+            .await
+            .expect("unknown"),
+        0
+    );
+    let first = store
+        .store_webhook(C, "k1", "follow", "{}", at)
+        .await
+        .expect("store");
+    assert!(first.is_some());
+    assert_eq!(
+        store
+            .store_webhook(C, "k1", "follow", "{}", at)
+            .await
+            .expect("again"),
+        None
+    );
+    assert_eq!(
+        store.pending_webhooks(C, 10).await.expect("pending").len(),
+        1
+    );
 }
 
 /// Regression: a daemon and another process opening a new SQLite file at the same moment raced

@@ -160,9 +160,8 @@ async fn bad_requests_are_refused_and_nothing_is_recorded() {
 #[tokio::test]
 async fn receipts_reads_and_replies_from_the_simulator() {
     use loa::clock::Clock;
-    use loa::daemon::{Daemon, Settings};
+    use loa::daemon::Daemon;
     use loa::deliver::zalo::channel::ZaloChannel;
-    use loa::deliver::zalo::config::ZaloConfig;
     use loa::sim::{Faults, GenerateSpec, People, Population, SimConfig};
 
     let db = support::sqlite();
@@ -221,29 +220,8 @@ async fn receipts_reads_and_replies_from_the_simulator() {
         format!("title: Thông báo\nsend:\n  - at: {due}\n"),
     )
     .expect("write");
-    let base = sim.base_url();
-    let pair = sim.issue_tokens();
     let now = Timestamp::now();
-    store
-        .put_zalo_tokens(
-            "default",
-            &pair.access_token,
-            &pair.refresh_token,
-            now + SignedDuration::from_hours(20),
-            true,
-            now,
-        )
-        .await
-        .expect("tokens");
-    let config = ZaloConfig {
-        app_id: APP.into(),
-        app_secret: Secret::new("sim-app-secret"),
-        oauth_url: base.clone(),
-        api_url: base.clone(),
-        zns_url: base,
-        rate_limit: 0,
-        ..ZaloConfig::default()
-    };
+    let config = zalo_for(&sim, &store).await;
     let channel = ZaloChannel::open(config, store.clone(), "default", "n1", Clock::System)
         .await
         .expect("channel");
@@ -252,18 +230,7 @@ async fn receipts_reads_and_replies_from_the_simulator() {
         .sync_followers(&store, "default", &commune_model, now)
         .await
         .expect("sync");
-    let settings = Settings {
-        commune_id: "default".into(),
-        dir: ann.clone(),
-        templates: dir.path().join("templates"),
-        node: "n1".into(),
-        horizon: SignedDuration::from_hours(48),
-        lease: SignedDuration::from_secs(30),
-        max_sleep: SignedDuration::from_secs(5),
-        concurrency: 64,
-        max_attempts: 3,
-        retry_base: SignedDuration::from_secs(60),
-    };
+    let settings = settings(dir.path());
     let clock = Clock::manual(now);
     let daemon = Daemon::new(store.clone(), channel, settings).with_clock(clock.clone());
     daemon.load_all(now).await.expect("load");
@@ -324,10 +291,9 @@ async fn receipts_reads_and_replies_from_the_simulator() {
 #[tokio::test]
 async fn heads_confirm_by_reply_and_are_thanked() {
     use loa::clock::Clock;
-    use loa::daemon::{Daemon, Settings};
+    use loa::daemon::Daemon;
     use loa::deliver::select::AnyChannel;
     use loa::deliver::zalo::channel::ZaloChannel;
-    use loa::deliver::zalo::config::ZaloConfig;
     use loa::sim::{GenerateSpec, People, Population, SimConfig};
 
     let db = support::sqlite();
@@ -360,29 +326,8 @@ async fn heads_confirm_by_reply_and_are_thanked() {
     )
     .await
     .expect("sim");
-    let base = sim.base_url();
-    let pair = sim.issue_tokens();
     let now = Timestamp::now();
-    store
-        .put_zalo_tokens(
-            "default",
-            &pair.access_token,
-            &pair.refresh_token,
-            now + SignedDuration::from_hours(20),
-            true,
-            now,
-        )
-        .await
-        .expect("tokens");
-    let config = ZaloConfig {
-        app_id: APP.into(),
-        app_secret: Secret::new("sim-app-secret"),
-        oauth_url: base.clone(),
-        api_url: base.clone(),
-        zns_url: base,
-        rate_limit: 0,
-        ..ZaloConfig::default()
-    };
+    let config = zalo_for(&sim, &store).await;
     let open = || {
         ZaloChannel::open(
             config.clone(),
@@ -433,18 +378,7 @@ async fn heads_confirm_by_reply_and_are_thanked() {
         ),
     )
     .expect("write");
-    let settings = Settings {
-        commune_id: "default".into(),
-        dir: ann.clone(),
-        templates: dir.path().join("templates"),
-        node: "n1".into(),
-        horizon: SignedDuration::from_hours(48),
-        lease: SignedDuration::from_secs(30),
-        max_sleep: SignedDuration::from_secs(5),
-        concurrency: 64,
-        max_attempts: 3,
-        retry_base: SignedDuration::from_secs(60),
-    };
+    let settings = settings(dir.path());
     let clock = Clock::manual(now);
     let daemon = Daemon::new(store.clone(), open().await.expect("channel"), settings)
         .with_clock(clock.clone());
@@ -497,5 +431,47 @@ async fn heads_confirm_by_reply_and_are_thanked() {
         }
         assert!(std::time::Instant::now() < deadline, "thanked {thanked}");
         tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A token pair from the simulator in the store, and the Zalo configuration pointing at it.
+async fn zalo_for(sim: &loa::sim::Sim, store: &Store) -> loa::deliver::zalo::config::ZaloConfig {
+    let pair = sim.issue_tokens();
+    let now = Timestamp::now();
+    store
+        .put_zalo_tokens(
+            "default",
+            &pair.access_token,
+            &pair.refresh_token,
+            now + SignedDuration::from_hours(20),
+            true,
+            now,
+        )
+        .await
+        .expect("tokens");
+    let base = sim.base_url();
+    loa::deliver::zalo::config::ZaloConfig {
+        app_id: APP.into(),
+        app_secret: Secret::new("sim-app-secret"),
+        oauth_url: base.clone(),
+        api_url: base.clone(),
+        zns_url: base,
+        rate_limit: 0,
+        ..Default::default()
+    }
+}
+
+fn settings(dir: &std::path::Path) -> loa::daemon::Settings {
+    loa::daemon::Settings {
+        commune_id: "default".into(),
+        dir: dir.join("announcements"),
+        templates: dir.join("templates"),
+        node: "n1".into(),
+        horizon: SignedDuration::from_hours(48),
+        lease: SignedDuration::from_secs(30),
+        max_sleep: SignedDuration::from_secs(5),
+        concurrency: 64,
+        max_attempts: 3,
+        retry_base: SignedDuration::from_secs(60),
     }
 }

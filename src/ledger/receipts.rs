@@ -30,6 +30,14 @@ impl Receipt {
     }
 }
 
+/// Which deliveries a receipt names.
+enum Which<'a> {
+    /// Zalo's message id.
+    Message(&'a str),
+    /// Our delivery id (from a ZNS tracking id).
+    Delivery(i64),
+}
+
 impl Store {
     /// Keeps a webhook event. None when the same event (by key) was received before: Zalo
     /// retries, and a retry must change nothing.
@@ -96,25 +104,8 @@ impl Store {
         receipt: Receipt,
         now: Timestamp,
     ) -> sqlx::Result<u64> {
-        let mut tx = self.write().await?;
-        // `,` and `-` are adjacent characters: the range is every id list starting "<id>,".
-        let done = sqlx::query(&format!(
-            "UPDATE deliveries SET state = $3, updated_at = $4
-             WHERE commune_id = $1 AND state IN ({})
-               AND (provider_message_id = $2 OR (provider_message_id >= $5 AND provider_message_id < $6))",
-            receipt.earlier_states()
-        ))
-        .bind(commune)
-        .bind(message_id)
-        .bind(receipt.state())
-        .bind(micros(now))
-        .bind(format!("{message_id},"))
-        .bind(format!("{message_id}-"))
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        tx.commit().await?;
-        Ok(done)
+        self.move_forward(commune, Which::Message(message_id), receipt, now)
+            .await
     }
 
     /// A receipt for a ZNS message, which names our own tracking id (`loa-<delivery>-<part>`).
@@ -125,16 +116,35 @@ impl Store {
         receipt: Receipt,
         now: Timestamp,
     ) -> sqlx::Result<u64> {
+        self.move_forward(commune, Which::Delivery(delivery_id), receipt, now)
+            .await
+    }
+
+    async fn move_forward(
+        &self,
+        commune: &str,
+        which: Which<'_>,
+        receipt: Receipt,
+        now: Timestamp,
+    ) -> sqlx::Result<u64> {
+        // `,` and `-` are adjacent characters: the range is every id list starting "<id>,".
+        let (matching, key) = match which {
+            Which::Message(id) => (
+                "(provider_message_id = $4 OR (provider_message_id >= $4 || ',' AND provider_message_id < $4 || '-'))",
+                id.to_string(),
+            ),
+            Which::Delivery(id) => ("id = CAST($4 AS BIGINT)", id.to_string()),
+        };
         let mut tx = self.write().await?;
         let done = sqlx::query(&format!(
-            "UPDATE deliveries SET state = $3, updated_at = $4
-             WHERE commune_id = $1 AND id = $2 AND state IN ({})",
+            "UPDATE deliveries SET state = $2, updated_at = $3
+             WHERE commune_id = $1 AND state IN ({}) AND {matching}",
             receipt.earlier_states()
         ))
         .bind(commune)
-        .bind(delivery_id)
         .bind(receipt.state())
         .bind(micros(now))
+        .bind(key)
         .execute(&mut *tx)
         .await?
         .rows_affected();
