@@ -362,6 +362,19 @@ async fn story(store: &Store) {
     );
     assert!(store.next_due(C).await.expect("next").is_some());
 
+    // A text from a person with nothing pending to confirm is kept, and confirms nothing.
+    let inbound = store
+        .record_inbound(C, "u1", Some("t1"), "đã nhận", at)
+        .await
+        .expect("inbound");
+    assert_eq!(
+        store
+            .confirm_by_reply(C, "u1", inbound, at)
+            .await
+            .expect("confirm"),
+        None
+    );
+
     // Zalo's receipts move the sent one forward, never back; one for a text sent in parts (ids
     // "m1,…") names its first part; webhook events are stored once per key.
     assert_eq!(
