@@ -155,6 +155,16 @@ impl Harness {
         reply(r).await
     }
 
+    /// A `/_sim/*` control or inspection call (no token), its JSON answer.
+    pub async fn control<T: serde::de::DeserializeOwned>(&self, post: bool, p: &str) -> T {
+        let req = if post {
+            self.http.post(self.url(p))
+        } else {
+            self.http.get(self.url(p))
+        };
+        req.send().await.unwrap().json().await.unwrap()
+    }
+
     pub async fn cs(&self, user_id: &str, text: &str) -> Reply {
         self.post(path::MESSAGE_CS, cs_body(user_id, text)).await
     }

@@ -242,38 +242,16 @@ async fn receipts_reads_and_replies_from_the_simulator() {
     assert_eq!(report.sent, 40, "{report:?}");
 
     // Everyone reads (seen_share 1.0): every delivery ends `seen`, whatever order the events came in.
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let seen: i64 = sqlx::query("SELECT COUNT(*) AS n FROM deliveries WHERE state = 'seen'")
-            .fetch_one(store.pool())
-            .await
-            .expect("seen")
-            .get("n");
-        if seen == 40 {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "only {seen} seen; sim stats {:?}",
-            sim.stats()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_count(
+        &store,
+        "SELECT COUNT(*) FROM deliveries WHERE state = 'seen'",
+        40,
+        20,
+        &sim,
+    )
+    .await;
     // The heads replied; their texts are kept for staff, once each despite duplicated webhooks.
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let replies: i64 = sqlx::query("SELECT COUNT(*) AS n FROM inbound_messages")
-            .fetch_one(store.pool())
-            .await
-            .expect("inbound")
-            .get("n");
-        if replies >= 2 {
-            assert_eq!(replies, 2);
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "replies: {replies}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_count(&store, "SELECT COUNT(*) FROM inbound_messages", 2, 10, &sim).await;
     let stats = sim.stats();
     assert!(stats.webhooks_duplicated > 0, "{stats:?}");
     // Every delivery event went sent → delivered → seen or straight to seen; none went back.
@@ -399,25 +377,7 @@ async fn heads_confirm_by_reply_and_are_thanked() {
     assert_eq!(requested, 3, "one confirmation per head");
 
     // Each head replies (one of "đã nhận", "Đã nhận ạ", "ok", "da nhan", "1"): confirmed by reply.
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let confirmed: i64 = sqlx::query(
-            "SELECT COUNT(*) AS n FROM confirmations WHERE state = 'confirmed' AND via = 'reply' AND inbound_id IS NOT NULL",
-        )
-        .fetch_one(store.pool())
-        .await
-        .expect("confirmed")
-        .get("n");
-        if confirmed == 3 {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "confirmed {confirmed}: {:?}",
-            sim.stats()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_count(&store, "SELECT COUNT(*) FROM confirmations WHERE state = 'confirmed' AND via = 'reply' AND inbound_id IS NOT NULL", 3, 20, &sim).await;
     // And each was thanked with a message of their own.
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
@@ -473,5 +433,26 @@ fn settings(dir: &std::path::Path) -> loa::daemon::Settings {
         concurrency: 64,
         max_attempts: 3,
         retry_base: SignedDuration::from_secs(60),
+    }
+}
+
+/// Polls `SELECT COUNT(*) …` until it reaches `want` (failing on more, or after `secs`).
+async fn wait_count(store: &Store, sql: &str, want: i64, secs: u64, sim: &loa::sim::Sim) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        let n: i64 = sqlx::query_scalar(sql)
+            .fetch_one(store.pool())
+            .await
+            .expect(sql);
+        assert!(n <= want, "{sql}: {n} > {want}");
+        if n == want {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{sql}: {n} of {want}; {:?}",
+            sim.stats()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

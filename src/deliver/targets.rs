@@ -64,10 +64,6 @@ impl Followers {
         }
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.all.is_empty()
-    }
-
     fn last_interaction(&self, user_id: &str) -> Option<Timestamp> {
         self.by_id
             .get(user_id)

@@ -156,50 +156,18 @@ async fn faults_and_inspection_over_http() {
         (msgs[0]["text"].as_str(), msgs[0]["seq"].as_u64()),
         (Some("hai"), Some(2))
     );
-    let since: Vec<Value> = h
-        .http
-        .get(h.url("/_sim/messages?since_seq=1"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let since: Vec<Value> = h.control(false, "/_sim/messages?since_seq=1").await;
     assert_eq!(since.len(), 1);
-    let stats: Value = h
-        .http
-        .get(h.url("/_sim/stats"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let stats: Value = h.control(false, "/_sim/stats").await;
     assert_eq!(stats["messages"], 2);
     assert_eq!(stats["answers_by_error"]["-32"], 1);
-    let pair: TokenReply = h
-        .http
-        .post(h.url("/_sim/tokens"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let pair: TokenReply = h.control(true, "/_sim/tokens").await;
     let r = h
         .post_with(path::MESSAGE_CS, &pair.access_token, cs_body(FRESH, "x"))
         .await;
     assert_eq!(r.error(), 0);
     h.http.post(h.url("/_sim/revoke")).send().await.unwrap();
     assert_eq!(h.cs(FRESH, "x").await.error(), -216);
-    let people: Value = h
-        .http
-        .get(h.url("/_sim/people?limit=2"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let people: Value = h.control(false, "/_sim/people?limit=2").await;
     assert_eq!(people["users"].as_array().unwrap().len(), 2);
 }
