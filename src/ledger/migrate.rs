@@ -45,6 +45,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "confirmations",
         include_str!("../../migrations/sqlite/0007_confirmations.sql"),
     ),
+    (
+        8,
+        "follow-ups",
+        include_str!("../../migrations/sqlite/0008_follow_ups.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (
@@ -81,6 +86,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         7,
         "confirmations",
         include_str!("../../migrations/postgres/0007_confirmations.sql"),
+    ),
+    (
+        8,
+        "follow-ups",
+        include_str!("../../migrations/postgres/0008_follow_ups.sql"),
     ),
 ];
 
