@@ -105,6 +105,11 @@ pub struct ConfirmConfig {
     pub phrases: Vec<String>,
     /// The reply that thanks a head for confirming.
     pub thanks: String,
+    /// The address people reach the daemon's HTTP server at, e.g. `https://loa.xa-an-phu.vn`:
+    /// confirm links start with it. Empty: no links; heads confirm by reply only.
+    pub public_url: String,
+    /// How long a confirm link works after the send, in hours.
+    pub link_valid_hours: u32,
 }
 
 impl Default for ConfirmConfig {
@@ -112,6 +117,8 @@ impl Default for ConfirmConfig {
         ConfirmConfig {
             phrases: Vec::new(),
             thanks: "Cảm ơn ông/bà đã xác nhận đã nhận thông báo.".into(),
+            public_url: String::new(),
+            link_valid_hours: 72,
         }
     }
 }

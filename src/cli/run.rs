@@ -72,12 +72,17 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     tracing::info!(database = %redact(&config.database), dir = %settings.dir.display(), node = %settings.node, "starting");
     let store = Store::open(&config.database).await?;
     let channel = AnyChannel::open(&config, &store, &settings.node, Clock::System).await?;
-    let daemon = Arc::new(Daemon::new(store.clone(), channel, settings.clone()));
+    let links = confirm_links(&config, &store).await?;
+    let mut daemon = Daemon::new(store.clone(), channel, settings.clone());
+    if let Some(l) = &links {
+        daemon = daemon.with_links(l.clone());
+    }
+    let daemon = Arc::new(daemon);
     if daemon.channel.zalo().is_some() {
         let minutes = config.zalo.sync_minutes;
         tokio::spawn(sync_followers(daemon.clone(), minutes));
     }
-    let web = start_web(&config, &store, daemon.channel.clone()).await?;
+    let web = start_web(&config, &settings, &store, daemon.channel.clone(), links).await?;
     let (tx, rx) = mpsc::channel(64);
     let shutdown = Arc::new(AtomicBool::new(false));
     let wake = Arc::new(tokio::sync::Notify::new());
@@ -174,11 +179,38 @@ async fn sync_followers(daemon: Arc<Daemon<AnyChannel>>, minutes: u32) {
     }
 }
 
+/// Confirm links, when the daemon is reachable (`confirm.public_url`): signed with a key the
+/// commune's daemons share in the database.
+async fn confirm_links(
+    config: &Config,
+    store: &Store,
+) -> anyhow::Result<Option<crate::confirm::link::Links>> {
+    let url = config.confirm.public_url.trim();
+    if url.is_empty() {
+        return Ok(None);
+    }
+    if config.web.listen.is_empty() {
+        tracing::warn!("confirm.public_url is set but web.listen is not: links would not open; no links");
+        return Ok(None);
+    }
+    let secret = store
+        .shared_secret(&config.commune_id, "confirm_link")
+        .await?;
+    let hours = i64::from(config.confirm.link_valid_hours.max(1));
+    Ok(Some(crate::confirm::link::Links::new(
+        secret.as_bytes(),
+        url,
+        jiff::SignedDuration::from_hours(hours),
+    )))
+}
+
 /// The HTTP server (when `web.listen` is set) and the processor that applies stored webhook events.
 async fn start_web(
     config: &Config,
+    settings: &Settings,
     store: &Store,
     channel: Arc<AnyChannel>,
+    links: Option<crate::confirm::link::Links>,
 ) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
     if config.web.listen.is_empty() {
         return Ok(None);
@@ -195,6 +227,9 @@ async fn start_web(
     if zalo.is_none() {
         tracing::warn!("no Zalo app configured: webhooks will be refused");
     }
+    crate::web::metrics::install();
+    // Names for pages; the daemon itself reports problems in the files.
+    let commune = crate::announce::load_commune(&settings.dir).ok();
     let wake = Arc::new(tokio::sync::Notify::new());
     let state = Arc::new(crate::web::WebState {
         store: store.clone(),
@@ -202,6 +237,14 @@ async fn start_web(
         zalo,
         max_age: Duration::from_secs(u64::from(config.web.webhook_max_age_secs)),
         wake: wake.clone(),
+        links,
+        villages: commune
+            .as_ref()
+            .map(|c| c.villages.iter().map(|v| (v.id.clone(), v.name.clone())).collect())
+            .unwrap_or_default(),
+        tz: commune
+            .map(|c| c.tz)
+            .unwrap_or_else(|| jiff::tz::TimeZone::get("Asia/Ho_Chi_Minh").unwrap_or(jiff::tz::TimeZone::UTC)),
     });
     let ctx = crate::confirm::events::Context::new(&config.confirm, Some(channel));
     tokio::spawn(crate::confirm::events::process(

@@ -143,6 +143,8 @@ pub async fn apply(
                         .await?
                     {
                         Some((id, announcement)) => {
+                            metrics::counter!("loa_confirmations_total", "via" => "reply")
+                                .increment(1);
                             let thanked = thank(ctx, &sender.id, &announcement).await;
                             format!("confirmed #{id} ({announcement}){thanked}")
                         }

@@ -6,6 +6,7 @@
 //! until the next due time (capped, re-reading the clock after each sleep), reloads on file changes
 //! and SIGHUP, and stops gracefully on SIGTERM or Ctrl-C.
 
+mod follow_up;
 mod planner;
 mod run;
 mod worker;
@@ -92,6 +93,8 @@ pub struct Daemon<C: Channel> {
     pub clock: crate::clock::Clock,
     pub channel: Arc<C>,
     pub settings: Settings,
+    /// Confirm links for heads; None: heads confirm by reply only.
+    pub links: Option<crate::confirm::link::Links>,
     loaded: RwLock<Option<Loaded>>,
     versions: std::sync::Mutex<HashMap<(String, i64), Arc<Announcement>>>,
 }
@@ -103,6 +106,7 @@ impl<C: Channel> Daemon<C> {
             clock: crate::clock::Clock::System,
             channel: Arc::new(channel),
             settings,
+            links: None,
             loaded: RwLock::new(None),
             versions: Default::default(),
         }
@@ -111,6 +115,12 @@ impl<C: Channel> Daemon<C> {
     /// The same daemon on another clock (tests).
     pub fn with_clock(mut self, clock: crate::clock::Clock) -> Daemon<C> {
         self.clock = clock;
+        self
+    }
+
+    /// The same daemon, putting confirm links in what it asks heads to confirm.
+    pub fn with_links(mut self, links: crate::confirm::link::Links) -> Daemon<C> {
+        self.links = Some(links);
         self
     }
 

@@ -147,6 +147,8 @@ impl<C: Channel> Daemon<C> {
                 "expanded"
             );
         }
+        // Heads late to confirm: reminders and escalations go out with this tick's sends.
+        self.follow_up(now).await?;
         loop {
             // Re-read the clock for each chunk: sending takes time, and due times are compared
             // with the moment of the send.
@@ -172,13 +174,28 @@ impl<C: Channel> Daemon<C> {
                 .zip(results)
                 .map(|(d, r)| self.outcome(d, r, done))
                 .collect();
+            let channel = self.channel.name();
             for o in &outcomes {
-                match o.state {
-                    DeliveryState::Sent => report.sent += 1,
-                    DeliveryState::Retrying => report.retrying += 1,
-                    DeliveryState::Expired => report.expired += 1,
-                    _ => report.failed += 1,
-                }
+                let label = match o.state {
+                    DeliveryState::Sent => {
+                        report.sent += 1;
+                        "sent"
+                    }
+                    DeliveryState::Retrying => {
+                        report.retrying += 1;
+                        "retrying"
+                    }
+                    DeliveryState::Expired => {
+                        report.expired += 1;
+                        "expired"
+                    }
+                    _ => {
+                        report.failed += 1;
+                        "failed"
+                    }
+                };
+                metrics::counter!("loa_sends_total", "channel" => channel, "outcome" => label)
+                    .increment(1);
             }
             self.store
                 .record_outcomes(&commune, &node, &outcomes, done)
@@ -251,24 +268,26 @@ impl<C: Channel> Daemon<C> {
         }
         // Every head of every village the send reaches is asked to confirm, however the message
         // reached them (in the village group, or one by one).
-        let confirmations = match &ann.confirm {
-            Some(confirm) => ann
-                .audience
-                .villages
-                .iter()
-                .filter_map(|id| commune_model.village(id))
-                .flat_map(|v| {
-                    v.heads.iter().map(|h| NewConfirmation {
+        let mut confirmations = Vec::new();
+        if let Some(confirm) = &ann.confirm {
+            for v in ann.audience.villages.iter().filter_map(|id| commune_model.village(id)) {
+                for h in &v.heads {
+                    let link_key = self.links.as_ref().map(|_| crate::confirm::link::Links::new_key());
+                    if let (Some(links), Some(key)) = (&self.links, &link_key) {
+                        let url = links.url(key, occ.send_at + links.valid);
+                        add_link(&mut deliveries, v, h, &url, &ann.title, followers, occ.send_at);
+                    }
+                    confirmations.push(NewConfirmation {
                         village_id: v.id.clone(),
                         person: h.name.clone(),
                         user_id: h.zalo_user.clone(),
                         phone: h.phone.clone(),
                         within: confirm.within,
-                    })
-                })
-                .collect(),
-            None => Vec::new(),
-        };
+                        link_key,
+                    });
+                }
+            }
+        }
         Ok(Some((deliveries, confirmations)))
     }
 
@@ -284,7 +303,11 @@ impl<C: Channel> Daemon<C> {
             possible_duplicate: d.possible_duplicate,
             fallback: d.fallback.as_deref(),
         };
-        self.channel.send(&msg).await
+        let started = std::time::Instant::now();
+        let result = self.channel.send(&msg).await;
+        metrics::histogram!("loa_send_seconds", "channel" => self.channel.name())
+            .record(started.elapsed().as_secs_f64());
+        result
     }
 
     /// Classifies a result into the delivery's next state.
@@ -348,6 +371,40 @@ impl<C: Channel> Daemon<C> {
             self.settings.retry_base.as_secs_f64() * 4f64.powi((attempts - 1).clamp(0, 8) as i32);
         let jitter = 0.8 + rand::random::<f64>() * 0.4;
         SignedDuration::from_secs_f64(base * jitter)
+    }
+}
+
+/// Gives a head their confirm link: appended to their own copy of the message, or, when the
+/// message reached them only in the village group, in a short request of its own.
+fn add_link(
+    deliveries: &mut Vec<NewDelivery>,
+    village: &crate::announce::model::Village,
+    head: &crate::announce::model::Person,
+    url: &str,
+    title: &str,
+    followers: &targets::Followers,
+    at: Timestamp,
+) {
+    use crate::confirm::follow_up::{link_line, request_text};
+    let own = deliveries.iter_mut().find(|d| {
+        d.target_kind != TargetKind::Group.as_str()
+            && d.village_id.as_deref() == Some(village.id.as_str())
+            && d.person.as_deref() == Some(head.name.as_str())
+    });
+    match own {
+        Some(d) => d.text.push_str(&link_line(url)),
+        None => {
+            if let Some((kind, target, fallback)) = targets::person(head, followers, at) {
+                deliveries.push(NewDelivery {
+                    village_id: Some(village.id.clone()),
+                    target_kind: kind.as_str(),
+                    target,
+                    person: Some(head.name.clone()),
+                    fallback,
+                    text: request_text(title, url),
+                });
+            }
+        }
     }
 }
 

@@ -80,7 +80,7 @@ impl Followers {
 }
 
 /// A head (or leader) reached one by one.
-fn person(
+pub fn person(
     p: &Person,
     followers: &Followers,
     now: Timestamp,

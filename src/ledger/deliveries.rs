@@ -16,6 +16,8 @@ pub struct NewConfirmation {
     pub user_id: Option<String>,
     pub phone: Option<String>,
     pub within: jiff::SignedDuration,
+    /// The key the head's confirm link names; None without links.
+    pub link_key: Option<String>,
 }
 
 /// A delivery to create when an occurrence expands.
@@ -116,8 +118,22 @@ impl Store {
         node: &str,
         now: Timestamp,
     ) -> sqlx::Result<usize> {
-        const COLS: usize = 17;
         let mut tx = self.write().await?;
+        let inserted = self.expand_in(&mut tx, commune, expansions, node, now).await?;
+        tx.commit().await?;
+        Ok(inserted)
+    }
+
+    /// `expand_many` inside a transaction the caller commits (follow-ups add their own rows).
+    pub(super) async fn expand_in(
+        &self,
+        tx: &mut super::Tx,
+        commune: &str,
+        expansions: &[Expansion<'_>],
+        node: &str,
+        now: Timestamp,
+    ) -> sqlx::Result<usize> {
+        const COLS: usize = 17;
         let now_us = micros(now);
         let mut inserted = 0;
         let rows: Vec<(&Expansion<'_>, &NewDelivery)> = expansions
@@ -154,7 +170,7 @@ impl Store {
                     .bind(node)
                     .bind(d.fallback.as_deref());
             }
-            inserted += q.execute(&mut *tx).await?.rows_affected() as usize;
+            inserted += q.execute(&mut **tx).await?.rows_affected() as usize;
         }
         // Expanded occurrences in one statement; missed ones (rare) each with their reason.
         let expanded: Vec<i64> = expansions
@@ -177,14 +193,15 @@ impl Store {
             for id in chunk {
                 q = q.bind(*id);
             }
-            q.execute(&mut *tx).await?;
+            q.execute(&mut **tx).await?;
         }
         for e in expansions.iter().filter(|e| e.missed.is_none()) {
             for c in e.confirmations {
+                // Reminded when `within` has passed, reported to the leaders after as long again.
                 sqlx::query(
                     "INSERT INTO confirmations (commune_id, occurrence_id, announcement_id, village_id, person, user_id, phone,
-                       requested_at, due_at, state)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending') ON CONFLICT DO NOTHING",
+                       requested_at, due_at, state, escalate_at, link_key)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', $10, $11) ON CONFLICT DO NOTHING",
                 )
                 .bind(commune)
                 .bind(e.occurrence.id)
@@ -195,21 +212,15 @@ impl Store {
                 .bind(c.phone.as_deref())
                 .bind(micros(e.occurrence.send_at))
                 .bind(micros(e.occurrence.send_at + c.within))
-                .execute(&mut *tx)
+                .bind(micros(e.occurrence.send_at + c.within + c.within))
+                .bind(c.link_key.as_deref())
+                .execute(&mut **tx)
                 .await?;
             }
         }
         for e in expansions.iter().filter(|e| e.missed.is_some()) {
-            settle_occurrence(
-                &mut tx,
-                e.occurrence.id,
-                OccurrenceState::Missed,
-                e.missed,
-                now_us,
-            )
-            .await?;
+            settle_occurrence(tx, e.occurrence.id, OccurrenceState::Missed, e.missed, now_us).await?;
         }
-        tx.commit().await?;
         Ok(inserted)
     }
 

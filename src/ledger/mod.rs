@@ -7,6 +7,7 @@
 
 mod deliveries;
 mod files;
+mod follow_ups;
 mod followers;
 mod migrate;
 mod occurrences;
@@ -24,6 +25,7 @@ use sqlx::{AnyPool, Executor as _};
 
 pub use deliveries::{ClaimedDelivery, Expansion, NewConfirmation, NewDelivery, Outcome};
 pub use files::{Load, StoredAnnouncement};
+pub use follow_ups::{FollowUp, Late, LinkTarget, Stage};
 pub use occurrences::{ClaimedOccurrence, NewOccurrence, NewRevision, PlanChange, PlanResult};
 pub use receipts::Receipt;
 pub use states::{DeliveryState, OccurrenceState};

@@ -4,7 +4,7 @@
 
 mod deadline;
 mod occurrence;
-mod quiet;
+pub mod quiet;
 
 pub use deadline::deadline;
 pub use occurrence::{Fate, Occurrence, Trigger, Window, occurrences, plan};

@@ -1,8 +1,11 @@
-//! The daemon's HTTP side: one `router(state)` with every route. For now Zalo's webhooks and
-//! `/healthz`; the confirm pages, the dashboard and `/metrics` join it.
+//! The daemon's HTTP side: one `router(state)` with every route: Zalo's webhooks, the confirm
+//! links heads open, `/metrics` and `/healthz`.
 
+pub mod confirm;
+pub mod metrics;
 pub mod webhook;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,6 +26,12 @@ pub struct WebState {
     pub max_age: Duration,
     /// Wakes the event processor.
     pub wake: Arc<tokio::sync::Notify>,
+    /// Confirm links; None: `/c/…` answers 404.
+    pub links: Option<crate::confirm::link::Links>,
+    /// Village id → name, for pages.
+    pub villages: HashMap<String, String>,
+    /// The commune's time zone, for times on pages.
+    pub tz: jiff::tz::TimeZone,
 }
 
 pub struct ZaloKeys {
@@ -39,6 +48,11 @@ pub fn router(state: Arc<WebState>, max_body: usize) -> Router {
             WEBHOOK_PATH,
             post(webhook::receive).layer(DefaultBodyLimit::max(max_body)),
         )
+        .route(
+            &format!("{}/{{token}}", crate::confirm::link::PATH),
+            get(confirm::show).post(confirm::confirm),
+        )
+        .route("/metrics", get(metrics::serve))
         .route("/healthz", get(|| async { "ok" }))
         .with_state(state)
 }

@@ -7,6 +7,7 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -19,8 +20,20 @@ use crate::deliver::zalo::wire::{WebhookEvent, header, verify_signature};
 pub async fn receive(
     State(state): State<Arc<WebState>>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
+    let body = match body {
+        Ok(b) => b,
+        Err(e) => {
+            let status = e.status();
+            let why = if status == StatusCode::PAYLOAD_TOO_LARGE {
+                "body too large"
+            } else {
+                "unreadable body"
+            };
+            return refuse(status, why);
+        }
+    };
     let Some(keys) = &state.zalo else {
         return refuse(StatusCode::SERVICE_UNAVAILABLE, "no Zalo app configured");
     };
@@ -48,6 +61,8 @@ pub async fn receive(
         .await
     {
         Ok(Some(_)) => {
+            metrics::counter!("loa_webhook_events_total", "event" => event.event_name.clone())
+                .increment(1);
             state.wake.notify_one();
             (StatusCode::OK, "ok").into_response()
         }
@@ -61,6 +76,7 @@ pub async fn receive(
 }
 
 fn refuse(status: StatusCode, why: &'static str) -> Response {
+    metrics::counter!("loa_webhook_rejections_total", "reason" => why).increment(1);
     if status == StatusCode::UNAUTHORIZED {
         tracing::warn!(why, "webhook refused");
     }

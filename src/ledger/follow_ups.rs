@@ -1,0 +1,344 @@
+//! Confirmations after the send: by link, and the follow-ups for heads who stay silent. A
+//! reminder or an escalation is an occurrence of its own (rule -1 or -2, `parent_id` naming the
+//! send), written with its deliveries and the confirmations' `reminded_at`/`escalated_at` in one
+//! transaction: it is then sent, retried and recorded like any send, a crash repeats nothing, and
+//! of several daemons only one writes it (the follow-up is unique per send and stage).
+
+use jiff::Timestamp;
+use sqlx::Row as _;
+
+use super::{ClaimedOccurrence, NewDelivery, OccurrenceState, Store, from_micros, micros};
+use crate::ledger::deliveries::Expansion;
+
+/// What follows a send whose heads have not confirmed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stage {
+    /// Once `within` has passed: the head is sent a reminder.
+    Remind,
+    /// After as long again: the leaders are told which villages have not confirmed.
+    Escalate,
+}
+
+impl Stage {
+    /// The occurrence `rule` a follow-up is stored under.
+    pub fn rule(self) -> i64 {
+        match self {
+            Stage::Remind => -1,
+            Stage::Escalate => -2,
+        }
+    }
+
+    fn column(self) -> &'static str {
+        match self {
+            Stage::Remind => "reminded_at",
+            Stage::Escalate => "escalated_at",
+        }
+    }
+}
+
+/// A head's confirmation that is late for a reminder or an escalation.
+#[derive(Clone, Debug)]
+pub struct Late {
+    pub id: i64,
+    pub occurrence_id: i64,
+    pub announcement_id: String,
+    pub revision: i64,
+    pub urgent: bool,
+    /// When the send went out (its `send_at`).
+    pub sent_at: Timestamp,
+    pub village_id: String,
+    pub person: String,
+    pub user_id: Option<String>,
+    pub phone: Option<String>,
+    pub link_key: Option<String>,
+    pub due_at: Timestamp,
+    pub escalate_at: Timestamp,
+    pub reminded_at: Option<Timestamp>,
+    pub escalated_at: Option<Timestamp>,
+    /// The text the village was sent, to quote in the reminder.
+    pub text: Option<String>,
+}
+
+impl Late {
+    /// The stages due at `now` and not yet done.
+    pub fn stages(&self, now: Timestamp) -> Vec<Stage> {
+        let mut out = Vec::new();
+        if self.reminded_at.is_none() && self.due_at <= now {
+            out.push(Stage::Remind);
+        }
+        if self.escalated_at.is_none() && self.escalate_at <= now {
+            out.push(Stage::Escalate);
+        }
+        out
+    }
+}
+
+/// One follow-up to write.
+pub struct FollowUp<'a> {
+    pub parent: &'a Late,
+    pub stage: Stage,
+    /// The confirmations it follows up (all of one send).
+    pub confirmations: &'a [i64],
+    pub deliveries: &'a [NewDelivery],
+    /// When it goes out (after quiet hours for routine sends) and its last moment.
+    pub send_at: Timestamp,
+    pub deadline: Timestamp,
+}
+
+/// What a confirm link found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LinkTarget {
+    pub id: i64,
+    pub announcement_id: String,
+    pub village_id: String,
+    pub person: String,
+    pub state: String,
+    pub confirmed_at: Option<Timestamp>,
+    pub via: Option<String>,
+    /// The text the village was sent (the group's, else the head's own).
+    pub text: Option<String>,
+}
+
+impl Store {
+    /// Pending confirmations that are due for a reminder or an escalation at `now`.
+    pub async fn late_confirmations(
+        &self,
+        commune: &str,
+        now: Timestamp,
+    ) -> sqlx::Result<Vec<Late>> {
+        let rows = sqlx::query(
+            "SELECT c.id, c.occurrence_id, c.announcement_id, o.revision, o.urgent, o.send_at, c.village_id, c.person,
+                    c.user_id, c.phone, c.link_key, c.due_at, c.escalate_at, c.reminded_at, c.escalated_at,
+                    (SELECT d.text FROM deliveries d WHERE d.occurrence_id = c.occurrence_id AND d.village_id = c.village_id
+                     ORDER BY CASE WHEN d.target_kind = 'group' THEN 0 ELSE 1 END, d.id LIMIT 1) AS text
+             FROM confirmations c JOIN occurrences o ON o.id = c.occurrence_id
+             WHERE c.commune_id = $1 AND c.state = 'pending'
+               AND ((c.reminded_at IS NULL AND c.due_at <= $2) OR (c.escalated_at IS NULL AND c.escalate_at <= $2))
+             ORDER BY c.occurrence_id, c.village_id, c.id",
+        )
+        .bind(commune)
+        .bind(micros(now))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let opt = |c: &str| -> sqlx::Result<Option<Timestamp>> {
+                    Ok(r.try_get::<Option<i64>, _>(c)?.map(from_micros))
+                };
+                Ok(Late {
+                    id: r.try_get("id")?,
+                    occurrence_id: r.try_get("occurrence_id")?,
+                    announcement_id: r.try_get("announcement_id")?,
+                    revision: r.try_get("revision")?,
+                    urgent: r.try_get::<i64, _>("urgent")? != 0,
+                    sent_at: from_micros(r.try_get("send_at")?),
+                    village_id: r.try_get("village_id")?,
+                    person: r.try_get("person")?,
+                    user_id: r.try_get("user_id")?,
+                    phone: r.try_get("phone")?,
+                    link_key: r.try_get("link_key")?,
+                    due_at: from_micros(r.try_get("due_at")?),
+                    // Rows from before follow-ups existed: escalate when they are reminded.
+                    escalate_at: opt("escalate_at")?.unwrap_or(Timestamp::MAX),
+                    reminded_at: opt("reminded_at")?,
+                    escalated_at: opt("escalated_at")?,
+                    text: r.try_get("text")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Writes one follow-up with its deliveries and marks its confirmations. False when it was
+    /// written before (by this daemon before a crash, or by another): nothing is written twice.
+    pub async fn record_follow_up(
+        &self,
+        commune: &str,
+        f: &FollowUp<'_>,
+        node: &str,
+        now: Timestamp,
+    ) -> sqlx::Result<bool> {
+        let mut tx = self.write().await?;
+        let exists = sqlx::query("SELECT 1 FROM occurrences WHERE parent_id = $1 AND rule = $2")
+            .bind(f.parent.occurrence_id)
+            .bind(f.stage.rule())
+            .fetch_optional(&mut *tx)
+            .await?;
+        if exists.is_some() {
+            return Ok(false);
+        }
+        // Under the send's own due time, so (announcement, revision, rule, due) stays unique; two
+        // sends due at the same instant (two rules) move over by a microsecond.
+        let parent_due: i64 = sqlx::query("SELECT due FROM occurrences WHERE id = $1")
+            .bind(f.parent.occurrence_id)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get("due")?;
+        let trigger = match f.stage {
+            Stage::Remind => r#"{"type":"reminder"}"#,
+            Stage::Escalate => r#"{"type":"escalation"}"#,
+        };
+        let mut id = None;
+        for shift in 0..16 {
+            id = sqlx::query(
+                "INSERT INTO occurrences (commune_id, announcement_id, revision, rule, due, send_at, deadline, trigger,
+                   urgent, state, created_at, updated_at, parent_id)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12)
+                 ON CONFLICT DO NOTHING RETURNING id",
+            )
+            .bind(commune)
+            .bind(&f.parent.announcement_id)
+            .bind(f.parent.revision)
+            .bind(f.stage.rule())
+            .bind(parent_due + shift)
+            .bind(micros(f.send_at))
+            .bind(micros(f.deadline))
+            .bind(trigger)
+            .bind(i64::from(f.parent.urgent))
+            .bind(OccurrenceState::Expanded.as_str())
+            .bind(micros(now))
+            .bind(f.parent.occurrence_id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .map(|r| r.try_get::<i64, _>("id"))
+            .transpose()?;
+            if id.is_some() {
+                break;
+            }
+        }
+        let Some(id) = id else {
+            return Ok(false);
+        };
+        for c in f.confirmations {
+            sqlx::query(&format!(
+                "UPDATE confirmations SET {col} = $2 WHERE id = $1 AND {col} IS NULL",
+                col = f.stage.column()
+            ))
+            .bind(*c)
+            .bind(micros(now))
+            .execute(&mut *tx)
+            .await?;
+        }
+        let occurrence = ClaimedOccurrence {
+            id,
+            announcement_id: f.parent.announcement_id.clone(),
+            revision: f.parent.revision,
+            rule: f.stage.rule(),
+            due: from_micros(parent_due),
+            send_at: f.send_at,
+            deadline: f.deadline,
+            trigger: trigger.to_string(),
+            urgent: f.parent.urgent,
+        };
+        let expansion = Expansion {
+            occurrence: &occurrence,
+            deliveries: f.deliveries,
+            confirmations: &[],
+            missed: None,
+        };
+        self.expand_in(&mut tx, commune, &[expansion], node, now)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// The confirmation a link's key names, with the text its village was sent.
+    pub async fn link_target(&self, commune: &str, key: &str) -> sqlx::Result<Option<LinkTarget>> {
+        let row = sqlx::query(
+            "SELECT c.id, c.announcement_id, c.village_id, c.person, c.state, c.confirmed_at, c.via,
+               (SELECT d.text FROM deliveries d WHERE d.occurrence_id = c.occurrence_id AND d.village_id = c.village_id
+                ORDER BY CASE WHEN d.target_kind = 'group' THEN 0 ELSE 1 END, d.id LIMIT 1) AS text
+             FROM confirmations c WHERE c.commune_id = $1 AND c.link_key = $2",
+        )
+        .bind(commune)
+        .bind(key)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            Ok(LinkTarget {
+                id: r.try_get("id")?,
+                announcement_id: r.try_get("announcement_id")?,
+                village_id: r.try_get("village_id")?,
+                person: r.try_get("person")?,
+                state: r.try_get("state")?,
+                confirmed_at: r.try_get::<Option<i64>, _>("confirmed_at")?.map(from_micros),
+                via: r.try_get("via")?,
+                text: r.try_get("text")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Confirms by link. False when it was not pending (already confirmed): a second tap changes
+    /// nothing.
+    pub async fn confirm_by_link(
+        &self,
+        commune: &str,
+        key: &str,
+        at: Timestamp,
+    ) -> sqlx::Result<bool> {
+        let mut tx = self.write().await?;
+        let n = sqlx::query(
+            "UPDATE confirmations SET state = 'confirmed', confirmed_at = $3, via = 'link'
+             WHERE commune_id = $1 AND link_key = $2 AND state = 'pending'",
+        )
+        .bind(commune)
+        .bind(key)
+        .bind(micros(at))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(n > 0)
+    }
+
+    /// A secret the commune's daemons share, made on first use (32 random bytes, hex).
+    pub async fn shared_secret(&self, commune: &str, name: &str) -> sqlx::Result<String> {
+        let fresh: String = rand::random::<[u8; 32]>()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let mut tx = self.write().await?;
+        sqlx::query(
+            "INSERT INTO secrets (commune_id, name, value, created_at) VALUES ($1, $2, $3, $4)
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(commune)
+        .bind(name)
+        .bind(&fresh)
+        .bind(micros(Timestamp::now()))
+        .execute(&mut *tx)
+        .await?;
+        let value: String =
+            sqlx::query("SELECT value FROM secrets WHERE commune_id = $1 AND name = $2")
+                .bind(commune)
+                .bind(name)
+                .fetch_one(&mut *tx)
+                .await?
+                .try_get("value")?;
+        tx.commit().await?;
+        Ok(value)
+    }
+}
+
+impl Store {
+    /// Deliveries due and unsent at `now`, and confirmations still pending: for `/metrics`.
+    pub async fn backlog(&self, commune: &str, now: Timestamp) -> sqlx::Result<(i64, i64)> {
+        let due: i64 = sqlx::query(
+            "SELECT COUNT(*) AS n FROM deliveries
+             WHERE commune_id = $1 AND state IN ('planned', 'retrying') AND next_attempt_at <= $2",
+        )
+        .bind(commune)
+        .bind(micros(now))
+        .fetch_one(&self.pool)
+        .await?
+        .try_get("n")?;
+        let pending: i64 = sqlx::query(
+            "SELECT COUNT(*) AS n FROM confirmations WHERE commune_id = $1 AND state = 'pending'",
+        )
+        .bind(commune)
+        .fetch_one(&self.pool)
+        .await?
+        .try_get("n")?;
+        Ok((due, pending))
+    }
+}
