@@ -44,6 +44,7 @@ fn user(id: &str, tag: &str) -> SimUser {
         blocked: false,
         banned: false,
         head: false,
+        silent: false,
         zns_reachable: true,
     }
 }

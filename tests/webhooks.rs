@@ -14,8 +14,7 @@ use loa::ledger::Store;
 use loa::web::{WEBHOOK_PATH, WebState, ZaloKeys};
 use sqlx::Row as _;
 
-const APP: &str = "3304985733420011111";
-const SECRET: &str = "sim-oa-secret";
+use support::zalo::{APP, SECRET, settings, wait_count, zalo_for};
 
 async fn server(store: &Store, max_body: usize) -> String {
     server_with(store, max_body, None).await
@@ -38,6 +37,9 @@ async fn server_with(
         }),
         max_age: Duration::from_secs(600),
         wake: wake.clone(),
+        links: None,
+        villages: Default::default(),
+        tz: jiff::tz::TimeZone::UTC,
     });
     let ctx = loa::confirm::events::Context::new(&loa::config::ConfirmConfig::default(), channel);
     tokio::spawn(loa::confirm::events::process(
@@ -390,69 +392,6 @@ async fn heads_confirm_by_reply_and_are_thanked() {
             break;
         }
         assert!(std::time::Instant::now() < deadline, "thanked {thanked}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// A token pair from the simulator in the store, and the Zalo configuration pointing at it.
-async fn zalo_for(sim: &loa::sim::Sim, store: &Store) -> loa::deliver::zalo::config::ZaloConfig {
-    let pair = sim.issue_tokens();
-    let now = Timestamp::now();
-    store
-        .put_zalo_tokens(
-            "default",
-            &pair.access_token,
-            &pair.refresh_token,
-            now + SignedDuration::from_hours(20),
-            true,
-            now,
-        )
-        .await
-        .expect("tokens");
-    let base = sim.base_url();
-    loa::deliver::zalo::config::ZaloConfig {
-        app_id: APP.into(),
-        app_secret: Secret::new("sim-app-secret"),
-        oauth_url: base.clone(),
-        api_url: base.clone(),
-        zns_url: base,
-        rate_limit: 0,
-        ..Default::default()
-    }
-}
-
-fn settings(dir: &std::path::Path) -> loa::daemon::Settings {
-    loa::daemon::Settings {
-        commune_id: "default".into(),
-        dir: dir.join("announcements"),
-        templates: dir.join("templates"),
-        node: "n1".into(),
-        horizon: SignedDuration::from_hours(48),
-        lease: SignedDuration::from_secs(30),
-        max_sleep: SignedDuration::from_secs(5),
-        concurrency: 64,
-        max_attempts: 3,
-        retry_base: SignedDuration::from_secs(60),
-    }
-}
-
-/// Polls `SELECT COUNT(*) …` until it reaches `want` (failing on more, or after `secs`).
-async fn wait_count(store: &Store, sql: &str, want: i64, secs: u64, sim: &loa::sim::Sim) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
-    loop {
-        let n: i64 = sqlx::query_scalar(sql)
-            .fetch_one(store.pool())
-            .await
-            .expect(sql);
-        assert!(n <= want, "{sql}: {n} > {want}");
-        if n == want {
-            return;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{sql}: {n} of {want}; {:?}",
-            sim.stats()
-        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

@@ -74,6 +74,7 @@ fn user(id: &str) -> SimUser {
         blocked: false,
         banned: false,
         head: false,
+        silent: false,
         zns_reachable: true,
     }
 }

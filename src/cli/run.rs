@@ -190,7 +190,9 @@ async fn confirm_links(
         return Ok(None);
     }
     if config.web.listen.is_empty() {
-        tracing::warn!("confirm.public_url is set but web.listen is not: links would not open; no links");
+        tracing::warn!(
+            "confirm.public_url is set but web.listen is not: links would not open; no links"
+        );
         return Ok(None);
     }
     let secret = store
@@ -240,11 +242,16 @@ async fn start_web(
         links,
         villages: commune
             .as_ref()
-            .map(|c| c.villages.iter().map(|v| (v.id.clone(), v.name.clone())).collect())
+            .map(|c| {
+                c.villages
+                    .iter()
+                    .map(|v| (v.id.clone(), v.name.clone()))
+                    .collect()
+            })
             .unwrap_or_default(),
-        tz: commune
-            .map(|c| c.tz)
-            .unwrap_or_else(|| jiff::tz::TimeZone::get("Asia/Ho_Chi_Minh").unwrap_or(jiff::tz::TimeZone::UTC)),
+        tz: commune.map(|c| c.tz).unwrap_or_else(|| {
+            jiff::tz::TimeZone::get("Asia/Ho_Chi_Minh").unwrap_or(jiff::tz::TimeZone::UTC)
+        }),
     });
     let ctx = crate::confirm::events::Context::new(&config.confirm, Some(channel));
     tokio::spawn(crate::confirm::events::process(

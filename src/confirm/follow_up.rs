@@ -50,7 +50,12 @@ pub struct Missing {
 }
 
 /// The escalation to the commune's leaders: which villages have not confirmed, and since when.
-pub fn escalation_text(title: &str, sent_at: Timestamp, missing: &[Missing], tz: &TimeZone) -> String {
+pub fn escalation_text(
+    title: &str,
+    sent_at: Timestamp,
+    missing: &[Missing],
+    tz: &TimeZone,
+) -> String {
     let mut out = format!(
         "Báo cáo xác nhận: thông báo “{title}” gửi {}. {} thôn chưa xác nhận đã nhận:",
         vi_time::datetime(sent_at, tz),
@@ -87,7 +92,10 @@ mod tests {
         );
         assert!(!r.contains("/c/old"));
         let plain = reminder_text("Họp", None, None);
-        assert_eq!(plain, "Nhắc lại: ông/bà chưa xác nhận đã nhận thông báo “Họp”. Xin trả lời “đã nhận”.");
+        assert_eq!(
+            plain,
+            "Nhắc lại: ông/bà chưa xác nhận đã nhận thông báo “Họp”. Xin trả lời “đã nhận”."
+        );
     }
 
     #[test]
@@ -96,8 +104,16 @@ mod tests {
         let sent: Timestamp = "2026-11-24T01:00:00Z".parse().expect("valid");
         let reminded: Timestamp = "2026-11-24T02:00:00Z".parse().expect("valid");
         let missing = [
-            Missing { village: "Thôn Đông".into(), person: "Ông Lê Văn Ba".into(), reminded_at: Some(reminded) },
-            Missing { village: "Thôn Tây".into(), person: "Bà Phạm Thị Tư".into(), reminded_at: None },
+            Missing {
+                village: "Thôn Đông".into(),
+                person: "Ông Lê Văn Ba".into(),
+                reminded_at: Some(reminded),
+            },
+            Missing {
+                village: "Thôn Tây".into(),
+                person: "Bà Phạm Thị Tư".into(),
+                reminded_at: None,
+            },
         ];
         assert_eq!(
             escalation_text("Cảnh báo bão", sent, &missing, &tz),

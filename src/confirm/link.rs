@@ -119,7 +119,11 @@ mod tests {
     use super::*;
 
     fn links() -> Links {
-        Links::new(b"commune secret", "https://loa.example.vn/", SignedDuration::from_hours(72))
+        Links::new(
+            b"commune secret",
+            "https://loa.example.vn/",
+            SignedDuration::from_hours(72),
+        )
     }
 
     fn t(s: i64) -> Timestamp {
@@ -133,7 +137,10 @@ mod tests {
         assert_eq!(l.verify(&token, t(1_000)), Ok("k3y".into()));
         assert_eq!(l.verify(&token, t(2_000)), Ok("k3y".into()));
         assert_eq!(l.verify(&token, t(2_001)), Err(LinkError::Expired));
-        assert!(l.url("k3y", t(2_000)).starts_with("https://loa.example.vn/c/k3y.2000."));
+        assert!(
+            l.url("k3y", t(2_000))
+                .starts_with("https://loa.example.vn/c/k3y.2000.")
+        );
     }
 
     #[test]
@@ -145,8 +152,14 @@ mod tests {
         let other = token.replacen("k3y", "k3z", 1);
         assert_eq!(l.verify(&other, t(1_000)), Err(LinkError::Forged));
         let (head, _) = token.rsplit_once('.').expect("dotted");
-        assert_eq!(l.verify(&format!("{head}.AAAA"), t(1_000)), Err(LinkError::Forged));
-        assert_eq!(l.verify(&format!("{head}."), t(1_000)), Err(LinkError::Malformed));
+        assert_eq!(
+            l.verify(&format!("{head}.AAAA"), t(1_000)),
+            Err(LinkError::Forged)
+        );
+        assert_eq!(
+            l.verify(&format!("{head}."), t(1_000)),
+            Err(LinkError::Malformed)
+        );
         assert_eq!(l.verify("garbage", t(1_000)), Err(LinkError::Malformed));
         assert_eq!(l.verify("", t(1_000)), Err(LinkError::Malformed));
         // Another commune's key signs differently.
@@ -163,6 +176,9 @@ mod tests {
         let (a, b) = (Links::new_key(), Links::new_key());
         assert_ne!(a, b);
         assert_eq!(a.len(), 16);
-        assert!(a.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
+        assert!(
+            a.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        );
     }
 }

@@ -6,5 +6,5 @@
 
 pub mod events;
 pub mod follow_up;
-pub mod phrases;
 pub mod link;
+pub mod phrases;

@@ -40,10 +40,13 @@ impl<C: Channel> Daemon<C> {
             };
             // A routine announcement's reminder waits for the end of quiet hours, like its send.
             let send_at = match (&model.quiet_hours, first.urgent) {
-                (Some(q), false) => crate::schedule::quiet::quiet_end(q, now, &model.tz).unwrap_or(now),
+                (Some(q), false) => {
+                    crate::schedule::quiet::quiet_end(q, now, &model.tz).unwrap_or(now)
+                }
                 _ => now,
             };
-            let village_name = |id: &str| model.village(id).map_or(id.to_string(), |v| v.name.clone());
+            let village_name =
+                |id: &str| model.village(id).map_or(id.to_string(), |v| v.name.clone());
             for stage in [Stage::Remind, Stage::Escalate] {
                 let due: Vec<&Late> = rows
                     .iter()
@@ -63,11 +66,14 @@ impl<C: Channel> Daemon<C> {
                                 phone: r.phone.clone(),
                                 zalo_user: r.user_id.clone(),
                             };
-                            let (kind, target, fallback) = targets::person(&head, &followers, send_at)?;
-                            let url = self.links.as_ref().zip(r.link_key.as_deref()).map(|(l, k)| {
-                                l.url(k, r.sent_at + l.valid)
-                            });
-                                                        Some(NewDelivery {
+                            let (kind, target, fallback) =
+                                targets::person(&head, &followers, send_at)?;
+                            let url = self
+                                .links
+                                .as_ref()
+                                .zip(r.link_key.as_deref())
+                                .map(|(l, k)| l.url(k, r.sent_at + l.valid));
+                            Some(NewDelivery {
                                 village_id: Some(r.village_id.clone()),
                                 target_kind: kind.as_str(),
                                 target,
@@ -87,7 +93,11 @@ impl<C: Channel> Daemon<C> {
                             })
                             .collect();
                         let text = escalation_text(&ann.title, first.sent_at, &missing, &model.tz);
-                        let leaders = ann.confirm.as_ref().map(|c| c.escalate_to.clone()).unwrap_or_default();
+                        let leaders = ann
+                            .confirm
+                            .as_ref()
+                            .map(|c| c.escalate_to.clone())
+                            .unwrap_or_default();
                         if leaders.is_empty() {
                             tracing::warn!(announcement = %ann.id, "heads have not confirmed and nobody is named in escalate_to");
                         }
@@ -95,7 +105,8 @@ impl<C: Channel> Daemon<C> {
                             .iter()
                             .filter_map(|id| model.leader(id))
                             .filter_map(|p| {
-                                let (kind, target, fallback) = targets::person(p, &followers, send_at)?;
+                                let (kind, target, fallback) =
+                                    targets::person(p, &followers, send_at)?;
                                 Some(NewDelivery {
                                     village_id: None,
                                     target_kind: kind.as_str(),

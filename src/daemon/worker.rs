@@ -270,12 +270,28 @@ impl<C: Channel> Daemon<C> {
         // reached them (in the village group, or one by one).
         let mut confirmations = Vec::new();
         if let Some(confirm) = &ann.confirm {
-            for v in ann.audience.villages.iter().filter_map(|id| commune_model.village(id)) {
+            for v in ann
+                .audience
+                .villages
+                .iter()
+                .filter_map(|id| commune_model.village(id))
+            {
                 for h in &v.heads {
-                    let link_key = self.links.as_ref().map(|_| crate::confirm::link::Links::new_key());
+                    let link_key = self
+                        .links
+                        .as_ref()
+                        .map(|_| crate::confirm::link::Links::new_key());
                     if let (Some(links), Some(key)) = (&self.links, &link_key) {
                         let url = links.url(key, occ.send_at + links.valid);
-                        add_link(&mut deliveries, v, h, &url, &ann.title, followers, occ.send_at);
+                        add_link(
+                            &mut deliveries,
+                            v,
+                            h,
+                            &url,
+                            &ann.title,
+                            followers,
+                            occ.send_at,
+                        );
                     }
                     confirmations.push(NewConfirmation {
                         village_id: v.id.clone(),

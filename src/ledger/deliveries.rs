@@ -119,7 +119,9 @@ impl Store {
         now: Timestamp,
     ) -> sqlx::Result<usize> {
         let mut tx = self.write().await?;
-        let inserted = self.expand_in(&mut tx, commune, expansions, node, now).await?;
+        let inserted = self
+            .expand_in(&mut tx, commune, expansions, node, now)
+            .await?;
         tx.commit().await?;
         Ok(inserted)
     }
@@ -219,7 +221,14 @@ impl Store {
             }
         }
         for e in expansions.iter().filter(|e| e.missed.is_some()) {
-            settle_occurrence(tx, e.occurrence.id, OccurrenceState::Missed, e.missed, now_us).await?;
+            settle_occurrence(
+                tx,
+                e.occurrence.id,
+                OccurrenceState::Missed,
+                e.missed,
+                now_us,
+            )
+            .await?;
         }
         Ok(inserted)
     }

@@ -260,7 +260,9 @@ impl Store {
                 village_id: r.try_get("village_id")?,
                 person: r.try_get("person")?,
                 state: r.try_get("state")?,
-                confirmed_at: r.try_get::<Option<i64>, _>("confirmed_at")?.map(from_micros),
+                confirmed_at: r
+                    .try_get::<Option<i64>, _>("confirmed_at")?
+                    .map(from_micros),
                 via: r.try_get("via")?,
                 text: r.try_get("text")?,
             })

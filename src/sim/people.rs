@@ -73,7 +73,7 @@ pub(crate) fn plan(sim: &Sim, queue: &mut Queue, seq: u64, accepted: Instant) {
     }
     for u in users {
         let user = &st.users[u as usize];
-        let (user_id, head) = (user.user_id.clone(), user.head);
+        let (user_id, head) = (user.user_id.clone(), user.head && !user.silent);
         let personal = kind != Kind::Group || people.group_receipts;
         if webhooks && personal && kind != Kind::Zns {
             let mut e = event(sim, "user_received_message");

@@ -62,6 +62,9 @@ pub struct SimUser {
     pub banned: bool,
     #[serde(default)]
     pub head: bool,
+    /// Never answers a message (a village head who ignores it): tests of reminders and escalation.
+    #[serde(default)]
+    pub silent: bool,
     #[serde(default = "yes")]
     pub zns_reachable: bool,
 }
@@ -203,6 +206,7 @@ impl Draw {
             blocked: false,
             banned: false,
             head: false,
+            silent: false,
             zns_reachable: self.chance(0.95),
         }
     }
@@ -332,6 +336,7 @@ fn person(
         blocked: false,
         banned: false,
         head,
+        silent: false,
         zns_reachable: true,
     }
 }

@@ -41,7 +41,9 @@ pub async fn show(State(state): State<Arc<WebState>>, Path(token): Path<String>)
                 who: Some(who(&state, &t)),
                 message: t.text.as_deref().map(quote),
                 ask: true,
-                note: Some("Bấm nút để báo cho Ủy ban xã biết ông/bà đã nhận được thông báo này.".into()),
+                note: Some(
+                    "Bấm nút để báo cho Ủy ban xã biết ông/bà đã nhận được thông báo này.".into(),
+                ),
             },
         ),
     }
@@ -52,7 +54,11 @@ pub async fn confirm(State(state): State<Arc<WebState>>, Path(token): Path<Strin
         Err(r) => return r,
         Ok(t) => t,
     };
-    match state.store.confirm_by_link(&state.commune, &t.id_key, Timestamp::now()).await {
+    match state
+        .store
+        .confirm_by_link(&state.commune, &t.id_key, Timestamp::now())
+        .await
+    {
         Ok(true) => {
             metrics_confirmed();
             tracing::info!(confirmation = t.target.id, village = %t.target.village_id, "confirmed by link");
@@ -96,7 +102,9 @@ async fn find(state: &WebState, token: &str) -> Result<Found, Response> {
             return Err(refused(
                 StatusCode::GONE,
                 "Liên kết đã hết hạn",
-                Some("Liên kết xác nhận này đã quá hạn. Xin trả lời “đã nhận” trong tin nhắn Zalo của xã, hoặc báo cho cán bộ xã."),
+                Some(
+                    "Liên kết xác nhận này đã quá hạn. Xin trả lời “đã nhận” trong tin nhắn Zalo của xã, hoặc báo cho cán bộ xã.",
+                ),
             ));
         }
         Err(e) => {
@@ -104,12 +112,17 @@ async fn find(state: &WebState, token: &str) -> Result<Found, Response> {
             return Err(refused(
                 StatusCode::BAD_REQUEST,
                 "Liên kết không hợp lệ",
-                Some("Liên kết này không đúng hoặc đã bị sửa. Xin mở lại liên kết trong tin nhắn của xã, hoặc trả lời “đã nhận”."),
+                Some(
+                    "Liên kết này không đúng hoặc đã bị sửa. Xin mở lại liên kết trong tin nhắn của xã, hoặc trả lời “đã nhận”.",
+                ),
             ));
         }
     };
     match state.store.link_target(&state.commune, &key).await {
-        Ok(Some(target)) => Ok(Found { id_key: key, target }),
+        Ok(Some(target)) => Ok(Found {
+            id_key: key,
+            target,
+        }),
         Ok(None) => Err(refused(
             StatusCode::NOT_FOUND,
             "Không tìm thấy yêu cầu xác nhận",

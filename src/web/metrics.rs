@@ -20,7 +20,9 @@ static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 pub fn install() -> Option<&'static PrometheusHandle> {
     HANDLE
         .get_or_init(|| {
-            let buckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+            let buckets = [
+                0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            ];
             let handle = PrometheusBuilder::new()
                 .set_buckets_for_metric(
                     metrics_exporter_prometheus::Matcher::Suffix("_seconds".into()),
@@ -38,14 +40,38 @@ pub fn install() -> Option<&'static PrometheusHandle> {
 
 fn describe() {
     use metrics::{describe_counter, describe_gauge, describe_histogram};
-    describe_counter!("loa_sends_total", "Send attempts by channel and outcome (sent, retrying, failed, expired).");
-    describe_histogram!("loa_send_seconds", "Time from handing a message to the channel to its answer.");
-    describe_gauge!("loa_due_backlog", "Deliveries due now and not yet sent (planned or retrying).");
-    describe_gauge!("loa_confirmations_pending", "Village heads asked to confirm who have not yet.");
-    describe_counter!("loa_confirmations_total", "Confirmations by village heads, by how (reply, link).");
-    describe_counter!("loa_follow_ups_total", "Reminders and escalations written, by stage.");
-    describe_counter!("loa_webhook_events_total", "Webhook events accepted, by event name.");
-    describe_counter!("loa_webhook_rejections_total", "Webhook requests refused, by reason.");
+    describe_counter!(
+        "loa_sends_total",
+        "Send attempts by channel and outcome (sent, retrying, failed, expired)."
+    );
+    describe_histogram!(
+        "loa_send_seconds",
+        "Time from handing a message to the channel to its answer."
+    );
+    describe_gauge!(
+        "loa_due_backlog",
+        "Deliveries due now and not yet sent (planned or retrying)."
+    );
+    describe_gauge!(
+        "loa_confirmations_pending",
+        "Village heads asked to confirm who have not yet."
+    );
+    describe_counter!(
+        "loa_confirmations_total",
+        "Confirmations by village heads, by how (reply, link)."
+    );
+    describe_counter!(
+        "loa_follow_ups_total",
+        "Reminders and escalations written, by stage."
+    );
+    describe_counter!(
+        "loa_webhook_events_total",
+        "Webhook events accepted, by event name."
+    );
+    describe_counter!(
+        "loa_webhook_rejections_total",
+        "Webhook requests refused, by reason."
+    );
 }
 
 pub async fn serve(State(state): State<Arc<WebState>>) -> Response {
@@ -60,7 +86,10 @@ pub async fn serve(State(state): State<Arc<WebState>>) -> Response {
         Err(e) => tracing::warn!(error = %e, "cannot read the backlog for /metrics"),
     }
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         handle.render(),
     )
         .into_response()

@@ -2,6 +2,8 @@
 //! `LOA_TEST_DATABASE_URL` is set, as CI does): each test gets its own new database.
 #![allow(dead_code)]
 
+pub mod zalo;
+
 use loa::ledger::Store;
 use sqlx::Connection as _;
 

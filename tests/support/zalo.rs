@@ -1,0 +1,78 @@
+//! Zalo set-up shared by the tests that drive the daemon against the simulator: tokens in the
+//! store and a configuration pointing at the simulator, daemon settings for a temporary commune,
+//! and polling the ledger for a count.
+
+use std::time::Duration;
+
+use jiff::{SignedDuration, Timestamp};
+use loa::deliver::zalo::config::Secret;
+use loa::ledger::Store;
+
+pub const APP: &str = "3304985733420011111";
+pub const SECRET: &str = "sim-oa-secret";
+
+/// A token pair from the simulator in the store, and the Zalo configuration pointing at it.
+pub async fn zalo_for(
+    sim: &loa::sim::Sim,
+    store: &Store,
+) -> loa::deliver::zalo::config::ZaloConfig {
+    let pair = sim.issue_tokens();
+    let now = Timestamp::now();
+    store
+        .put_zalo_tokens(
+            "default",
+            &pair.access_token,
+            &pair.refresh_token,
+            now + SignedDuration::from_hours(20),
+            true,
+            now,
+        )
+        .await
+        .expect("tokens");
+    let base = sim.base_url();
+    loa::deliver::zalo::config::ZaloConfig {
+        app_id: APP.into(),
+        app_secret: Secret::new("sim-app-secret"),
+        oauth_url: base.clone(),
+        api_url: base.clone(),
+        zns_url: base,
+        rate_limit: 0,
+        ..Default::default()
+    }
+}
+
+pub fn settings(dir: &std::path::Path) -> loa::daemon::Settings {
+    loa::daemon::Settings {
+        commune_id: "default".into(),
+        dir: dir.join("announcements"),
+        templates: dir.join("templates"),
+        node: "n1".into(),
+        horizon: SignedDuration::from_hours(48),
+        lease: SignedDuration::from_secs(30),
+        max_sleep: SignedDuration::from_secs(5),
+        concurrency: 64,
+        max_attempts: 3,
+        retry_base: SignedDuration::from_secs(60),
+    }
+}
+
+/// Polls `SELECT COUNT(*) …` until it reaches `want` (failing on more, or after `secs`).
+pub async fn wait_count(store: &Store, sql: &str, want: i64, secs: u64, sim: &loa::sim::Sim) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        let n: i64 = sqlx::query_scalar(sql)
+            .fetch_one(store.pool())
+            .await
+            .expect(sql);
+        assert!(n <= want, "{sql}: {n} > {want}");
+        if n == want {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{sql}: {n} of {want}; {:?}",
+            sim.stats()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
