@@ -447,3 +447,183 @@ async fn opening_a_new_sqlite_file_from_several_places_at_once() {
         }
     }
 }
+
+/// Confirmations, confirm links, reminders and escalations on both backends: a follow-up is
+/// written once however often it is attempted, and marks only its own confirmations.
+#[tokio::test]
+async fn follow_ups_on_every_backend() {
+    for db in support::databases().await {
+        let store = db.store().await;
+        let now = t("2026-11-24T01:00:00Z");
+        store
+            .upsert_commune(C, "Xã Long Môn", now)
+            .await
+            .expect("commune");
+        let change = PlanChange {
+            revisions: vec![rev("bao", "h1")],
+            occurrences: vec![occ("bao", 0, "2026-11-24T02:00:00Z", true)],
+            ..Default::default()
+        };
+        store.apply_plan(C, &change, now).await.expect("plan");
+        let at = t("2026-11-24T02:00:00Z");
+        let claimed = store
+            .claim_occurrences(C, "n1", at, at + SignedDuration::from_secs(30), 10)
+            .await
+            .expect("claim");
+        assert_eq!(claimed.len(), 1, "{}", db.name);
+        let head = |village: &str, user: &str| NewConfirmation {
+            village_id: village.into(),
+            person: format!("Trưởng {village}"),
+            user_id: Some(user.into()),
+            phone: None,
+            within: SignedDuration::from_hours(1),
+            link_key: Some(format!("key-{village}")),
+        };
+        let confirmations = vec![head("lang-tre", "u1"), head("mit", "u2")];
+        let expansion = Expansion {
+            occurrence: &claimed[0],
+            deliveries: &[target(1)],
+            confirmations: &confirmations,
+            missed: None,
+        };
+        store
+            .expand_many(C, &[expansion], "n1", at)
+            .await
+            .expect("expand");
+
+        // Nothing is late before `within`; both heads are at `within`.
+        assert!(
+            store
+                .late_confirmations(C, at)
+                .await
+                .expect("late")
+                .is_empty()
+        );
+        let one_hour = at + SignedDuration::from_hours(1);
+        // One head confirms by link: once; the second tap changes nothing.
+        assert!(store.confirm_by_link(C, "key-lang-tre", at).await.expect("link"));
+        assert!(
+            !store
+                .confirm_by_link(C, "key-lang-tre", one_hour)
+                .await
+                .expect("again")
+        );
+        assert!(
+            !store
+                .confirm_by_link(C, "key-none", at)
+                .await
+                .expect("unknown")
+        );
+        let target_row = store
+            .link_target(C, "key-lang-tre")
+            .await
+            .expect("target")
+            .expect("found");
+        assert_eq!(
+            (
+                target_row.state.as_str(),
+                target_row.via.as_deref(),
+                target_row.confirmed_at
+            ),
+            ("confirmed", Some("link"), Some(at))
+        );
+        assert_eq!(target_row.text.as_deref(), Some("Xin chào"));
+
+        let late = store.late_confirmations(C, one_hour).await.expect("late");
+        assert_eq!(late.len(), 1, "{}", db.name);
+        assert_eq!(late[0].village_id, "mit");
+        assert_eq!(late[0].stages(one_hour), vec![Stage::Remind]);
+        let reminder = NewDelivery {
+            village_id: Some("mit".into()),
+            target_kind: "user",
+            target: "u2".into(),
+            person: Some("Trưởng mit".into()),
+            text: "Nhắc lại".into(),
+            fallback: None,
+        };
+        let follow_up = FollowUp {
+            parent: &late[0],
+            stage: Stage::Remind,
+            confirmations: &[late[0].id],
+            deliveries: std::slice::from_ref(&reminder),
+            send_at: one_hour,
+            deadline: one_hour + SignedDuration::from_hours(24),
+        };
+        assert!(
+            store
+                .record_follow_up(C, &follow_up, "n1", one_hour)
+                .await
+                .expect("remind")
+        );
+        assert!(
+            !store
+                .record_follow_up(C, &follow_up, "n2", one_hour)
+                .await
+                .expect("twice"),
+            "{}: a second daemon writes nothing",
+            db.name
+        );
+        assert_eq!(
+            count(
+                &store,
+                "SELECT COUNT(*) FROM deliveries WHERE target = 'u2' AND state = 'planned'"
+            )
+            .await,
+            1
+        );
+        assert!(
+            store
+                .late_confirmations(C, one_hour)
+                .await
+                .expect("late")
+                .is_empty()
+        );
+        let two_hours = at + SignedDuration::from_hours(2);
+        let late = store.late_confirmations(C, two_hours).await.expect("late");
+        assert_eq!(late[0].stages(two_hours), vec![Stage::Escalate]);
+        assert_eq!(late[0].reminded_at, Some(one_hour));
+        let escalation = FollowUp {
+            stage: Stage::Escalate,
+            confirmations: &[late[0].id],
+            deliveries: &[],
+            send_at: two_hours,
+            deadline: two_hours + SignedDuration::from_hours(24),
+            parent: &late[0],
+        };
+        assert!(
+            store
+                .record_follow_up(C, &escalation, "n1", two_hours)
+                .await
+                .expect("escalate")
+        );
+        assert!(
+            store
+                .late_confirmations(C, two_hours)
+                .await
+                .expect("late")
+                .is_empty()
+        );
+        assert_eq!(
+            count(
+                &store,
+                "SELECT COUNT(*) FROM occurrences WHERE parent_id IS NOT NULL"
+            )
+            .await,
+            2
+        );
+        // The reminder is due; one head still pending.
+        assert_eq!(store.backlog(C, two_hours).await.expect("backlog"), (2, 1));
+
+        // The link key is made once and shared.
+        let s1 = store
+            .shared_secret(C, "confirm_link")
+            .await
+            .expect("secret");
+        let s2 = store
+            .shared_secret(C, "confirm_link")
+            .await
+            .expect("secret");
+        assert_eq!(s1, s2);
+        assert_eq!(s1.len(), 64);
+    }
+}
