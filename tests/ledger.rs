@@ -501,7 +501,12 @@ async fn follow_ups_on_every_backend() {
         );
         let one_hour = at + SignedDuration::from_hours(1);
         // One head confirms by link: once; the second tap changes nothing.
-        assert!(store.confirm_by_link(C, "key-lang-tre", at).await.expect("link"));
+        assert!(
+            store
+                .confirm_by_link(C, "key-lang-tre", at)
+                .await
+                .expect("link")
+        );
         assert!(
             !store
                 .confirm_by_link(C, "key-lang-tre", one_hour)

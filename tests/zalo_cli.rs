@@ -126,7 +126,7 @@ async fn auth_then_run_through_the_simulator() {
     std::fs::write(
         repo.join("announcements/thu.yaml"),
         format!(
-            "title: Thông báo thử\npriority: urgent\nsend:\n  - at: {}\ndata:\n  body: Mời bà con xem thông báo.\n",
+            "title: Thông báo thử\npriority: urgent\nsend:\n  - at: {}\nconfirm: {{ by: [village_head], within: 1h }}\ndata:\n  body: Mời bà con xem thông báo.\n",
             support::local_in(4)
         ),
     )
@@ -142,6 +142,7 @@ async fn auth_then_run_through_the_simulator() {
     let mut daemon = run
         .env("LOA_WEB_LISTEN", format!("127.0.0.1:{port}"))
         .env("LOA_ZALO_OA_SECRET", "sim-oa-secret")
+        .env("LOA_CONFIRM_PUBLIC_URL", format!("http://127.0.0.1:{port}"))
         .arg("run")
         .current_dir(repo)
         .stdout(Stdio::null())
@@ -186,6 +187,33 @@ async fn auth_then_run_through_the_simulator() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    // Heads got their confirm links, which open the daemon's confirm page; /metrics answers.
+    let link = sim
+        .messages()
+        .iter()
+        .find_map(|m| {
+            let at = m.text.find(&format!("http://127.0.0.1:{port}/c/"))?;
+            m.text[at..].split_whitespace().next().map(str::to_string)
+        })
+        .expect("a confirm link in a head's message");
+    let page = reqwest::get(&link).await.expect("confirm page");
+    assert_eq!(page.status().as_u16(), 200);
+    assert!(
+        page.text()
+            .await
+            .unwrap_or_default()
+            .contains("Tôi đã nhận thông báo")
+    );
+    let metrics = reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .unwrap_or_default();
+    assert!(
+        metrics.contains("loa_sends_total{channel=\"zalo\",outcome=\"sent\"}"),
+        "{metrics}"
+    );
     support::stop_daemon(&mut daemon);
     let followers = store.followers("default").await.expect("followers");
     let sim_followers = sim.population().users.iter().filter(|u| u.follower).count();
