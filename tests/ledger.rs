@@ -363,7 +363,7 @@ async fn story(store: &Store) {
     assert!(store.next_due(C).await.expect("next").is_some());
 
     // A text from a person with nothing pending to confirm is kept, and confirms nothing.
-    let inbound = store
+    let (inbound, _) = store
         .record_inbound(C, "u1", Some("t1"), "đã nhận", at)
         .await
         .expect("inbound");
@@ -618,6 +618,63 @@ async fn follow_ups_on_every_backend() {
         );
         // The reminder is due; one head still pending.
         assert_eq!(store.backlog(C, two_hours).await.expect("backlog"), (2, 1));
+
+        // Regression: a reply applied again (after a crash between applying it and marking it
+        // applied) was kept twice and confirmed a second, older request of the same head.
+        let later = PlanChange {
+            occurrences: vec![occ("bao", 0, "2026-11-24T04:00:00Z", true)],
+            ..Default::default()
+        };
+        store.apply_plan(C, &later, now).await.expect("plan");
+        let at4 = t("2026-11-24T04:00:00Z");
+        let claimed = store
+            .claim_occurrences(C, "n1", at4, at4 + SignedDuration::from_secs(30), 10)
+            .await
+            .expect("claim");
+        let again = vec![head("mit", "u2")];
+        let mut second = again.clone();
+        second[0].link_key = Some("key-mit-2".into());
+        let expansion = Expansion {
+            occurrence: &claimed[0],
+            deliveries: &[target(2)],
+            confirmations: &second,
+            missed: None,
+        };
+        store
+            .expand_many(C, &[expansion], "n1", at4)
+            .await
+            .expect("expand");
+        let ctx = loa::confirm::events::Context::new(&loa::config::ConfirmConfig::default(), None);
+        let reply: loa::deliver::zalo::wire::WebhookEvent = serde_json::from_str(&format!(
+            r#"{{"event_name":"user_send_text","timestamp":"{}","sender":{{"id":"u2"}},"message":{{"msg_id":"r1","text":"Đã nhận ạ"}}}}"#,
+            (at4 + SignedDuration::from_mins(5)).as_millisecond()
+        ))
+        .expect("event");
+        for _ in 0..2 {
+            loa::confirm::events::apply(&store, C, &ctx, &reply, at4)
+                .await
+                .expect("apply");
+        }
+        assert_eq!(
+            count(
+                &store,
+                "SELECT COUNT(*) FROM inbound_messages WHERE msg_id = 'r1'"
+            )
+            .await,
+            1,
+            "{}",
+            db.name
+        );
+        assert_eq!(
+            count(
+                &store,
+                "SELECT COUNT(*) FROM confirmations WHERE user_id = 'u2' AND state = 'confirmed'"
+            )
+            .await,
+            1,
+            "{}: one reply confirms one request",
+            db.name
+        );
 
         // The link key is made once and shared.
         let s1 = store

@@ -19,3 +19,6 @@ CREATE TABLE secrets (
     created_at BIGINT NOT NULL,
     PRIMARY KEY (commune_id, name)
 );
+
+-- A text Zalo retried, or re-applied after a crash, is kept once.
+CREATE UNIQUE INDEX inbound_messages_msg ON inbound_messages (commune_id, msg_id) WHERE msg_id IS NOT NULL;

@@ -132,10 +132,12 @@ pub async fn apply(
             Some(sender) => {
                 store.touch_interaction(commune, &sender.id, at).await?;
                 let text = message.text.clone().unwrap_or_default();
-                let inbound = store
+                let (inbound, confirmed_before) = store
                     .record_inbound(commune, &sender.id, message.msg_id.as_deref(), &text, at)
                     .await?;
-                if !super::phrases::is_confirmation(&text, &ctx.phrases) {
+                if let Some(id) = confirmed_before {
+                    format!("already applied: confirmed #{id}")
+                } else if !super::phrases::is_confirmation(&text, &ctx.phrases) {
                     "inbound text".to_string()
                 } else {
                     match store

@@ -152,7 +152,9 @@ impl Store {
         Ok(done)
     }
 
-    /// Something a person wrote to the OA.
+    /// Something a person wrote to the OA: its row, and the confirmation it already made when the
+    /// same message (by Zalo's id) was kept before — an event applied again after a crash must
+    /// not confirm a second request.
     pub async fn record_inbound(
         &self,
         commune: &str,
@@ -160,22 +162,34 @@ impl Store {
         msg_id: Option<&str>,
         text: &str,
         at: Timestamp,
-    ) -> sqlx::Result<i64> {
+    ) -> sqlx::Result<(i64, Option<i64>)> {
         let mut tx = self.write().await?;
-        let id: i64 = sqlx::query(
+        let inserted = sqlx::query(
             "INSERT INTO inbound_messages (commune_id, user_id, msg_id, text, at) VALUES ($1, $2, $3, $4, $5)
-             RETURNING id",
+             ON CONFLICT DO NOTHING RETURNING id",
         )
         .bind(commune)
         .bind(user_id)
         .bind(msg_id)
         .bind(text)
         .bind(micros(at))
-        .fetch_one(&mut *tx)
-        .await?
-        .try_get("id")?;
+        .fetch_optional(&mut *tx)
+        .await?;
+        let out = match inserted {
+            Some(r) => (r.try_get("id")?, None),
+            None => {
+                let r = sqlx::query(
+                    "SELECT id, confirms FROM inbound_messages WHERE commune_id = $1 AND msg_id = $2",
+                )
+                .bind(commune)
+                .bind(msg_id)
+                .fetch_one(&mut *tx)
+                .await?;
+                (r.try_get("id")?, r.try_get("confirms")?)
+            }
+        };
         tx.commit().await?;
-        Ok(id)
+        Ok(out)
     }
 
     /// A head's reply confirms their latest pending confirmation (requested before the reply).
