@@ -16,7 +16,10 @@
 //!   and [`clock`] its time.
 //! - [`sim`]: a simulator of the Zalo OA API (tokens, sends, webhooks, faults) for tests,
 //!   benchmarks and the demo.
-//! - [`cli`]: the `loa` subcommands, thin wrappers over the above.
+//! - [`confirm`]: Zalo's webhook events applied (receipts, replies), confirm links, follow-ups.
+//! - [`web`]: the daemon's HTTP server: webhooks, confirm pages, metrics.
+//! - [`cli`]: the `loa` subcommands, thin wrappers over the above; [`fuzzing`] the fuzzers' entry
+//!   points.
 
 pub mod announce;
 pub mod cli;
@@ -26,6 +29,7 @@ pub mod confirm;
 pub mod content;
 pub mod daemon;
 pub mod deliver;
+pub mod fuzzing;
 pub mod ledger;
 pub mod render;
 pub mod schedule;

@@ -30,7 +30,9 @@ pub fn parse_datetime(
     if !looks_like_date(v) {
         return Err(invalid());
     }
-    if v.len() > 16 && (v.ends_with('Z') || v[16..].contains(['+', '-'])) {
+    // By bytes, and only from a char boundary: a value may hold any character (found by fuzzing).
+    let offset = v.get(16..).is_some_and(|rest| rest.contains(['+', '-']));
+    if v.len() > 16 && (v.ends_with('Z') || offset) {
         return v
             .replace(' ', "T")
             .parse::<Timestamp>()
@@ -303,6 +305,14 @@ mod tests {
         assert_eq!(t.to_string(), "2026-12-01T00:30:15Z");
         let t = parse_datetime("2026-12-01 07:30+00:00", &vn(), false).expect("valid");
         assert_eq!(t.to_string(), "2026-12-01T07:30:00Z");
+    }
+
+    /// Regression (found by fuzzing): a character of several bytes across byte 16 panicked.
+    #[test]
+    fn a_multibyte_character_in_a_time_is_a_problem_not_a_panic() {
+        for v in ["2026-02-29 08:\u{feff}00", "2026-02-28 08:0\u{feff}0", "2026-11-23 07:3đ"] {
+            assert!(parse_datetime(v, &vn(), false).is_err(), "{v}");
+        }
     }
 
     #[test]
