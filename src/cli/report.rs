@@ -29,9 +29,12 @@ pub struct Args {
     /// Sends before this time.
     #[arg(long, value_name = "T")]
     pub until: Option<String>,
-    /// `--config`, `--database` (and `--announcements`), read as `loa run` reads them.
-    #[command(flatten)]
-    pub run: super::run::Args,
+    /// The configuration file (default: loa.toml when it exists), read as `loa run` reads it.
+    #[arg(long, short, value_name = "FILE")]
+    pub config: Option<std::path::PathBuf>,
+    /// Overrides `database`: sqlite://FILE or postgres://…
+    #[arg(long, value_name = "URL")]
+    pub database: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
@@ -46,7 +49,12 @@ pub enum ReportFormat {
 pub const ZONE: &str = "Asia/Ho_Chi_Minh";
 
 pub fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
-    let config = args.run.config()?;
+    let config = super::run::Args {
+        config: args.config.clone(),
+        database: args.database.clone(),
+        announcements: None,
+    }
+    .config()?;
     let tz = TimeZone::get(ZONE)?;
     let now = cli.now(&tz)?;
     let since = match (&args.since, &args.announcement) {
