@@ -38,6 +38,7 @@ async fn server_with(
         }),
         max_age: Duration::from_secs(600),
         wake: wake.clone(),
+        dashboard: None,
     });
     let ctx = loa::confirm::events::Context::new(&loa::config::ConfirmConfig::default(), channel);
     tokio::spawn(loa::confirm::events::process(

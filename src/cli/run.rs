@@ -202,6 +202,13 @@ async fn start_web(
         zalo,
         max_age: Duration::from_secs(u64::from(config.web.webhook_max_age_secs)),
         wake: wake.clone(),
+        dashboard: config
+            .web
+            .dashboard_token()?
+            .map(|token| crate::web::dashboard::Dashboard {
+                token,
+                clock: crate::clock::Clock::System,
+            }),
     });
     let ctx = crate::confirm::events::Context::new(&config.confirm, Some(channel));
     tokio::spawn(crate::confirm::events::process(

@@ -24,7 +24,7 @@ use sqlx::any::AnyRow;
 
 use super::{Store, from_micros, micros};
 
-pub use people::PersonRow;
+pub use people::{Inbound, PersonRow, Upcoming};
 pub use timeline::{ReachPoint, Timeline};
 
 /// Which sends a report covers.

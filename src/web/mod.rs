@@ -1,6 +1,7 @@
-//! The daemon's HTTP side: one `router(state)` with every route. For now Zalo's webhooks and
-//! `/healthz`; the confirm pages, the dashboard and `/metrics` join it.
+//! The daemon's HTTP side: one `router(state)` with every route. Zalo's webhooks, `/healthz` and
+//! the dashboard (behind its token); the confirm pages and `/metrics` join it.
 
+pub mod dashboard;
 pub mod webhook;
 
 use std::sync::Arc;
@@ -23,6 +24,8 @@ pub struct WebState {
     pub max_age: Duration,
     /// Wakes the event processor.
     pub wake: Arc<tokio::sync::Notify>,
+    /// The dashboard's token and clock; None: the dashboard is off.
+    pub dashboard: Option<dashboard::Dashboard>,
 }
 
 pub struct ZaloKeys {
@@ -40,6 +43,7 @@ pub fn router(state: Arc<WebState>, max_body: usize) -> Router {
             post(webhook::receive).layer(DefaultBodyLimit::max(max_body)),
         )
         .route("/healthz", get(|| async { "ok" }))
+        .merge(dashboard::routes(state.clone()))
         .with_state(state)
 }
 
