@@ -48,8 +48,8 @@ enum Access {
 
 fn access(headers: &HeaderMap, token: &Secret) -> Access {
     if let Some(auth) = headers.get(header::AUTHORIZATION) {
-        let shown = auth
-            .to_str()
+        // Bytes, not `to_str`: a token may hold non-ASCII letters (sent as UTF-8).
+        let shown = std::str::from_utf8(auth.as_bytes())
             .ok()
             .and_then(|v| v.strip_prefix("Bearer "))
             .unwrap_or("");
