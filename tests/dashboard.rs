@@ -6,41 +6,11 @@
 mod report_story;
 mod support;
 
-use std::sync::Arc;
-use std::time::Duration;
-
-use loa::clock::Clock;
 use loa::deliver::zalo::config::Secret;
-use loa::ledger::Store;
-use loa::web::WebState;
-use loa::web::dashboard::Dashboard;
 use report_story::Story;
 use serde_json::Value;
 
 const TOKEN: &str = "mã-bí-mật-42";
-
-/// Serves the router on a free port; returns its base URL.
-pub async fn serve(store: &Store, token: Option<&str>) -> String {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let state = Arc::new(WebState {
-        store: store.clone(),
-        commune: report_story::COMMUNE_ID.into(),
-        zalo: None,
-        max_age: Duration::from_secs(600),
-        wake: Arc::new(tokio::sync::Notify::new()),
-        dashboard: token.map(|t| Dashboard {
-            token: Secret::new(t),
-            clock: Clock::manual(report_story::t(report_story::NOW)),
-        }),
-    });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let url = format!("http://{}", listener.local_addr().expect("addr"));
-    let router = loa::web::router(state, 65536);
-    tokio::spawn(loa::web::serve(listener, router, std::future::pending()));
-    url
-}
 
 fn client() -> reqwest::Client {
     reqwest::Client::builder()
@@ -100,7 +70,7 @@ async fn dashboard_on_every_backend() {
     for db in support::databases().await {
         let store = db.store().await;
         let story = report_story::build(&store).await;
-        let base = serve(&store, Some(TOKEN)).await;
+        let base = report_story::serve(&store, Some(TOKEN)).await;
         access(&base).await;
         pages(&base, &db.url, &story).await;
         store.close().await;
@@ -267,7 +237,7 @@ async fn pages(base: &str, db: &str, story: &Story) {
 async fn without_a_token_the_dashboard_is_off() {
     let db = support::sqlite();
     let store = db.store().await;
-    let base = serve(&store, None).await;
+    let base = report_story::serve(&store, None).await;
     for path in ["/", "/sends/1", "/login", "/login?token=x"] {
         let (status, _, body) = get(&format!("{base}{path}"), Some("x"), None).await;
         assert_eq!(status, 404, "{path}");

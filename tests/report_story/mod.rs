@@ -262,3 +262,27 @@ async fn remind(store: &Store, send: i64, person: &str, at: Timestamp) -> i64 {
     .expect("reminded");
     id
 }
+
+/// Serves the daemon's router with the dashboard (its clock at `NOW`; off when `token` is None)
+/// on a free port; returns its base URL.
+pub async fn serve(store: &Store, token: Option<&str>) -> String {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let state = std::sync::Arc::new(loa::web::WebState {
+        store: store.clone(),
+        commune: COMMUNE_ID.into(),
+        zalo: None,
+        max_age: std::time::Duration::from_secs(600),
+        wake: std::sync::Arc::new(tokio::sync::Notify::new()),
+        dashboard: token.map(|token| loa::web::dashboard::Dashboard {
+            token: loa::deliver::zalo::config::Secret::new(token),
+            clock: Clock::manual(t(NOW)),
+        }),
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let router = loa::web::router(state, 65536);
+    tokio::spawn(loa::web::serve(listener, router, std::future::pending()));
+    url
+}
