@@ -220,7 +220,7 @@ async fn start_web(
     let listener = tokio::net::TcpListener::bind(&config.web.listen)
         .await
         .with_context(|| format!("listening on {}", config.web.listen))?;
-    tracing::info!(address = %config.web.listen, webhook = crate::web::WEBHOOK_PATH, "HTTP server listening");
+    tracing::info!(address = %config.web.listen, webhook = crate::web::WEBHOOK_PATH, dashboard = state.dashboard.is_some(), "HTTP server listening");
     let router = crate::web::router(state, config.web.max_body_bytes as usize);
     Ok(Some(tokio::spawn(async move {
         if let Err(e) = crate::web::serve(listener, router, std::future::pending()).await {
