@@ -72,7 +72,7 @@ async fn dashboard_on_every_backend() {
         let story = report_story::build(&store).await;
         let base = report_story::serve(&store, Some(TOKEN)).await;
         access(&base).await;
-        pages(&base, &db.url, &story).await;
+        pages(&base, &db.url, &store, &story).await;
         store.close().await;
     }
 }
@@ -130,7 +130,15 @@ async fn access(base: &str) {
     assert_eq!(status, 200);
 }
 
-async fn pages(base: &str, db: &str, story: &Story) {
+async fn pages(base: &str, db: &str, store: &loa::ledger::Store, story: &Story) {
+    let (_, _, html) = get(&format!("{base}/"), Some(TOKEN), None).await;
+    assert!(html.contains("Các tệp thông báo đều hợp lệ"));
+    // A file that stopped validating: its problems, as the planner stores them.
+    sqlx::query("UPDATE announcements SET problems = $1 WHERE id = 'dien'")
+        .bind(r#"[{"path":"announcements/dien.yaml","line":3,"column":5,"field":"send[0]","code":"unknown_field","message":"không có trường \"untill\""}]"#)
+        .execute(store.pool())
+        .await
+        .expect("problems");
     let (status, _, html) = get(&format!("{base}/"), Some(TOKEN), None).await;
     assert_eq!(status, 200);
     for expected in [
@@ -144,8 +152,9 @@ async fn pages(base: &str, db: &str, story: &Story) {
         "quá 7 ngày người nhận chưa nhắn tin cho OA",
         "nhóm Zalo đã bị tắt",
         "Tin nhắn từ người dân",
+        "announcements/dien.yaml:3:5",
+        "không có trường &quot;untill&quot;",
         "Cho hỏi họp ở đâu &lt;b&gt;ạ",
-        "Các tệp thông báo đều hợp lệ",
     ] {
         assert!(
             html.contains(expected),

@@ -6,6 +6,7 @@ mod check;
 mod plan;
 mod preview;
 mod report;
+mod report_people;
 mod report_text;
 mod run;
 mod schema;

@@ -83,8 +83,8 @@ pub fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
             let rows = store.report_people(commune, &sel).await?;
             match args.format {
                 ReportFormat::Json => people_json(&rows, cli.lang)?,
-                ReportFormat::Csv => super::report_text::people_csv(&rows, &tz, cli.lang),
-                ReportFormat::Table => super::report_text::people_table(&rows, &tz, cli.lang),
+                ReportFormat::Csv => super::report_people::people_csv(&rows, &tz, cli.lang),
+                ReportFormat::Table => super::report_people::people_table(&rows, &tz, cli.lang),
             }
         } else {
             let report = store.report(commune, &sel).await?;

@@ -1,11 +1,12 @@
 //! `loa report` as a table for people (headings and reasons in `--lang`) and as CSV (English
 //! keys, one row per village of each send, a `total` row per send and one for the whole report).
+//! `--people` is in `report_people.rs`.
 
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
 use crate::announce::problem::Lang;
-use crate::ledger::report::{Counts, PersonRow, Report, SendReport, words};
+use crate::ledger::report::{Counts, Report, SendReport, words};
 use crate::render::vi_time;
 
 /// A time as people read it, in the commune's zone: `T3 01/12/2026 08:00`.
@@ -21,7 +22,7 @@ pub fn short_time(t: Timestamp, tz: &TimeZone, lang: Lang) -> String {
     }
 }
 
-fn iso(t: Timestamp, tz: &TimeZone) -> String {
+pub(super) fn iso(t: Timestamp, tz: &TimeZone) -> String {
     t.to_zoned(tz.clone())
         .strftime("%Y-%m-%dT%H:%M:%S%:z")
         .to_string()
@@ -84,7 +85,7 @@ fn count_cells(name: String, c: &Counts) -> Vec<String> {
 }
 
 /// Columns aligned by character count (Vietnamese letters are one character each, precomposed).
-fn grid(rows: &[Vec<String>], indent: &str) -> String {
+pub(super) fn grid(rows: &[Vec<String>], indent: &str) -> String {
     let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..cols)
         .map(|c| {
@@ -243,7 +244,7 @@ pub fn table(r: &Report, tz: &TimeZone, lang: Lang) -> String {
 }
 
 /// One CSV field, quoted when it must be.
-fn field(s: &str) -> String {
+pub(super) fn field(s: &str) -> String {
     if s.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {
@@ -251,7 +252,7 @@ fn field(s: &str) -> String {
     }
 }
 
-fn csv_line(cells: &[String]) -> String {
+pub(super) fn csv_line(cells: &[String]) -> String {
     let mut line: Vec<String> = cells.iter().map(|c| field(c)).collect();
     line.push(String::new());
     line.join(",").trim_end_matches(',').to_string() + "\n"
@@ -304,87 +305,4 @@ pub fn csv(r: &Report, tz: &TimeZone, _lang: Lang) -> String {
         &r.total,
     ));
     out
-}
-
-fn reason(p: &PersonRow, lang: Lang) -> String {
-    if words::is_failure(&p.state) {
-        words::failure(
-            &p.state,
-            p.error_code.as_deref(),
-            p.error_reason.as_deref(),
-            lang,
-        )
-    } else {
-        String::new()
-    }
-}
-
-pub fn people_csv(rows: &[PersonRow], tz: &TimeZone, lang: Lang) -> String {
-    let mut out = String::from(
-        "send_id,occurrence_id,follow_up,announcement,village,kind,target,person,state,error_code,reason,at\n",
-    );
-    for p in rows {
-        let follow_up = p
-            .follow_up
-            .map(|k| words::follow_up(k, Lang::En).to_string());
-        out.push_str(&csv_line(&[
-            p.send_id.to_string(),
-            p.occurrence_id.to_string(),
-            follow_up.unwrap_or_default(),
-            p.announcement_id.clone(),
-            p.village_id.clone().unwrap_or_default(),
-            p.target_kind.clone(),
-            p.target.clone(),
-            p.person.clone().unwrap_or_default(),
-            p.state.clone(),
-            p.error_code.clone().unwrap_or_default(),
-            reason(p, lang),
-            iso(p.at, tz),
-        ]));
-    }
-    out
-}
-
-pub fn people_table(rows: &[PersonRow], tz: &TimeZone, lang: Lang) -> String {
-    let vi = lang == Lang::Vi;
-    let head: [&str; 7] = if vi {
-        [
-            "Lần gửi",
-            "Thôn",
-            "Người nhận",
-            "Hình thức",
-            "Trạng thái",
-            "Lý do",
-            "Lúc",
-        ]
-    } else {
-        [
-            "Send",
-            "Village",
-            "Recipient",
-            "Kind",
-            "State",
-            "Reason",
-            "At",
-        ]
-    };
-    let mut table = vec![head.iter().map(|h| h.to_string()).collect::<Vec<_>>()];
-    for p in rows {
-        let send = match p.follow_up {
-            Some(k) => format!("#{} ↳ {}", p.send_id, words::follow_up(k, lang)),
-            None => format!("#{}", p.send_id),
-        };
-        table.push(vec![
-            send,
-            p.village_id
-                .clone()
-                .unwrap_or_else(|| words::no_village(lang).into()),
-            p.person.clone().unwrap_or_else(|| p.target.clone()),
-            words::kind(&p.target_kind, lang).into(),
-            words::state(&p.state, lang).into(),
-            reason(p, lang),
-            short_time(p.at, tz, lang),
-        ]);
-    }
-    grid(&table, "")
 }
