@@ -84,6 +84,32 @@ pub struct WebConfig {
     pub max_body_bytes: u32,
     /// Webhook events whose timestamp is further than this from now are refused, in seconds.
     pub webhook_max_age_secs: u32,
+    /// The token that opens the dashboard (`LOA_WEB_DASHBOARD_TOKEN`); empty, and no file: the
+    /// dashboard is off.
+    pub dashboard_token: crate::deliver::zalo::config::Secret,
+    /// A file holding the dashboard token (used when `dashboard_token` is empty).
+    pub dashboard_token_file: PathBuf,
+}
+
+impl WebConfig {
+    /// The dashboard's token, from the value or its file; None: the dashboard is off.
+    pub fn dashboard_token(&self) -> anyhow::Result<Option<crate::deliver::zalo::config::Secret>> {
+        use crate::deliver::zalo::config::Secret;
+        let token = if self.dashboard_token.is_empty()
+            && !self.dashboard_token_file.as_os_str().is_empty()
+        {
+            let text = std::fs::read_to_string(&self.dashboard_token_file).with_context(|| {
+                format!(
+                    "reading the dashboard token from {}",
+                    self.dashboard_token_file.display()
+                )
+            })?;
+            Secret::new(text.trim())
+        } else {
+            self.dashboard_token.clone()
+        };
+        Ok((!token.is_empty()).then_some(token))
+    }
 }
 
 impl Default for WebConfig {
@@ -92,6 +118,8 @@ impl Default for WebConfig {
             listen: String::new(),
             max_body_bytes: 64 * 1024,
             webhook_max_age_secs: 600,
+            dashboard_token: Default::default(),
+            dashboard_token_file: PathBuf::new(),
         }
     }
 }

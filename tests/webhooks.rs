@@ -40,6 +40,7 @@ async fn server_with(
         links: None,
         villages: Default::default(),
         tz: jiff::tz::TimeZone::UTC,
+        dashboard: None,
     });
     let ctx = loa::confirm::events::Context::new(&loa::config::ConfirmConfig::default(), channel);
     tokio::spawn(loa::confirm::events::process(

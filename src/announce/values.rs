@@ -310,7 +310,11 @@ mod tests {
     /// Regression (found by fuzzing): a character of several bytes across byte 16 panicked.
     #[test]
     fn a_multibyte_character_in_a_time_is_a_problem_not_a_panic() {
-        for v in ["2026-02-29 08:\u{feff}00", "2026-02-28 08:0\u{feff}0", "2026-11-23 07:3đ"] {
+        for v in [
+            "2026-02-29 08:\u{feff}00",
+            "2026-02-28 08:0\u{feff}0",
+            "2026-11-23 07:3đ",
+        ] {
             assert!(parse_datetime(v, &vn(), false).is_err(), "{v}");
         }
     }

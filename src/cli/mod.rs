@@ -5,6 +5,9 @@
 mod check;
 mod plan;
 mod preview;
+mod report;
+mod report_people;
+mod report_text;
 mod run;
 mod schema;
 mod sim;
@@ -59,6 +62,8 @@ pub enum Command {
     Sim(sim::Args),
     /// Connect the commune's Zalo OA (auth), sync its followers, show its state.
     Zalo(zalo::Args),
+    /// What the sends reached, per village and per person, from the ledger.
+    Report(report::Args),
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
@@ -90,6 +95,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Run(args) => run::run(args),
         Command::Sim(args) => sim::run(args),
         Command::Zalo(args) => zalo::run(args),
+        Command::Report(args) => report::run(&cli, args),
         Command::Config => {
             print!("{}", crate::config::Config::defaults_toml());
             Ok(ExitCode::SUCCESS)

@@ -252,6 +252,13 @@ async fn start_web(
         tz: commune.map(|c| c.tz).unwrap_or_else(|| {
             jiff::tz::TimeZone::get("Asia/Ho_Chi_Minh").unwrap_or(jiff::tz::TimeZone::UTC)
         }),
+        dashboard: config
+            .web
+            .dashboard_token()?
+            .map(|token| crate::web::dashboard::Dashboard {
+                token,
+                clock: crate::clock::Clock::System,
+            }),
     });
     let ctx = crate::confirm::events::Context::new(&config.confirm, Some(channel));
     tokio::spawn(crate::confirm::events::process(
@@ -263,7 +270,7 @@ async fn start_web(
     let listener = tokio::net::TcpListener::bind(&config.web.listen)
         .await
         .with_context(|| format!("listening on {}", config.web.listen))?;
-    tracing::info!(address = %config.web.listen, webhook = crate::web::WEBHOOK_PATH, "HTTP server listening");
+    tracing::info!(address = %config.web.listen, webhook = crate::web::WEBHOOK_PATH, dashboard = state.dashboard.is_some(), "HTTP server listening");
     let router = crate::web::router(state, config.web.max_body_bytes as usize);
     Ok(Some(tokio::spawn(async move {
         if let Err(e) = crate::web::serve(listener, router, std::future::pending()).await {

@@ -12,6 +12,7 @@ mod followers;
 mod migrate;
 mod occurrences;
 mod receipts;
+pub mod report;
 mod states;
 mod tokens;
 

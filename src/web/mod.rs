@@ -1,7 +1,8 @@
 //! The daemon's HTTP side: one `router(state)` with every route: Zalo's webhooks, the confirm
-//! links heads open, `/metrics` and `/healthz`.
+//! links heads open (public, signed), the dashboard (behind its token), `/metrics` and `/healthz`.
 
 pub mod confirm;
+pub mod dashboard;
 pub mod metrics;
 pub mod webhook;
 
@@ -32,6 +33,8 @@ pub struct WebState {
     pub villages: HashMap<String, String>,
     /// The commune's time zone, for times on pages.
     pub tz: jiff::tz::TimeZone,
+    /// The dashboard's token and clock; None: the dashboard is off.
+    pub dashboard: Option<dashboard::Dashboard>,
 }
 
 pub struct ZaloKeys {
@@ -54,6 +57,7 @@ pub fn router(state: Arc<WebState>, max_body: usize) -> Router {
         )
         .route("/metrics", get(metrics::serve))
         .route("/healthz", get(|| async { "ok" }))
+        .merge(dashboard::routes(state.clone()))
         .with_state(state)
 }
 

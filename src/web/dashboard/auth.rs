@@ -1,0 +1,194 @@
+//! Who may read the dashboard: whoever shows the configured token, as `Authorization: Bearer
+//! <token>` or through `/login` (a link `/login?token=…` or the form), which sets an HttpOnly,
+//! SameSite=Strict cookie. The cookie holds a hash of the token, not the token, and every
+//! comparison is of two SHA-256 digests in constant time, so neither the answer time nor the
+//! cookie reveals the token. Without a configured token the dashboard is off (404).
+
+use std::sync::Arc;
+
+use axum::Form;
+use axum::extract::{Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+use sha2::{Digest as _, Sha256};
+
+use super::{Dashboard, message, render};
+use crate::deliver::zalo::config::Secret;
+use crate::web::WebState;
+
+const COOKIE: &str = "loa_dashboard";
+/// 30 days.
+const COOKIE_AGE_SECS: u32 = 30 * 24 * 3600;
+
+/// The cookie's value for a token: a domain-separated hash, so a stolen cookie is not the token.
+fn cookie_value(token: &str) -> String {
+    let digest = Sha256::digest(format!("loa-dashboard-cookie:{token}").as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Equal in constant time: both sides are hashed to 32 bytes first, so neither the length nor
+/// the first differing byte of the candidate shows in the time taken.
+fn same(candidate: &str, expected: &str) -> bool {
+    let (a, b) = (Sha256::digest(candidate), Sha256::digest(expected));
+    a.iter()
+        .zip(b.iter())
+        .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+        == 0
+}
+
+enum Access {
+    Granted,
+    /// A token was shown and it is wrong.
+    Refused,
+    /// Nothing shown.
+    Missing,
+}
+
+fn access(headers: &HeaderMap, token: &Secret) -> Access {
+    if let Some(auth) = headers.get(header::AUTHORIZATION) {
+        // Bytes, not `to_str`: a token may hold non-ASCII letters (sent as UTF-8).
+        let shown = std::str::from_utf8(auth.as_bytes())
+            .ok()
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        return if same(shown.trim(), token.expose()) {
+            Access::Granted
+        } else {
+            Access::Refused
+        };
+    }
+    let expected = cookie_value(token.expose());
+    let cookie = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == COOKIE);
+    match cookie {
+        Some((_, v)) if same(v, &expected) => Access::Granted,
+        Some(_) => Access::Refused,
+        None => Access::Missing,
+    }
+}
+
+pub(super) fn off() -> Response {
+    message(
+        StatusCode::NOT_FOUND,
+        "Bảng theo dõi chưa bật",
+        "Bảng theo dõi chỉ mở khi có mã truy cập: đặt [web] dashboard_token (hoặc dashboard_token_file, hoặc biến môi trường LOA_WEB_DASHBOARD_TOKEN) rồi khởi động lại loa.",
+    )
+}
+
+/// The middleware in front of the pages: off, the page, a 401 for a wrong Bearer token, or the
+/// login page for a browser without a valid cookie.
+pub async fn require(State(state): State<Arc<WebState>>, req: Request, next: Next) -> Response {
+    let Some(dashboard) = &state.dashboard else {
+        return off();
+    };
+    match access(req.headers(), &dashboard.token) {
+        Access::Granted => next.run(req).await,
+        Access::Refused if req.headers().contains_key(header::AUTHORIZATION) => {
+            let mut resp = message(
+                StatusCode::UNAUTHORIZED,
+                "Mã truy cập không đúng",
+                "Mã truy cập không đúng.",
+            );
+            resp.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            resp
+        }
+        Access::Refused | Access::Missing => Redirect::to("/login").into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct TokenParam {
+    token: Option<String>,
+}
+
+/// `GET /login`: the form, or with `?token=…` the same as posting it.
+pub async fn login_page(
+    State(state): State<Arc<WebState>>,
+    Query(q): Query<TokenParam>,
+) -> Response {
+    let Some(dashboard) = &state.dashboard else {
+        return off();
+    };
+    match q.token {
+        Some(token) => log_in(dashboard, &token),
+        None => login_form_page(StatusCode::OK, None),
+    }
+}
+
+/// `POST /login` from the form.
+pub async fn login_form(State(state): State<Arc<WebState>>, Form(q): Form<TokenParam>) -> Response {
+    let Some(dashboard) = &state.dashboard else {
+        return off();
+    };
+    log_in(dashboard, q.token.as_deref().unwrap_or(""))
+}
+
+fn log_in(dashboard: &Dashboard, shown: &str) -> Response {
+    if !same(shown.trim(), dashboard.token.expose()) {
+        tracing::warn!("dashboard login with a wrong token");
+        return login_form_page(StatusCode::UNAUTHORIZED, Some("Mã truy cập không đúng."));
+    }
+    let cookie = format!(
+        "{COOKIE}={}; HttpOnly; SameSite=Strict; Path=/; Max-Age={COOKIE_AGE_SECS}",
+        cookie_value(dashboard.token.expose())
+    );
+    set_cookie(Redirect::to("/").into_response(), &cookie)
+}
+
+fn set_cookie(mut resp: Response, cookie: &str) -> Response {
+    if let Ok(v) = HeaderValue::from_str(cookie) {
+        resp.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    resp
+}
+
+fn login_form_page(status: StatusCode, error: Option<&str>) -> Response {
+    render(
+        status,
+        "login.html",
+        &serde_json::json!({ "title": "Đăng nhập", "error": error }),
+    )
+}
+
+/// `GET /logout`: forgets the cookie.
+pub async fn logout() -> Response {
+    let cookie = format!("{COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0");
+    set_cookie(Redirect::to("/login").into_response(), &cookie)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_compare_by_value_only() {
+        assert!(same("abc", "abc"));
+        assert!(!same("abc", "abd"));
+        assert!(!same("", "abc"));
+        let token = Secret::new("s3cret");
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer s3cret"),
+        );
+        assert!(matches!(access(&h, &token), Access::Granted));
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer nope"),
+        );
+        assert!(matches!(access(&h, &token), Access::Refused));
+        let mut c = HeaderMap::new();
+        let v = format!("a=b; {COOKIE}={}", cookie_value("s3cret"));
+        c.insert(header::COOKIE, HeaderValue::from_str(&v).expect("header"));
+        assert!(matches!(access(&c, &token), Access::Granted));
+        assert!(matches!(access(&HeaderMap::new(), &token), Access::Missing));
+    }
+}
