@@ -72,6 +72,7 @@ async fn web(
             .map(|v| (v.id.clone(), v.name.clone()))
             .collect(),
         tz: jiff::tz::TimeZone::get("Asia/Ho_Chi_Minh").expect("tz"),
+        dashboard: None,
     });
     let ctx =
         loa::confirm::events::Context::new(&loa::config::ConfirmConfig::default(), Some(thanks));
@@ -417,6 +418,66 @@ async fn heads_confirm_by_reply_and_link_the_silent_one_is_reminded_then_escalat
             .all(|(_, s)| s != "planned" && s != "failed"),
         "{follow_ups:?}"
     );
+
+    // `loa report` shows exactly that: one send, four of five heads confirmed (two by reply, two
+    // by link), the fifth reminded and escalated, each follow-up sent once.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_loa"))
+        .args(["report", "bao", "--format", "json", "--database", &db.url])
+        .current_dir(dir.path())
+        .output()
+        .expect("loa report");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let sends = report["sends"].as_array().expect("sends");
+    assert_eq!(
+        sends.len(),
+        1,
+        "follow-ups are not sends of their own: {report}"
+    );
+    let send = &sends[0];
+    let total = &send["total"];
+    assert_eq!(
+        (
+            &total["targeted"],
+            &total["sent"],
+            &total["failed"],
+            &total["pending"]
+        ),
+        (&10.into(), &10.into(), &0.into(), &0.into()),
+        "5 groups and 5 heads' own requests: {total}"
+    );
+    assert_eq!(
+        (&total["heads_asked"], &total["heads_confirmed"]),
+        (&5.into(), &4.into())
+    );
+    let confirmations = send["confirmations"].as_array().expect("confirmations");
+    let via = |how: &str| confirmations.iter().filter(|c| c["via"] == how).count();
+    assert_eq!((via("reply"), via("link")), (2, 2));
+    let pending: Vec<_> = confirmations
+        .iter()
+        .filter(|c| c["state"] == "pending")
+        .collect();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0]["village_id"], "v4");
+    assert!(!pending[0]["reminded_at"].is_null() && !pending[0]["escalated_at"].is_null());
+    let kinds: Vec<&str> = send["follow_ups"]
+        .as_array()
+        .expect("follow-ups")
+        .iter()
+        .map(|f| {
+            assert_eq!(f["total"]["sent"], 1, "{f}");
+            f["kind"].as_str().expect("kind")
+        })
+        .collect();
+    assert_eq!(kinds, ["reminder", "escalation"]);
+    for v in send["villages"].as_array().expect("villages") {
+        let confirmed = if v["village_id"] == "v4" { 0 } else { 1 };
+        assert_eq!(v["heads_confirmed"], confirmed, "{v}");
+    }
 
     // /metrics tells the same story (this file has one test: the process-wide counters are ours).
     let page = metrics.render();

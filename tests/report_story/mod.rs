@@ -190,7 +190,7 @@ pub async fn build(store: &Store) -> Story {
     }
     // Trưởng A replies "đã nhận"; someone else asks a question.
     let reply_at = t("2026-12-01 08:10");
-    let inbound = store
+    let (inbound, _) = store
         .record_inbound(c, "100001", Some("r1"), "Đã nhận ạ", reply_at)
         .await
         .expect("inbound");
@@ -273,6 +273,12 @@ pub async fn serve(store: &Store, token: Option<&str>) -> String {
         zalo: None,
         max_age: std::time::Duration::from_secs(600),
         wake: std::sync::Arc::new(tokio::sync::Notify::new()),
+        links: None,
+        villages: [("a", "Thôn A"), ("b", "Thôn B"), ("c", "Thôn C")]
+            .into_iter()
+            .map(|(id, name)| (id.to_string(), name.to_string()))
+            .collect(),
+        tz: TimeZone::get("Asia/Ho_Chi_Minh").expect("tz"),
         dashboard: token.map(|token| loa::web::dashboard::Dashboard {
             token: loa::deliver::zalo::config::Secret::new(token),
             clock: Clock::manual(t(NOW)),

@@ -84,10 +84,14 @@ pub async fn overview(State(state): State<Arc<WebState>>) -> Response {
         Ok(d) => d,
         Err(e) => return unavailable(&e),
     };
-    let sends: Vec<view::SendView> = report.sends.iter().map(|s| view::send(s, &tz)).collect();
+    let sends: Vec<view::SendView> = report
+        .sends
+        .iter()
+        .map(|s| view::send(s, &tz, &state.villages))
+        .collect();
     let confirmations: Vec<&view::ConfirmationView> =
         sends.iter().flat_map(|s| &s.confirmations).collect();
-    let mut failures = view::failed_people(&people, &tz);
+    let mut failures = view::failed_people(&people, &tz, &state.villages);
     failures.truncate(LIST);
     let inbound: Vec<InboundView> = inbound
         .iter()
@@ -142,8 +146,8 @@ pub async fn send(State(state): State<Arc<WebState>>, Path(id): Path<String>) ->
     };
     let page = serde_json::json!({
         "title": format!("Lần gửi #{id}"),
-        "send": view::send(s, &tz),
-        "failures": view::failed_people(&people, &tz),
+        "send": view::send(s, &tz, &state.villages),
+        "failures": view::failed_people(&people, &tz, &state.villages),
         "chart": timeline.as_ref().and_then(chart::svg),
     });
     render(StatusCode::OK, "send.html", &page)

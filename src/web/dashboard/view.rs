@@ -81,12 +81,19 @@ pub struct SendView {
     pub follow_ups: Vec<FollowUpView>,
 }
 
-pub fn send(s: &SendReport, tz: &TimeZone) -> SendView {
+/// Village id → name (from `commune.yaml`); an id without a name shows as itself.
+pub type Names = std::collections::HashMap<String, String>;
+
+fn name(names: &Names, id: &str) -> String {
+    names.get(id).cloned().unwrap_or_else(|| id.to_string())
+}
+
+pub fn send(s: &SendReport, tz: &TimeZone, names: &Names) -> SendView {
     let mut rows: Vec<CountsRow> = s
         .villages
         .iter()
         .map(|v| match &v.village_id {
-            Some(id) => counts_row(id, id, &v.counts),
+            Some(id) => counts_row(id, &name(names, id), &v.counts),
             None => counts_row("-", words::no_village(VI), &v.counts),
         })
         .collect();
@@ -103,7 +110,7 @@ pub fn send(s: &SendReport, tz: &TimeZone) -> SendView {
         confirmations: s
             .confirmations
             .iter()
-            .map(|c| confirmation(s, c, tz))
+            .map(|c| confirmation(s, c, tz, names))
             .collect(),
         follow_ups: s.follow_ups.iter().map(|f| follow_up(f, tz)).collect(),
     }
@@ -134,13 +141,18 @@ pub struct ConfirmationView {
     pub escalated: String,
 }
 
-pub fn confirmation(s: &SendReport, c: &ConfirmationRow, tz: &TimeZone) -> ConfirmationView {
+pub fn confirmation(
+    s: &SendReport,
+    c: &ConfirmationRow,
+    tz: &TimeZone,
+    names: &Names,
+) -> ConfirmationView {
     let confirmed = c.state == "confirmed";
     let opt = |t: Option<Timestamp>| t.map(|t| when(t, tz)).unwrap_or_default();
     ConfirmationView {
         send_id: s.id,
         announcement: s.announcement_id.clone(),
-        village: c.village_id.clone(),
+        village: name(names, &c.village_id),
         person: c.person.clone(),
         confirmed,
         state: words::state(&c.state, VI).into(),
@@ -189,7 +201,7 @@ pub struct FailureView {
 }
 
 /// The deliveries that did not reach their recipient, with why in plain words.
-pub fn failed_people(rows: &[PersonRow], tz: &TimeZone) -> Vec<FailureView> {
+pub fn failed_people(rows: &[PersonRow], tz: &TimeZone, names: &Names) -> Vec<FailureView> {
     rows.iter()
         .filter(|p| words::is_failure(&p.state))
         .map(|p| FailureView {
@@ -197,7 +209,8 @@ pub fn failed_people(rows: &[PersonRow], tz: &TimeZone) -> Vec<FailureView> {
             announcement: p.announcement_id.clone(),
             village: p
                 .village_id
-                .clone()
+                .as_deref()
+                .map(|id| name(names, id))
                 .unwrap_or_else(|| words::no_village(VI).into()),
             recipient: p.person.clone().unwrap_or_else(|| p.target.clone()),
             kind: words::kind(&p.target_kind, VI).into(),
