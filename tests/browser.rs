@@ -273,3 +273,130 @@ async fn screenshot(s: &Session, name: &str) {
         .expect("base64");
     std::fs::write(std::path::Path::new(&dir).join(format!("{name}.png")), png).expect("write");
 }
+
+/// A head opens their confirm link in the browser and taps the button: the page thanks them and
+/// the ledger records the confirmation by link; an altered link gets the refusal page.
+#[tokio::test]
+async fn the_confirm_page_in_a_headless_browser() {
+    use loa::clock::Clock;
+    use loa::confirm::link::Links;
+    use loa::daemon::Daemon;
+    use loa::deliver::log::LogChannel;
+
+    let Some(path) = chromedriver() else {
+        assert_ne!(
+            std::env::var("CI").as_deref(),
+            Ok("true"),
+            "CI=true but chromedriver is missing"
+        );
+        eprintln!("SKIPPED the confirm page test: no chromedriver");
+        return;
+    };
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let db = support::sqlite();
+    let store = db.store().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ann = dir.path().join("announcements");
+    std::fs::create_dir_all(&ann).expect("dir");
+    std::fs::create_dir_all(dir.path().join("templates")).expect("dir");
+    std::fs::write(
+        ann.join("commune.yaml"),
+        "commune: Xã Thử\nvillages:\n  - { id: a, name: Thôn Đông, heads: [{ name: Trưởng Đông, zalo_user: \"100001\" }] }\n",
+    )
+    .expect("write");
+    std::fs::write(
+        dir.path().join("templates/meeting.tera"),
+        "{{ title }}: 19 giờ tại nhà văn hoá.",
+    )
+    .expect("write");
+    let due = support::local_in(60);
+    std::fs::write(
+        ann.join("hop.yaml"),
+        format!("title: Họp thôn\nkind: meeting\nsend:\n  - at: {due}\nconfirm: {{ by: [village_head], within: 2h }}\n"),
+    )
+    .expect("write");
+
+    // The daemon's HTTP side with confirm links, on a free port.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let site = format!("http://{}", listener.local_addr().expect("addr"));
+    let links = Links::new(
+        b"browser test secret",
+        &site,
+        jiff::SignedDuration::from_hours(72),
+    );
+    let state = std::sync::Arc::new(loa::web::WebState {
+        store: store.clone(),
+        commune: "default".into(),
+        zalo: None,
+        max_age: Duration::from_secs(600),
+        wake: std::sync::Arc::new(tokio::sync::Notify::new()),
+        links: Some(links.clone()),
+        villages: [("a".to_string(), "Thôn Đông".to_string())]
+            .into_iter()
+            .collect(),
+        tz: jiff::tz::TimeZone::get("Asia/Ho_Chi_Minh").expect("tz"),
+        dashboard: None,
+    });
+    tokio::spawn(loa::web::serve(
+        listener,
+        loa::web::router(state, 65536),
+        std::future::pending(),
+    ));
+
+    // The send: the head gets the message with their link.
+    let tz = jiff::tz::TimeZone::get("Asia/Ho_Chi_Minh").expect("tz");
+    let at = loa::announce::values::parse_datetime(&due, &tz, true).expect("due");
+    let clock = Clock::manual(at);
+    let channel =
+        LogChannel::open(Some(&dir.path().join("sends.jsonl")), Duration::ZERO).expect("log");
+    let settings = support::zalo::settings(dir.path());
+    let daemon = Daemon::new(store.clone(), channel, settings)
+        .with_clock(clock)
+        .with_links(links);
+    daemon.load_all(at).await.expect("load");
+    daemon.tick(at, &|| false).await.expect("tick");
+    let text: String = sqlx::query_scalar("SELECT text FROM deliveries WHERE target = '100001'")
+        .fetch_one(store.pool())
+        .await
+        .expect("the head's message");
+    let start = text
+        .find(&format!("{site}/c/"))
+        .expect("a link in the message");
+    let link = text[start..]
+        .split_whitespace()
+        .next()
+        .expect("link")
+        .to_string();
+
+    let (_driver, s) = open(&path).await;
+    s.go(&link).await;
+    assert_eq!(s.text("h1").await, "Xác nhận đã nhận thông báo");
+    assert_eq!(s.text(".who").await, "Thôn Đông — Trưởng Đông");
+    assert!(
+        s.text("blockquote")
+            .await
+            .contains("19 giờ tại nhà văn hoá")
+    );
+    assert_fits(&s, "confirm").await;
+    let button = s.find("button#confirm").await;
+    s.call(
+        reqwest::Method::POST,
+        &format!("/element/{button}/click"),
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(s.text("h1").await, "Đã xác nhận. Cảm ơn ông/bà!");
+    let via: Option<String> =
+        sqlx::query_scalar("SELECT via FROM confirmations WHERE village_id = 'a'")
+            .fetch_one(store.pool())
+            .await
+            .expect("confirmation");
+    assert_eq!(via.as_deref(), Some("link"));
+    // Opening it again only says it is done; an altered link is refused.
+    s.go(&link).await;
+    assert_eq!(s.text("h1").await, "Thông báo này đã được xác nhận");
+    s.go(&link.replacen("/c/", "/c/x", 1)).await;
+    assert_eq!(s.text("h1").await, "Liên kết không hợp lệ");
+}
