@@ -205,6 +205,16 @@ async fn every_error_the_simulator_produces_is_classified() {
         let got = code(&ch.send(&msg(*kind, target, text)).await);
         assert_eq!(&got, want, "{kind:?} {target}");
     }
+    // The reason is said once, not Zalo's words repeating ours (it did: "…7 days: …7 days").
+    match ch
+        .send(&msg(TargetKind::User, "1000000000000000004", text))
+        .await
+    {
+        Err(SendError::Final { reason, .. }) => {
+            assert_eq!(reason, "no interaction with the OA in the last 7 days")
+        }
+        other => panic!("{other:?}"),
+    }
     // A head outside the window, with a phone: reached by ZNS, and the record says how.
     let mut head = msg(TargetKind::User, "1000000000000000004", text);
     head.fallback = Some("84912345678");

@@ -3,6 +3,7 @@
 //! directory).
 
 mod check;
+mod demo;
 mod plan;
 mod preview;
 mod report;
@@ -56,6 +57,8 @@ pub enum Command {
     Preview(preview::Args),
     /// Run the daemon: plan the announcement files into the ledger and send what falls due.
     Run(run::Args),
+    /// See loa work: the example commune, a simulated Zalo and a storm warning, with the dashboard.
+    Demo(demo::Args),
     /// Print the default configuration (loa.toml).
     Config,
     /// Run the Zalo OA API simulator (for tests, benchmarks and the demo).
@@ -94,6 +97,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Preview(args) => preview::run(&cli, args),
         Command::Run(args) => run::run(args),
         Command::Sim(args) => sim::run(args),
+        Command::Demo(args) => demo::run(args),
         Command::Zalo(args) => zalo::run(args),
         Command::Report(args) => report::run(&cli, args),
         Command::Config => {

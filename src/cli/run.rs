@@ -54,7 +54,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn init_logging(format: &str) {
+pub(super) fn init_logging(format: &str) {
     let filter =
         tracing_subscriber::EnvFilter::try_from_env("LOA_LOG").unwrap_or_else(|_| "info".into());
     let builder = tracing_subscriber::fmt()
@@ -67,7 +67,7 @@ fn init_logging(format: &str) {
     };
 }
 
-async fn serve(config: Config) -> anyhow::Result<()> {
+pub(super) async fn serve(config: Config) -> anyhow::Result<()> {
     let settings = Settings::from_config(&config);
     tracing::info!(database = %redact(&config.database), dir = %settings.dir.display(), node = %settings.node, "starting");
     let store = Store::open(&config.database).await?;

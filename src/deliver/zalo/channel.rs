@@ -165,7 +165,9 @@ impl ZaloChannel {
                 rate,
             } => {
                 let known = errors::lookup(code);
-                let reason = if message.is_empty() {
+                // Zalo's own words add to ours, unless they say the same thing.
+                let same = message.trim().eq_ignore_ascii_case(known.meaning);
+                let reason = if message.is_empty() || same {
                     known.meaning.to_string()
                 } else {
                     format!("{}: {message}", known.meaning)
