@@ -142,10 +142,13 @@ async fn demo(args: &Args) -> anyhow::Result<()> {
         let bytes: [u8; 12] = rand::random();
         bytes.iter().map(|b| format!("{b:02x}")).collect()
     };
-    let mut config = Config::default();
-    config.database = format!("sqlite://{}", dir.join("loa.db").display());
-    config.announcements = dir.join("announcements");
-    config.channel = "zalo".into();
+    let mut config = Config {
+        database: format!("sqlite://{}", dir.join("loa.db").display()),
+        announcements: dir.join("announcements"),
+        channel: "zalo".into(),
+        max_sleep_ms: 1_000,
+        ..Config::default()
+    };
     config.zalo.app_id = app_id;
     config.zalo.app_secret = crate::deliver::zalo::config::Secret::new(app_secret);
     config.zalo.oa_secret = crate::deliver::zalo::config::Secret::new(oa_secret);
@@ -156,7 +159,6 @@ async fn demo(args: &Args) -> anyhow::Result<()> {
     config.web.listen = web.to_string();
     config.web.dashboard_token = crate::deliver::zalo::config::Secret::new(token.clone());
     config.confirm.public_url = base.clone();
-    config.max_sleep_ms = 1_000;
 
     // The OA is connected: the simulator's tokens, as `loa zalo auth` would store them.
     let store = crate::ledger::Store::open(&config.database).await?;
