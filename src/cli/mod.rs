@@ -11,6 +11,7 @@ mod report_people;
 mod report_text;
 mod run;
 mod schema;
+mod send;
 mod sim;
 mod zalo;
 
@@ -39,7 +40,8 @@ pub struct Cli {
     )]
     pub lang: Lang,
     /// Pretend the current time is this (YYYY-MM-DD HH:MM, commune time); for tests and rehearsals.
-    #[arg(long, global = true, env = "LOA_NOW", hide = true)]
+    /// `loa send` takes it bare (`--now`: at once).
+    #[arg(long, global = true, env = "LOA_NOW", hide = true, num_args = 0..=1, default_missing_value = "")]
     pub now: Option<String>,
     #[command(subcommand)]
     pub command: Command,
@@ -59,6 +61,8 @@ pub enum Command {
     Run(run::Args),
     /// See loa work: the example commune, a simulated Zalo and a storm warning, with the dashboard.
     Demo(demo::Args),
+    /// Send one announcement at once (`loa send FILE --now`), with progress and its reach.
+    Send(send::Args),
     /// Print the default configuration (loa.toml).
     Config,
     /// Run the Zalo OA API simulator (for tests, benchmarks and the demo).
@@ -98,6 +102,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Run(args) => run::run(args),
         Command::Sim(args) => sim::run(args),
         Command::Demo(args) => demo::run(args),
+        Command::Send(args) => send::run(&cli, args),
         Command::Zalo(args) => zalo::run(args),
         Command::Report(args) => report::run(&cli, args),
         Command::Config => {
@@ -117,8 +122,8 @@ pub fn run(cli: Cli) -> ExitCode {
 impl Cli {
     /// The current time: the real clock, unless `--now` says otherwise.
     pub fn now(&self, tz: &jiff::tz::TimeZone) -> anyhow::Result<Timestamp> {
-        match &self.now {
-            None => Ok(Timestamp::now()),
+        match self.now.as_deref() {
+            None | Some("") => Ok(Timestamp::now()),
             Some(s) => parse_time_arg(s, tz, "--now"),
         }
     }

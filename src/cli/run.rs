@@ -181,7 +181,7 @@ async fn sync_followers(daemon: Arc<Daemon<AnyChannel>>, minutes: u32) {
 
 /// Confirm links, when the daemon is reachable (`confirm.public_url`): signed with a key the
 /// commune's daemons share in the database.
-async fn confirm_links(
+pub(super) async fn confirm_links(
     config: &Config,
     store: &Store,
 ) -> anyhow::Result<Option<crate::confirm::link::Links>> {

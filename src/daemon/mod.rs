@@ -9,6 +9,7 @@
 mod follow_up;
 mod planner;
 mod run;
+mod send_now;
 mod worker;
 
 use std::collections::HashMap;
@@ -25,6 +26,7 @@ use crate::ledger::{Dialect, Store};
 use crate::render::Templates;
 
 pub use run::{Signals, run};
+pub use send_now::MANUAL_RULE;
 pub use worker::TickReport;
 
 /// What the daemon knows from the files. The announcements themselves live in the ledger (every

@@ -443,3 +443,59 @@ async fn settle_occurrence(
     .await?;
     Ok(())
 }
+
+/// How far one send has got, for a progress bar.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Progress {
+    pub total: i64,
+    /// Reached at least `sent`.
+    pub sent: i64,
+    /// Final without reaching: failed, expired, missed, unknown.
+    pub failed: i64,
+    /// Not yet final: planned, sending, retrying.
+    pub pending: i64,
+}
+
+impl Store {
+    pub async fn progress(&self, occurrence: i64) -> sqlx::Result<Progress> {
+        let rows = sqlx::query(
+            "SELECT state, COUNT(*) AS n FROM deliveries WHERE occurrence_id = $1 GROUP BY state",
+        )
+        .bind(occurrence)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut p = Progress::default();
+        for r in rows {
+            let (state, n): (String, i64) = (r.try_get("state")?, r.try_get("n")?);
+            p.total += n;
+            match state.as_str() {
+                "sent" | "delivered" | "seen" | "confirmed" => p.sent += n,
+                "planned" | "sending" | "retrying" => p.pending += n,
+                _ => p.failed += n,
+            }
+        }
+        Ok(p)
+    }
+
+    /// The occurrence of `announcement` by `rule` due at `due`, if planned.
+    pub async fn occurrence_id(
+        &self,
+        commune: &str,
+        announcement: &str,
+        rule: i64,
+        due: Timestamp,
+    ) -> sqlx::Result<Option<i64>> {
+        sqlx::query(
+            "SELECT id FROM occurrences WHERE commune_id = $1 AND announcement_id = $2 AND rule = $3 AND due = $4
+             AND state <> 'cancelled' ORDER BY id DESC LIMIT 1",
+        )
+        .bind(commune)
+        .bind(announcement)
+        .bind(rule)
+        .bind(micros(due))
+        .fetch_optional(&self.pool)
+        .await?
+        .map(|r| r.try_get("id"))
+        .transpose()
+    }
+}

@@ -24,7 +24,7 @@ use jiff::Timestamp;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor as _};
 
-pub use deliveries::{ClaimedDelivery, Expansion, NewConfirmation, NewDelivery, Outcome};
+pub use deliveries::{ClaimedDelivery, Expansion, NewConfirmation, NewDelivery, Outcome, Progress};
 pub use files::{Load, StoredAnnouncement};
 pub use follow_ups::{FollowUp, Late, LinkTarget, Stage};
 pub use occurrences::{ClaimedOccurrence, NewOccurrence, NewRevision, PlanChange, PlanResult};

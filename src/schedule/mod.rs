@@ -2,7 +2,7 @@
 //! window, now) to the sends in that window, with what was moved or dropped and why; `loa plan`
 //! prints it and the daemon materialises it.
 
-mod deadline;
+pub mod deadline;
 mod occurrence;
 pub mod quiet;
 

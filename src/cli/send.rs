@@ -1,0 +1,141 @@
+//! `loa send FILE --now`: one announcement out at once, whatever its schedule and quiet hours say,
+//! with a progress bar, ending with its reach. The send is written to the ledger like any other
+//! (sent once, retried, reported), so it is safe beside a running daemon on PostgreSQL; on a
+//! SQLite file stop the daemon first, or let it send (`loa run`) instead.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use super::{CannotRun, Cli, find_repo_dir};
+use crate::announce::problem::Lang;
+use crate::clock::Clock;
+use crate::daemon::{Daemon, Settings};
+use crate::deliver::select::AnyChannel;
+use crate::ledger::{Progress, Store};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The announcement file.
+    pub file: PathBuf,
+    /// The configuration file (default: loa.toml when it exists), read as `loa run` reads it.
+    #[arg(long, short, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Overrides `database`: sqlite://FILE or postgres://…
+    #[arg(long, value_name = "URL")]
+    pub database: Option<String>,
+    /// How long to keep retrying before leaving the rest to the daemon, in seconds.
+    #[arg(long, default_value_t = 120)]
+    pub wait: u64,
+}
+
+pub fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
+    if cli.now.is_none() {
+        return Err(CannotRun("loa send sends at once: say so with --now".into()).into());
+    }
+    let mut config = crate::config::Config::load(args.config.as_deref())?;
+    if let Some(db) = &args.database {
+        config.database = db.clone();
+    }
+    if let Some(dir) = find_repo_dir(&args.file) {
+        config.announcements = dir;
+    }
+    let dir = config.announcements.clone();
+    // The file must be valid before anything is sent.
+    let commune = crate::announce::load_commune(&dir).ok();
+    let problems = match crate::announce::read_file(&args.file) {
+        Ok(text) => {
+            crate::announce::announcement_from_text(&dir, &args.file, &text, commune.as_ref()).err()
+        }
+        Err(p) => Some(p),
+    };
+    if let Some(problems) = problems {
+        super::print_problems(&problems, cli.lang);
+        return Ok(ExitCode::from(1));
+    }
+    let id = crate::announce::announcement_id(&dir, &args.file);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(send(cli, args, config, &id))
+}
+
+async fn send(
+    cli: &Cli,
+    args: &Args,
+    config: crate::config::Config,
+    id: &str,
+) -> anyhow::Result<ExitCode> {
+    let settings = Settings::from_config(&config);
+    let store = Store::open(&config.database).await?;
+    let channel = AnyChannel::open(&config, &store, &settings.node, Clock::System).await?;
+    let mut daemon = Daemon::new(store.clone(), channel, settings);
+    if let Some(links) = super::run::confirm_links(&config, &store).await? {
+        daemon = daemon.with_links(links);
+    }
+    let tz = jiff::tz::TimeZone::get("Asia/Ho_Chi_Minh").unwrap_or(jiff::tz::TimeZone::UTC);
+    let now = cli.now(&tz)?;
+    daemon.load_all(now).await?;
+    let occurrence = daemon.send_now(id, now).await?;
+    let started = std::time::Instant::now();
+    let progress = loop {
+        let at = if cli.now.as_deref().is_some_and(|s| !s.is_empty()) {
+            now
+        } else {
+            jiff::Timestamp::now()
+        };
+        daemon.tick(at, &|| false).await?;
+        let progress = store.progress(occurrence).await?;
+        draw(&progress, cli.lang);
+        if progress.pending == 0 || started.elapsed() > Duration::from_secs(args.wait) {
+            break progress;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    eprintln!();
+    if progress.pending > 0 {
+        eprintln!(
+            "{}",
+            match cli.lang {
+                Lang::Vi => format!(
+                    "Còn {} tin đang chờ gửi lại; `loa run` sẽ gửi tiếp.",
+                    progress.pending
+                ),
+                Lang::En => format!(
+                    "{} messages are waiting to be retried; `loa run` carries on.",
+                    progress.pending
+                ),
+            }
+        );
+    }
+    let selection = crate::ledger::report::Selection {
+        send: Some(occurrence),
+        ..Default::default()
+    };
+    let report = store.report(&config.commune_id, &selection).await?;
+    print!("{}", super::report_text::table(&report, &tz, cli.lang));
+    store.close().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `[##########··········] 512/1000  gửi 500 · lỗi 12`, redrawn in place.
+fn draw(p: &Progress, lang: Lang) {
+    const WIDTH: i64 = 30;
+    let done = p.sent + p.failed;
+    let filled = (done * WIDTH).checked_div(p.total).unwrap_or(WIDTH);
+    let bar: String = (0..WIDTH)
+        .map(|i| if i < filled { '#' } else { '·' })
+        .collect();
+    let (sent, failed) = match lang {
+        Lang::Vi => ("đã gửi", "lỗi"),
+        Lang::En => ("sent", "failed"),
+    };
+    let mut err = std::io::stderr();
+    let _ = write!(
+        err,
+        "\r[{bar}] {done}/{}  {sent} {} · {failed} {}",
+        p.total, p.sent, p.failed
+    );
+    let _ = err.flush();
+}

@@ -1,0 +1,90 @@
+//! `loa send FILE --now`: a valid file goes out at once through the configured channel, recorded
+//! in the ledger and summarised; an invalid file sends nothing and says where it is wrong.
+
+use std::process::Command;
+
+fn repo() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for sub in ["announcements", "templates"] {
+        let from = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(sub);
+        copy(&from, &dir.path().join(sub));
+    }
+    dir
+}
+
+fn copy(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for e in std::fs::read_dir(from).expect("read_dir") {
+        let p = e.expect("entry").path();
+        let name = p.file_name().expect("name").to_owned();
+        if p.is_dir() {
+            copy(&p, &to.join(name));
+        } else {
+            std::fs::copy(&p, to.join(name)).expect("copy");
+        }
+    }
+}
+
+fn loa(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_loa"))
+        .args(args)
+        .current_dir(dir)
+        .env(
+            "LOA_DATABASE",
+            format!("sqlite://{}", dir.join("loa.db").display()),
+        )
+        .env("LOA_LOG_CHANNEL_PATH", dir.join("sends.jsonl"))
+        .env("LOA_LOG", "warn")
+        .env_remove("LOA_NOW")
+        .output()
+        .expect("loa")
+}
+
+#[test]
+fn a_file_goes_out_at_once_and_its_reach_is_printed() {
+    let repo = repo();
+    let dir = repo.path();
+    let out = loa(
+        dir,
+        &["send", "announcements/hop-thon-yen-ngua.yaml", "--now"],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    let sent = std::fs::read_to_string(dir.join("sends.jsonl")).expect("the log channel wrote");
+    let lines = sent.lines().count();
+    assert!(lines > 0);
+    assert!(
+        stderr.contains(&format!("{lines}/{lines}")),
+        "the progress bar ends full: {stderr}"
+    );
+    assert!(stdout.contains("hop-thon-yen-ngua"), "{stdout}");
+    assert!(stdout.contains("Tổng"), "{stdout}");
+    // Sent by hand again: a second send, recorded as such, not a duplicate of the first.
+    let again = loa(
+        dir,
+        &["send", "announcements/hop-thon-yen-ngua.yaml", "--now"],
+    );
+    assert!(again.status.success());
+    let sent = std::fs::read_to_string(dir.join("sends.jsonl")).expect("log");
+    assert_eq!(sent.lines().count(), 2 * lines);
+    // Without --now nothing is sent.
+    let refused = loa(dir, &["send", "announcements/hop-thon-yen-ngua.yaml"]);
+    assert_eq!(refused.status.code(), Some(2));
+}
+
+#[test]
+fn an_invalid_file_sends_nothing() {
+    let repo = repo();
+    let dir = repo.path();
+    std::fs::write(
+        dir.join("announcements/hong.yaml"),
+        "title: Họp\nsend:\n  - at: 2026-02-30 08:00\n",
+    )
+    .expect("write");
+    let out = loa(dir, &["send", "announcements/hong.yaml", "--now"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("announcements/hong.yaml:3:"), "{stderr}");
+    assert!(!dir.join("sends.jsonl").exists(), "nothing was sent");
+}
