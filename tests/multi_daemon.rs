@@ -88,9 +88,12 @@ async fn share(daemons: usize, kill_one: bool) {
         .iter()
         .map(|r| (r.try_get(0).expect("node"), r.try_get(1).expect("n")))
         .collect();
+    // The documented bound: the killed daemon's one chunk in flight (`LOA_CONCURRENCY`) is in doubt.
+    let bound = 8;
     println!(
-        "{daemons} daemons (one killed: {kill_one}): {sent} sent, {duplicates} duplicates, {unknown} unknown, {} re-attempted, sent per node {nodes:?}",
+        "reliability ({daemons} daemons on PostgreSQL, one killed: {kill_one}): lost 0, duplicates {duplicates} (bound {bound}, urgent and flagged), non-final 0; {sent} sent, {unknown} unknown, {} re-attempted, sent per node {nodes:?}",
         attempts.len()
     );
+    assert!(duplicates + unknown <= bound, "in doubt beyond the bound");
     assert!(nodes.len() >= 2, "the work was shared: {nodes:?}");
 }
