@@ -68,7 +68,10 @@ def run_broadcast(d: Path, env: dict, expected: int, lead=20):
         except sqlite3.OperationalError:
             pass
         time.sleep(0.2)
+    peak = Path(f"/proc/{p.pid}/status").read_text()
+    peak_kib = int(next(l.split()[1] for l in peak.splitlines() if l.startswith("VmHWM")))
     p.send_signal(signal.SIGTERM); p.wait()
+    run_broadcast.peak_kib = peak_kib
     first = db.execute("SELECT MIN(at) FROM delivery_events WHERE state = 'sending'").fetchone()[0]
     last = db.execute("SELECT MAX(at) FROM delivery_events WHERE state IN ('sent', 'failed')").fetchone()[0]
     states = dict(db.execute("SELECT state, COUNT(*) FROM deliveries GROUP BY state").fetchall())
@@ -104,6 +107,7 @@ def fanout(followers: int, concurrency: int = 256, wrk: bool = True):
             print(f"fan-out ({concurrency} in flight): {n} deliveries in {secs:.2f} s = {rate:,.0f}/s (states {states}); follower sync {sync:.1f} s")
             if raw:
                 print(f"simulator raw rate under wrk: {raw:,.0f} requests/s; ratio {rate / raw:.2f}")
+            return rate, raw, run_broadcast.peak_kib
         finally:
             sim.send_signal(signal.SIGTERM); sim.wait()
 
