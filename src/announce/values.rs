@@ -248,16 +248,33 @@ pub fn parse_cron(value: &str) -> Result<CronExpr, ProblemKind> {
         .year(Year::Disallowed)
         .dom_and_dow(star_day)
         .build();
+    // An empty item in a list (`,5` or `1,,2`) leaves croner a field that matches nothing, and
+    // finding that out took it seconds (found by fuzzing): refuse it here, naming the field.
+    if let Some(fault) = empty_list_item(&source) {
+        return Err(invalid(fault));
+    }
     let cron = parser.parse(&source).map_err(|e| {
         invalid(faulty_field(&parser, &source).unwrap_or(CronFault::Other(e.to_string())))
     })?;
     Ok(CronExpr { source, cron })
 }
 
-/// Names the first field that is wrong on its own, by parsing it with every other field `*`.
-fn faulty_field(parser: &CronParser, source: &str) -> Option<CronFault> {
+/// The first field with an empty item in its comma-separated list.
+fn empty_list_item(source: &str) -> Option<CronFault> {
     let parts: Vec<&str> = source.split(' ').collect();
-    let names: &[CronField] = if parts.len() == 6 {
+    let names = field_names(parts.len());
+    parts.iter().zip(names).find_map(|(part, name)| {
+        part.split(',')
+            .any(str::is_empty)
+            .then(|| CronFault::Field {
+                field: *name,
+                text: part.to_string(),
+            })
+    })
+}
+
+fn field_names(fields: usize) -> &'static [CronField] {
+    if fields == 6 {
         &[
             CronField::Second,
             CronField::Minute,
@@ -274,7 +291,13 @@ fn faulty_field(parser: &CronParser, source: &str) -> Option<CronFault> {
             CronField::Month,
             CronField::DayOfWeek,
         ]
-    };
+    }
+}
+
+/// Names the first field that is wrong on its own, by parsing it with every other field `*`.
+fn faulty_field(parser: &CronParser, source: &str) -> Option<CronFault> {
+    let parts: Vec<&str> = source.split(' ').collect();
+    let names = field_names(parts.len());
     (0..parts.len()).find_map(|i| {
         let alone: Vec<&str> = (0..parts.len())
             .map(|j| if i == j { parts[j] } else { "*" })
@@ -305,6 +328,28 @@ mod tests {
         assert_eq!(t.to_string(), "2026-12-01T00:30:15Z");
         let t = parse_datetime("2026-12-01 07:30+00:00", &vn(), false).expect("valid");
         assert_eq!(t.to_string(), "2026-12-01T07:30:00Z");
+    }
+
+    /// Regression (found by fuzzing): `, */6 * * *` (an empty minute item) made croner search
+    /// for seconds before `check` could say the expression never fires.
+    #[test]
+    fn empty_list_items_in_cron_fields_are_refused_at_once() {
+        for (v, field) in [
+            (", */6 * * *", CronField::Minute),
+            ("0 1,,2 * * *", CronField::Hour),
+            ("0 8 * * MON,", CronField::DayOfWeek),
+        ] {
+            match parse_cron(v) {
+                Err(ProblemKind::InvalidCron {
+                    fault: CronFault::Field { field: f, .. },
+                    ..
+                }) => {
+                    assert_eq!(f, field, "{v}")
+                }
+                other => panic!("{v}: {other:?}"),
+            }
+        }
+        assert!(parse_cron("0,30 8 * * MON,FRI").is_ok());
     }
 
     /// Regression (found by fuzzing): a character of several bytes across byte 16 panicked.
