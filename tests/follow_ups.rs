@@ -17,9 +17,9 @@ use loa::deliver::select::AnyChannel;
 use loa::deliver::zalo::channel::ZaloChannel;
 use loa::deliver::zalo::config::Secret;
 use loa::ledger::Store;
-use loa::sim::{GenerateSpec, People, Population, SimConfig};
+use loa::sim::{GenerateSpec, People, Population};
 use loa::web::{WEBHOOK_PATH, WebState, ZaloKeys};
-use support::zalo::{APP, SECRET, settings, wait_count, zalo_for};
+use support::zalo::{APP, SECRET, quick_people, settings, start_sim, wait_count, zalo_for};
 
 /// The commune's villages as the simulator generated them: (village id, name, head's user id).
 struct Village {
@@ -149,26 +149,10 @@ async fn heads_confirm_by_reply_and_link_the_silent_one_is_reminded_then_escalat
         .user_id
         .clone();
     let people = People {
-        receive_delay: Duration::from_millis(20),
-        seen_delay: Duration::from_millis(40),
         seen_share: 1.0,
-        head_reply_share: 1.0,
-        reply_delay: Duration::from_millis(40),
-        ..People::default()
+        ..quick_people()
     };
-    let sim_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let sim = loa::sim::start(
-        SimConfig {
-            population: population.clone(),
-            people,
-            ..SimConfig::default()
-        },
-        sim_listener,
-    )
-    .await
-    .expect("sim");
+    let sim = start_sim(population.clone(), people).await;
     let config = zalo_for(&sim, &store).await;
     let open = || {
         ZaloChannel::open(

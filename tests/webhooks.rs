@@ -275,7 +275,7 @@ async fn heads_confirm_by_reply_and_are_thanked() {
     use loa::daemon::Daemon;
     use loa::deliver::select::AnyChannel;
     use loa::deliver::zalo::channel::ZaloChannel;
-    use loa::sim::{GenerateSpec, People, Population, SimConfig};
+    use loa::sim::{GenerateSpec, Population};
 
     let db = support::sqlite();
     let store = db.store().await;
@@ -287,26 +287,7 @@ async fn heads_confirm_by_reply_and_are_thanked() {
         non_follower_share: 0.0,
         seed: 9,
     });
-    let people = People {
-        receive_delay: Duration::from_millis(20),
-        seen_delay: Duration::from_millis(40),
-        head_reply_share: 1.0,
-        reply_delay: Duration::from_millis(40),
-        ..People::default()
-    };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let sim = loa::sim::start(
-        SimConfig {
-            population: population.clone(),
-            people,
-            ..SimConfig::default()
-        },
-        listener,
-    )
-    .await
-    .expect("sim");
+    let sim = support::zalo::start_sim(population.clone(), support::zalo::quick_people()).await;
     let now = Timestamp::now();
     let config = zalo_for(&sim, &store).await;
     let open = || {

@@ -76,3 +76,34 @@ pub async fn wait_count(store: &Store, sql: &str, want: i64, secs: u64, sim: &lo
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// Simulated people who act within milliseconds: receive, read and (village heads) reply.
+pub fn quick_people() -> loa::sim::People {
+    loa::sim::People {
+        receive_delay: Duration::from_millis(20),
+        seen_delay: Duration::from_millis(40),
+        head_reply_share: 1.0,
+        reply_delay: Duration::from_millis(40),
+        ..loa::sim::People::default()
+    }
+}
+
+/// The simulator on a free port, with this population and these people.
+pub async fn start_sim(
+    population: loa::sim::Population,
+    people: loa::sim::People,
+) -> loa::sim::Sim {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    loa::sim::start(
+        loa::sim::SimConfig {
+            population,
+            people,
+            ..loa::sim::SimConfig::default()
+        },
+        listener,
+    )
+    .await
+    .expect("sim")
+}
