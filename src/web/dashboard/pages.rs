@@ -64,7 +64,7 @@ pub async fn overview(State(state): State<Arc<WebState>>) -> Response {
     let Some(dashboard) = &state.dashboard else {
         return super::auth::off();
     };
-    let (store, commune, tz) = (&state.store, state.commune.as_str(), view::zone());
+    let (store, commune, tz) = (&state.store, state.commune.as_str(), state.tz.clone());
     let now = dashboard.clock.now();
     let sel = Selection {
         since: Some(now - RECENT),
@@ -126,7 +126,7 @@ pub async fn send(State(state): State<Arc<WebState>>, Path(id): Path<String>) ->
     let Ok(id) = id.parse::<i64>() else {
         return not_found();
     };
-    let (store, commune, tz) = (&state.store, state.commune.as_str(), view::zone());
+    let (store, commune, tz) = (&state.store, state.commune.as_str(), state.tz.clone());
     let sel = Selection {
         send: Some(id),
         ..Selection::default()

@@ -13,10 +13,6 @@ use crate::render::vi_time;
 
 const VI: Lang = Lang::Vi;
 
-pub fn zone() -> TimeZone {
-    TimeZone::get("Asia/Ho_Chi_Minh").unwrap_or(TimeZone::UTC)
-}
-
 /// `T3 01/12/2026 08:00`.
 pub fn when(t: Timestamp, tz: &TimeZone) -> String {
     let z = t.to_zoned(tz.clone());
