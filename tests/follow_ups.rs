@@ -192,20 +192,7 @@ async fn heads_confirm_by_reply_and_link_the_silent_one_is_reminded_then_escalat
         "leaders:\n  - {{ id: chu-tich, name: Chủ tịch xã, zalo_user: \"{leader}\" }}\n"
     ));
     std::fs::write(ann.join("commune.yaml"), commune).expect("write");
-    std::fs::write(
-        dir.path().join("templates/storm_warning.tera"),
-        "{{ title }}: bão số 13 vào đêm nay.",
-    )
-    .expect("write");
-    let due = support::local_in(2);
-    std::fs::write(
-        ann.join("bao.yaml"),
-        format!(
-            "title: Cảnh báo bão\nkind: storm_warning\npriority: urgent\nsend:\n  - at: {due}\nexpires: {}\nconfirm: {{ by: [village_head], within: 1h, escalate_to: [chu-tich] }}\n",
-            support::local_in(86_400)
-        ),
-    )
-    .expect("write");
+    let at = support::zalo::storm_warning(dir.path(), "{{ title }}: bão số 13 vào đêm nay.");
     let now = Timestamp::now();
     let clock = Clock::manual(now);
     let daemon = Daemon::new(
@@ -216,12 +203,8 @@ async fn heads_confirm_by_reply_and_link_the_silent_one_is_reminded_then_escalat
     .with_clock(clock.clone())
     .with_links(links.clone());
     daemon.load_all(now).await.expect("load");
-    let tz = jiff::tz::TimeZone::get("Asia/Ho_Chi_Minh").expect("tz");
-    let at = loa::announce::values::parse_datetime(&due, &tz, true).expect("due");
     clock.set(at);
-    while Timestamp::now() < at {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    support::zalo::until(at).await;
 
     // The send: five groups, and each head their own request with their link.
     daemon.tick(at, &|| false).await.expect("tick");

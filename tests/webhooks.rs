@@ -325,32 +325,14 @@ async fn heads_confirm_by_reply_and_are_thanked() {
         "leaders:\n  - { id: chu-tich, name: Chủ tịch, zalo_user: \"5512727797175877300\" }\n",
     );
     std::fs::write(ann.join("commune.yaml"), commune).expect("write");
-    std::fs::write(
-        dir.path().join("templates/storm_warning.tera"),
-        "{{ title }}",
-    )
-    .expect("write");
-    // Due in two seconds of real time: a reply must come after the request it confirms.
-    let due = support::local_in(2);
-    std::fs::write(
-        ann.join("bao.yaml"),
-        format!(
-            "title: Cảnh báo bão\nkind: storm_warning\npriority: urgent\nsend:\n  - at: {due}\nexpires: {}\nconfirm: {{ by: [village_head], within: 1h, escalate_to: [chu-tich] }}\n",
-            support::local_in(86_400)
-        ),
-    )
-    .expect("write");
+    let at = support::zalo::storm_warning(dir.path(), "{{ title }}");
     let settings = settings(dir.path());
     let clock = Clock::manual(now);
     let daemon = Daemon::new(store.clone(), open().await.expect("channel"), settings)
         .with_clock(clock.clone());
     daemon.load_all(now).await.expect("load");
-    let tz = jiff::tz::TimeZone::get("Asia/Ho_Chi_Minh").expect("tz");
-    let at = loa::announce::values::parse_datetime(&due, &tz, true).expect("due");
     clock.set(at);
-    while Timestamp::now() < at {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    support::zalo::until(at).await;
     daemon.tick(at, &|| false).await.expect("tick");
     let requested: i64 =
         sqlx::query("SELECT COUNT(*) AS n FROM confirmations WHERE state = 'pending'")

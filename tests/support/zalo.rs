@@ -107,3 +107,28 @@ pub async fn start_sim(
     .await
     .expect("sim")
 }
+
+/// An urgent storm warning due two seconds from now (real time: a reply must come after the
+/// request it confirms) that asks heads to confirm within an hour and escalates to `chu-tich`;
+/// its template is `template`. Returns when it is due.
+pub fn storm_warning(dir: &std::path::Path, template: &str) -> Timestamp {
+    std::fs::write(dir.join("templates/storm_warning.tera"), template).expect("write");
+    let due = super::local_in(2);
+    std::fs::write(
+        dir.join("announcements/bao.yaml"),
+        format!(
+            "title: Cảnh báo bão\nkind: storm_warning\npriority: urgent\nsend:\n  - at: {due}\nexpires: {}\nconfirm: {{ by: [village_head], within: 1h, escalate_to: [chu-tich] }}\n",
+            super::local_in(86_400)
+        ),
+    )
+    .expect("write");
+    let tz = jiff::tz::TimeZone::get("Asia/Ho_Chi_Minh").expect("tz");
+    loa::announce::values::parse_datetime(&due, &tz, true).expect("due")
+}
+
+/// Sleeps until the real clock reaches `at` (webhook times are real).
+pub async fn until(at: Timestamp) {
+    while Timestamp::now() < at {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
