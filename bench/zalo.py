@@ -11,7 +11,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-LOA = ROOT / "target" / "release" / "loa"
+LOA = Path(os.environ.get("LOA_BIN", ROOT / "target" / "release" / "loa"))
 VN = timezone(timedelta(hours=7))
 
 def free_port():
@@ -44,7 +44,7 @@ def start_sim(d: Path, port: int, followers: int, *extra):
     return p
 
 def env_for(d: Path, base: str, refresh: str, **more):
-    e = dict(os.environ, LOA_DATABASE=f"sqlite://{d}/loa.db", LOA_LOG="info", LOA_CHANNEL="zalo",
+    e = dict(os.environ, LOA_DATABASE=f"sqlite://{d}/loa.db", LOA_LOG=os.environ.get("BENCH_LOG", "info"), LOA_CHANNEL="zalo",
              LOA_ZALO_APP_ID="3304985733420011111", LOA_ZALO_APP_SECRET="sim-app-secret",
              LOA_ZALO_OAUTH_URL=base, LOA_ZALO_API_URL=base, LOA_ZALO_ZNS_URL=base,
              LOA_ZALO_ZNS_TEMPLATE_ID="loa-announcement", LOA_ZALO_REFRESH_TOKEN=refresh, LOA_ZALO_SYNC_MINUTES="0")
@@ -56,7 +56,7 @@ def run_broadcast(d: Path, env: dict, expected: int, lead=20):
     subprocess.run([str(LOA), "zalo", "sync"], cwd=d, env=env, check=True, stdout=subprocess.DEVNULL)
     sync = time.time() - sync
     announce(d, datetime.now(timezone.utc) + timedelta(seconds=lead))
-    p = subprocess.Popen([str(LOA), "run"], cwd=d, env=env, stdout=subprocess.DEVNULL, stderr=open(d / "daemon.log", "w"))
+    p = subprocess.Popen([str(LOA), "run"], cwd=d, env=env, stdout=subprocess.DEVNULL, stderr=open(os.environ.get("BENCH_DAEMON_LOG", d / "daemon.log"), "w"))
     db = None
     end = time.time() + lead + 600
     while time.time() < end:

@@ -379,14 +379,14 @@ async fn story(store: &Store) {
     // "m1,…") names its first part; webhook events are stored once per key.
     assert_eq!(
         store
-            .apply_receipt(C, "m1", Receipt::Delivered, at)
+            .apply_receipt(C, "m1", None, Receipt::Delivered, at)
             .await
             .expect("receipt"),
         1
     );
     assert_eq!(
         store
-            .apply_receipt(C, "m", Receipt::Delivered, at)
+            .apply_receipt(C, "m", None, Receipt::Delivered, at)
             .await
             .expect("prefix"),
         0
@@ -400,14 +400,14 @@ async fn story(store: &Store) {
     );
     assert_eq!(
         store
-            .apply_receipt(C, "m1", Receipt::Delivered, at)
+            .apply_receipt(C, "m1", None, Receipt::Delivered, at)
             .await
             .expect("late"),
         0
     );
     assert_eq!(
         store
-            .apply_receipt(C, "m9", Receipt::Seen, at)
+            .apply_receipt(C, "m9", None, Receipt::Seen, at)
             .await
             .expect("unknown"),
         0
@@ -687,5 +687,119 @@ async fn follow_ups_on_every_backend() {
             .expect("secret");
         assert_eq!(s1, s2);
         assert_eq!(s1.len(), 64);
+    }
+}
+
+#[tokio::test]
+async fn receipts_find_a_person_through_their_recent_sends() {
+    for db in support::databases().await {
+        let store = db.store().await;
+        let now = t("2026-11-24T01:00:00Z");
+        store
+            .upsert_commune(C, "Xã Long Môn", now)
+            .await
+            .expect("commune");
+        let change = PlanChange {
+            revisions: vec![rev("bao", "h1")],
+            occurrences: vec![occ("bao", 0, "2026-11-24T02:00:00Z", true)],
+            ..Default::default()
+        };
+        store.apply_plan(C, &change, now).await.expect("plan");
+        let at = t("2026-11-24T02:00:00Z");
+        let lease = at + SignedDuration::from_secs(30);
+        let claimed = store
+            .claim_occurrences(C, "n1", at, lease, 10)
+            .await
+            .expect("claim");
+        let to = |kind: &'static str, target: &str| NewDelivery {
+            village_id: Some("lang-tre".into()),
+            target_kind: kind,
+            target: target.into(),
+            person: None,
+            text: "Xin chào".into(),
+            fallback: None,
+        };
+        let deliveries = [
+            to("user", "u1"),
+            to("user", "u2"),
+            to("phone", "84912345678"),
+            to("group", "g1"),
+        ];
+        store
+            .expand(C, &claimed[0], &deliveries, None, "n1", at)
+            .await
+            .expect("expand");
+        let sending = store
+            .claim_deliveries(C, "n1", at, lease, 10)
+            .await
+            .expect("claim");
+        let ids = ["a1", "b1,b2", "z1", "gm"];
+        let outcomes: Vec<Outcome> = sending
+            .iter()
+            .map(|d| {
+                let i = deliveries
+                    .iter()
+                    .position(|n| n.target == d.target)
+                    .expect("known target");
+                Outcome {
+                    id: d.id,
+                    state: DeliveryState::Sent,
+                    provider_message_id: Some(ids[i].into()),
+                    error_code: None,
+                    error_reason: None,
+                    next_attempt_at: None,
+                    in_doubt: false,
+                }
+            })
+            .collect();
+        let (recorded, next) = store
+            .record_and_claim(
+                C,
+                "n1",
+                &outcomes,
+                at,
+                Claim {
+                    now: at,
+                    lease_until: lease,
+                    limit: 10,
+                },
+            )
+            .await
+            .expect("record");
+        assert_eq!((recorded, next.len()), (4, 0), "{}", db.name);
+
+        let later = at + SignedDuration::from_hours(1);
+        let apply = |id: &'static str, who: Option<&'static str>, r: Receipt, when| {
+            let store = store.clone();
+            async move {
+                store
+                    .apply_receipt(C, id, who, r, when)
+                    .await
+                    .expect("receipt")
+            }
+        };
+        // Another person's id with this message id is not this delivery.
+        assert_eq!(apply("a1", Some("u2"), Receipt::Delivered, later).await, 0);
+        assert_eq!(apply("a1", Some("u1"), Receipt::Delivered, later).await, 1);
+        // A text in parts counts from its first part.
+        assert_eq!(apply("b1", Some("u2"), Receipt::Seen, later).await, 1);
+        // A ZNS receipt names the phone.
+        assert_eq!(
+            apply("z1", Some("84912345678"), Receipt::Delivered, later).await,
+            1
+        );
+        // A member's receipt for a message to their village group moves the group's delivery.
+        assert_eq!(apply("gm", Some("u9"), Receipt::Delivered, later).await, 1);
+        assert_eq!(apply("gm", None, Receipt::Seen, later).await, 1);
+        // A receipt more than 30 days after the send no longer finds it.
+        let month = at + SignedDuration::from_hours(31 * 24);
+        assert_eq!(apply("a1", Some("u1"), Receipt::Seen, month).await, 0);
+        assert_eq!(apply("a1", Some("u1"), Receipt::Seen, later).await, 1);
+        let states = count(
+            &store,
+            "SELECT COUNT(*) FROM deliveries WHERE state = 'seen'",
+        )
+        .await;
+        assert_eq!(states, 3, "{}", db.name);
     }
 }

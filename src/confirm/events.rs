@@ -78,6 +78,8 @@ pub async fn apply(
 ) -> sqlx::Result<String> {
     let at = event_time(event).unwrap_or(now);
     let message = event.message.clone().unwrap_or_default();
+    // The person a receipt is about: a follower's Zalo id, or the phone of a ZNS message.
+    let recipient = event.recipient.as_ref().map(|r| r.id.as_str());
     let outcome = match event.event_name.as_str() {
         "user_received_message" => {
             // ZNS receipts carry our tracking id, which names the delivery.
@@ -95,7 +97,7 @@ pub async fn apply(
                 }
                 (None, Some(id)) => {
                     store
-                        .apply_receipt(commune, id, Receipt::Delivered, now)
+                        .apply_receipt(commune, id, recipient, Receipt::Delivered, now)
                         .await?
                 }
                 (None, None) => 0,
@@ -112,7 +114,7 @@ pub async fn apply(
             let mut n = 0;
             for id in ids {
                 n += store
-                    .apply_receipt(commune, &id, Receipt::Seen, now)
+                    .apply_receipt(commune, &id, recipient, Receipt::Seen, now)
                     .await?;
             }
             if let Some(user) = &event.recipient {

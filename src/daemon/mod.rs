@@ -7,9 +7,11 @@
 //! and SIGHUP, and stops gracefully on SIGTERM or Ctrl-C.
 
 mod follow_up;
+mod ledger_thread;
 mod planner;
 mod run;
 mod send_now;
+mod sending;
 mod worker;
 
 use std::collections::HashMap;
@@ -99,6 +101,8 @@ pub struct Daemon<C: Channel> {
     pub links: Option<crate::confirm::link::Links>,
     loaded: RwLock<Option<Loaded>>,
     versions: std::sync::Mutex<HashMap<(String, i64), Arc<Announcement>>>,
+    /// Started by the first send.
+    ledger_thread: std::sync::OnceLock<ledger_thread::LedgerThread>,
 }
 
 impl<C: Channel> Daemon<C> {
@@ -111,6 +115,7 @@ impl<C: Channel> Daemon<C> {
             links: None,
             loaded: RwLock::new(None),
             versions: Default::default(),
+            ledger_thread: Default::default(),
         }
     }
 

@@ -1,18 +1,14 @@
 //! The due loop's work at one instant: take over what dead daemons left, claim due occurrences and
-//! expand them into deliveries (or record them missed past their deadline), then send due
-//! deliveries a chunk at a time and record each outcome after the provider answered.
+//! expand them into deliveries (or record them missed past their deadline), then hand over to the
+//! send loop (`sending`).
 
 use std::collections::HashMap;
 
-use futures_util::future::join_all;
 use jiff::{SignedDuration, Timestamp};
 
 use super::Daemon;
-use crate::deliver::{Channel, Outgoing, SendError, TargetKind, targets};
-use crate::ledger::{
-    ClaimedDelivery, ClaimedOccurrence, DeliveryState, Expansion, NewConfirmation, NewDelivery,
-    OccurrenceState, Outcome,
-};
+use crate::deliver::{Channel, TargetKind, targets};
+use crate::ledger::{ClaimedOccurrence, Expansion, NewConfirmation, NewDelivery, OccurrenceState};
 use crate::schedule::Trigger;
 
 /// What one tick did.
@@ -149,61 +145,7 @@ impl<C: Channel> Daemon<C> {
         }
         // Heads late to confirm: reminders and escalations go out with this tick's sends.
         self.follow_up(now).await?;
-        loop {
-            // Re-read the clock for each chunk: sending takes time, and due times are compared
-            // with the moment of the send.
-            let now = self.clock.now().max(now);
-            let lease = now + self.settings.lease;
-            let chunk = self
-                .store
-                .claim_deliveries(
-                    &commune,
-                    &node,
-                    now,
-                    lease,
-                    self.settings.concurrency as i64,
-                )
-                .await?;
-            if chunk.is_empty() {
-                break;
-            }
-            let results = join_all(chunk.iter().map(|d| self.send_one(d))).await;
-            let done = self.clock.now().max(now);
-            let outcomes: Vec<Outcome> = chunk
-                .iter()
-                .zip(results)
-                .map(|(d, r)| self.outcome(d, r, done))
-                .collect();
-            let channel = self.channel.name();
-            for o in &outcomes {
-                let label = match o.state {
-                    DeliveryState::Sent => {
-                        report.sent += 1;
-                        "sent"
-                    }
-                    DeliveryState::Retrying => {
-                        report.retrying += 1;
-                        "retrying"
-                    }
-                    DeliveryState::Expired => {
-                        report.expired += 1;
-                        "expired"
-                    }
-                    _ => {
-                        report.failed += 1;
-                        "failed"
-                    }
-                };
-                metrics::counter!("loa_sends_total", "channel" => channel, "outcome" => label)
-                    .increment(1);
-            }
-            self.store
-                .record_outcomes(&commune, &node, &outcomes, done)
-                .await?;
-            if stop() {
-                break;
-            }
-        }
+        self.send_due(now, stop, &mut report).await?;
         Ok(report)
     }
 
@@ -305,88 +247,6 @@ impl<C: Channel> Daemon<C> {
             }
         }
         Ok(Some((deliveries, confirmations)))
-    }
-
-    async fn send_one(&self, d: &ClaimedDelivery) -> Result<crate::deliver::Sent, SendError> {
-        let kind = TargetKind::parse(&d.target_kind).unwrap_or(TargetKind::User);
-        let msg = Outgoing {
-            delivery_id: d.id,
-            announcement_id: &d.announcement_id,
-            kind,
-            target: &d.target,
-            text: &d.text,
-            urgent: d.urgent,
-            possible_duplicate: d.possible_duplicate,
-            fallback: d.fallback.as_deref(),
-        };
-        let started = std::time::Instant::now();
-        let result = self.channel.send(&msg).await;
-        metrics::histogram!("loa_send_seconds", "channel" => self.channel.name())
-            .record(started.elapsed().as_secs_f64());
-        result
-    }
-
-    /// Classifies a result into the delivery's next state.
-    fn outcome(
-        &self,
-        d: &ClaimedDelivery,
-        result: Result<crate::deliver::Sent, SendError>,
-        now: Timestamp,
-    ) -> Outcome {
-        let base = Outcome {
-            id: d.id,
-            state: DeliveryState::Sent,
-            provider_message_id: None,
-            error_code: None,
-            error_reason: None,
-            next_attempt_at: None,
-            in_doubt: false,
-        };
-        match result {
-            Ok(sent) => Outcome {
-                provider_message_id: Some(sent.message_id),
-                error_reason: sent.note,
-                ..base
-            },
-            Err(SendError::Final { code, reason }) => Outcome {
-                state: DeliveryState::Failed,
-                error_code: Some(code),
-                error_reason: Some(reason),
-                ..base
-            },
-            Err(e) => {
-                let hint = match &e {
-                    SendError::RetryLater { after: Some(a), .. } => {
-                        SignedDuration::try_from(*a).unwrap_or_default()
-                    }
-                    _ => SignedDuration::ZERO,
-                };
-                let next = now + self.backoff(d.attempts).max(hint);
-                let state = if d.attempts >= self.settings.max_attempts {
-                    DeliveryState::Failed
-                } else if next > d.deadline {
-                    DeliveryState::Expired
-                } else {
-                    DeliveryState::Retrying
-                };
-                Outcome {
-                    state,
-                    error_code: Some(e.code().to_string()),
-                    error_reason: Some(e.reason().to_string()),
-                    next_attempt_at: Some(next),
-                    in_doubt: matches!(e, SendError::RetryLater { in_doubt: true, .. }),
-                    ..base
-                }
-            }
-        }
-    }
-
-    /// Exponential backoff with jitter: base, 4×base, 16×base… ±20%.
-    fn backoff(&self, attempts: i64) -> SignedDuration {
-        let base =
-            self.settings.retry_base.as_secs_f64() * 4f64.powi((attempts - 1).clamp(0, 8) as i32);
-        let jitter = 0.8 + rand::random::<f64>() * 0.4;
-        SignedDuration::from_secs_f64(base * jitter)
     }
 }
 

@@ -50,6 +50,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "follow-ups",
         include_str!("../../migrations/sqlite/0008_follow_ups.sql"),
     ),
+    (
+        9,
+        "lean indexes",
+        include_str!("../../migrations/sqlite/0009_lean_indexes.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (
@@ -91,6 +96,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         8,
         "follow-ups",
         include_str!("../../migrations/postgres/0008_follow_ups.sql"),
+    ),
+    (
+        9,
+        "lean indexes",
+        include_str!("../../migrations/postgres/0009_lean_indexes.sql"),
     ),
 ];
 

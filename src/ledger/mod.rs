@@ -24,7 +24,9 @@ use jiff::Timestamp;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor as _};
 
-pub use deliveries::{ClaimedDelivery, Expansion, NewConfirmation, NewDelivery, Outcome, Progress};
+pub use deliveries::{
+    Claim, ClaimedDelivery, Expansion, NewConfirmation, NewDelivery, Outcome, Progress,
+};
 pub use files::{Load, StoredAnnouncement};
 pub use follow_ups::{FollowUp, Late, LinkTarget, Stage};
 pub use occurrences::{ClaimedOccurrence, NewOccurrence, NewRevision, PlanChange, PlanResult};
@@ -41,6 +43,11 @@ pub enum Dialect {
 #[derive(Clone)]
 pub struct Store {
     pool: AnyPool,
+    /// Where write transactions run: on SQLite one connection of its own, so writers queue in
+    /// the process instead of in SQLite's busy handler (which sleeps), and the pages a fan-out
+    /// rewrites stay in that connection's cache (a connection's cache is dropped whenever another
+    /// one wrote). On PostgreSQL the same pool as reads.
+    writer: AnyPool,
     dialect: Dialect,
 }
 
@@ -72,38 +79,28 @@ impl Store {
         let options = AnyConnectOptions::from_str(&url)
             .with_context(|| format!("database URL {}", redact(&url)))?;
         let pool = match dialect {
-            // WAL lets the dashboard read while the daemon writes; NORMAL sync is durable across a
-            // process crash (the kill the crash test does) and fsyncs at checkpoints; busy_timeout
-            // waits for the one writer instead of failing.
-            Dialect::Sqlite => {
-                AnyPoolOptions::new()
-                    .max_connections(4)
-                    .after_connect(|conn, _| {
-                        Box::pin(async move {
-                            conn.execute("PRAGMA journal_mode = WAL").await?;
-                            conn.execute("PRAGMA synchronous = NORMAL").await?;
-                            conn.execute("PRAGMA busy_timeout = 10000").await?;
-                            conn.execute("PRAGMA foreign_keys = ON").await?;
-                            // A fan-out rewrites the same pages many times; 16 MiB of cache per
-                            // connection keeps them in memory instead of re-reading them from the OS.
-                            conn.execute("PRAGMA cache_size = -16384").await?;
-                            conn.execute("PRAGMA temp_store = MEMORY").await?;
-                            Ok(())
-                        })
-                    })
-                    .connect_with(options)
-                    .await
-            }
+            Dialect::Sqlite => sqlite_pool(4).connect_with(options.clone()).await,
             Dialect::Postgres => {
                 AnyPoolOptions::new()
                     .max_connections(8)
                     .acquire_timeout(Duration::from_secs(10))
-                    .connect_with(options)
+                    .connect_with(options.clone())
                     .await
             }
         }
         .with_context(|| format!("cannot open the database {}", redact(&url)))?;
-        let store = Store { pool, dialect };
+        let writer = match dialect {
+            Dialect::Sqlite => sqlite_pool(1)
+                .connect_with(options)
+                .await
+                .with_context(|| format!("cannot open the database {}", redact(&url)))?,
+            Dialect::Postgres => pool.clone(),
+        };
+        let store = Store {
+            pool,
+            writer,
+            dialect,
+        };
         // sqlx's migrator locks on PostgreSQL but not on SQLite, where two processes opening a
         // new file at once both try the first migration and one fails. Trying again then finds
         // it applied by the other.
@@ -134,7 +131,7 @@ impl Store {
     /// transaction that reads then writes can never fail half-way on a lock upgrade.
     pub async fn write(&self) -> sqlx::Result<Tx> {
         match self.dialect {
-            Dialect::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Dialect::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await,
             Dialect::Postgres => self.pool.begin().await,
         }
     }
@@ -183,8 +180,31 @@ impl Store {
     }
 
     pub async fn close(&self) {
+        self.writer.close().await;
         self.pool.close().await;
     }
+}
+
+/// SQLite connections of `max` in a pool. WAL lets the dashboard read while the daemon writes;
+/// NORMAL sync is durable across a process crash (the kill the crash test does) and fsyncs at
+/// checkpoints; busy_timeout waits for another process's writer instead of failing.
+fn sqlite_pool(max: u32) -> AnyPoolOptions {
+    AnyPoolOptions::new()
+        .max_connections(max)
+        .acquire_timeout(Duration::from_secs(30))
+        .after_connect(|conn, _| {
+            Box::pin(async move {
+                conn.execute("PRAGMA journal_mode = WAL").await?;
+                conn.execute("PRAGMA synchronous = NORMAL").await?;
+                conn.execute("PRAGMA busy_timeout = 10000").await?;
+                conn.execute("PRAGMA foreign_keys = ON").await?;
+                // A fan-out rewrites the same pages many times; 16 MiB of cache per connection
+                // keeps them in memory instead of re-reading them from the OS.
+                conn.execute("PRAGMA cache_size = -16384").await?;
+                conn.execute("PRAGMA temp_store = MEMORY").await?;
+                Ok(())
+            })
+        })
 }
 
 /// A stable 64-bit key per commune for advisory locks.

@@ -31,12 +31,17 @@ impl Receipt {
 }
 
 /// Which deliveries a receipt names.
+#[derive(Clone, Copy)]
 enum Which<'a> {
-    /// Zalo's message id.
-    Message(&'a str),
+    /// Zalo's message id, and the person the event names as its recipient.
+    Message(&'a str, Option<&'a str>),
     /// Our delivery id (from a ZNS tracking id).
     Delivery(i64),
 }
+
+/// How far back a receipt's send is looked for. Zalo retries a webhook for about an hour; a
+/// message read a month after it was sent no longer tells anyone anything.
+const RECEIPT_WINDOW: jiff::SignedDuration = jiff::SignedDuration::from_hours(30 * 24);
 
 impl Store {
     /// Keeps a webhook event. None when the same event (by key) was received before: Zalo
@@ -97,14 +102,17 @@ impl Store {
 
     /// Moves the deliveries Zalo sent as `message_id` forward to `receipt`. A text sent in parts
     /// stores its ids comma-separated; a receipt for its first part counts for the message.
+    /// `recipient` is the person the event names: their own deliveries are found through each
+    /// recent send's (occurrence, kind, target) index; a village group's by the message id alone.
     pub async fn apply_receipt(
         &self,
         commune: &str,
         message_id: &str,
+        recipient: Option<&str>,
         receipt: Receipt,
         now: Timestamp,
     ) -> sqlx::Result<u64> {
-        self.move_forward(commune, Which::Message(message_id), receipt, now)
+        self.move_forward(commune, Which::Message(message_id, recipient), receipt, now)
             .await
     }
 
@@ -128,26 +136,46 @@ impl Store {
         now: Timestamp,
     ) -> sqlx::Result<u64> {
         // `,` and `-` are adjacent characters: the range is every id list starting "<id>,".
-        let (matching, key) = match which {
-            Which::Message(id) => (
-                "(provider_message_id = $4 OR (provider_message_id >= $4 || ',' AND provider_message_id < $4 || '-'))",
-                id.to_string(),
-            ),
-            Which::Delivery(id) => ("id = CAST($4 AS BIGINT)", id.to_string()),
+        let names = |t: &str| {
+            format!(
+                "({t}.provider_message_id = $4 OR ({t}.provider_message_id >= $4 || ',' AND {t}.provider_message_id < $4 || '-'))"
+            )
         };
-        let mut tx = self.write().await?;
-        let done = sqlx::query(&format!(
+        let (matching, key, recipient) = match which {
+            Which::Message(id, recipient) => (
+                format!(
+                    "id IN (
+                       SELECT d.id FROM occurrences o JOIN deliveries d
+                         ON d.occurrence_id = o.id AND d.target_kind IN ('user', 'phone') AND d.target = $5
+                       WHERE o.commune_id = $1 AND o.state = 'expanded' AND o.send_at >= CAST($6 AS BIGINT) AND {}
+                       UNION ALL
+                       SELECT g.id FROM deliveries g
+                       WHERE g.target_kind = 'group' AND g.provider_message_id IS NOT NULL AND g.commune_id = $1 AND {})",
+                    names("d"),
+                    names("g")
+                ),
+                id.to_string(),
+                recipient,
+            ),
+            Which::Delivery(id) => ("id = CAST($4 AS BIGINT)".to_string(), id.to_string(), None),
+        };
+        let sql = format!(
             "UPDATE deliveries SET state = $2, updated_at = $3
              WHERE commune_id = $1 AND state IN ({}) AND {matching}",
             receipt.earlier_states()
-        ))
-        .bind(commune)
-        .bind(receipt.state())
-        .bind(micros(now))
-        .bind(key)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+        );
+        let mut tx = self.write().await?;
+        let query = sqlx::query(&sql)
+            .bind(commune)
+            .bind(receipt.state())
+            .bind(micros(now))
+            .bind(key);
+        let query = if matches!(which, Which::Message(..)) {
+            query.bind(recipient).bind(micros(now - RECEIPT_WINDOW))
+        } else {
+            query
+        };
+        let done = query.execute(&mut *tx).await?.rows_affected();
         tx.commit().await?;
         Ok(done)
     }

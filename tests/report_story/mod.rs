@@ -169,21 +169,28 @@ pub async fn build(store: &Store) -> Story {
     .await;
     // Zalo's receipts, as the webhook processor applies them.
     let c = COMMUNE_ID;
-    for (msg, receipt, at) in [
+    for (msg, who, receipt, at) in [
         (
             format!("m{group_a}"),
+            "100001",
             Receipt::Delivered,
             "2026-12-01 08:01",
         ),
-        (format!("m{group_a}"), Receipt::Seen, "2026-12-01 08:05"),
+        (
+            format!("m{group_a}"),
+            "100001",
+            Receipt::Seen,
+            "2026-12-01 08:05",
+        ),
         (
             format!("m{phone_b}"),
+            "84912345678",
             Receipt::Delivered,
             "2026-12-01 08:02",
         ),
     ] {
         let n = store
-            .apply_receipt(c, &msg, receipt, t(at))
+            .apply_receipt(c, &msg, Some(who), receipt, t(at))
             .await
             .expect("receipt");
         assert_eq!(n, 1, "{msg} {receipt:?}");

@@ -71,6 +71,9 @@ impl Api {
             .connect_timeout(Duration::from_secs(5))
             .pool_max_idle_per_host(1024)
             .tcp_nodelay(true)
+            // The API answers where it is asked; a redirect would be a misconfigured base URL,
+            // better refused than followed with the access token.
+            .redirect(reqwest::redirect::Policy::none())
             .build()?;
         let trim = |s: &str| s.trim_end_matches('/').to_string();
         Ok(Api {
@@ -133,12 +136,12 @@ impl Api {
     pub async fn post<B: Serialize + ?Sized, T: DeserializeOwned>(
         &self,
         base: Base,
-        path: &str,
+        path: &'static str,
         token: &str,
         body: &B,
     ) -> Result<(T, RateInfo), ApiError> {
         let req = self
-            .authorise(self.http.post(self.url(base, path)), token)
+            .authorise(self.http.post(self.parsed(base, path)?), token)
             .json(body);
         self.call(req).await
     }

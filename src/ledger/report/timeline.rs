@@ -55,8 +55,7 @@ impl Store {
         // earliest time it entered any state of level L or above.
         let rows = sqlx::query(
             "SELECT e.delivery_id, e.state, MIN(e.at) AS at FROM delivery_events e
-             JOIN deliveries d ON d.id = e.delivery_id
-             WHERE d.occurrence_id = $1 AND e.state IN ('sent', 'delivered', 'seen', 'confirmed')
+             WHERE e.occurrence_id = $1 AND e.state IN ('sent', 'delivered', 'seen', 'confirmed')
              GROUP BY e.delivery_id, e.state ORDER BY e.delivery_id",
         )
         .bind(send)
