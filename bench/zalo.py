@@ -51,7 +51,7 @@ def env_for(d: Path, base: str, refresh: str, **more):
     e.update({k: str(v) for k, v in more.items()})
     return e
 
-def run_broadcast(d: Path, env: dict, expected: int, lead=20):
+def run_broadcast(d: Path, env: dict, expected: int, lead=int(os.environ.get("BENCH_LEAD", "20"))):
     sync = time.time()
     subprocess.run([str(LOA), "zalo", "sync"], cwd=d, env=env, check=True, stdout=subprocess.DEVNULL)
     sync = time.time() - sync
