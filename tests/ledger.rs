@@ -762,6 +762,7 @@ async fn receipts_find_a_person_through_their_recent_sends() {
                     now: at,
                     lease_until: lease,
                     limit: 10,
+                    chunk: None,
                 },
             )
             .await
@@ -801,5 +802,93 @@ async fn receipts_find_a_person_through_their_recent_sends() {
         )
         .await;
         assert_eq!(states, 3, "{}", db.name);
+    }
+}
+
+#[tokio::test]
+async fn a_chunk_claimed_ahead_that_never_left_is_released_not_in_doubt() {
+    for db in support::databases().await {
+        let store = db.store().await;
+        let now = t("2026-11-24T01:00:00Z");
+        store
+            .upsert_commune(C, "Xã Long Môn", now)
+            .await
+            .expect("commune");
+        let change = PlanChange {
+            revisions: vec![rev("bao", "h1"), rev("hop", "h2")],
+            occurrences: vec![
+                occ("bao", 0, "2026-11-24T02:00:00Z", true),
+                occ("hop", 0, "2026-11-24T02:00:00Z", false),
+            ],
+            ..Default::default()
+        };
+        store.apply_plan(C, &change, now).await.expect("plan");
+        let at = t("2026-11-24T02:00:00Z");
+        let lease = at + SignedDuration::from_secs(30);
+        let claimed = store
+            .claim_occurrences(C, "dead", at, lease, 10)
+            .await
+            .expect("claim");
+        for o in &claimed {
+            let targets: Vec<NewDelivery> = (0..4).map(target).collect();
+            store
+                .expand(C, o, &targets, None, "dead", at)
+                .await
+                .expect("expand");
+        }
+        let claim = |limit, chunk| Claim {
+            now: at,
+            lease_until: lease,
+            limit,
+            chunk: Some(chunk),
+        };
+        // Chunk 7 went out (marked); chunk 8 was claimed ahead, then the daemon died.
+        let (_, on_wire) = store
+            .record_and_claim(C, "dead", &[], at, claim(4, 7))
+            .await
+            .expect("claim 7");
+        store.mark_on_wire("dead", 7).await.expect("mark");
+        let (_, ahead) = store
+            .record_and_claim(C, "dead", &[], at, claim(4, 8))
+            .await
+            .expect("claim 8");
+        assert_eq!((on_wire.len(), ahead.len()), (4, 4), "{}", db.name);
+        assert!(on_wire.iter().all(|d| d.urgent), "urgent first");
+
+        let (resend, unknown) = store
+            .recover_in_doubt(C, "new", lease + SignedDuration::from_secs(1), false)
+            .await
+            .expect("recover");
+        // The urgent chunk on the wire is sent again, flagged; the normal chunk claimed ahead is
+        // not in doubt at all: it waits to be sent, attempts as before, not flagged.
+        assert_eq!((resend, unknown), (4, 0), "{}", db.name);
+        let rows = sqlx::query(
+            "SELECT state, attempts, possible_duplicate FROM deliveries WHERE urgent = 0 ORDER BY id",
+        )
+        .fetch_all(store.pool())
+        .await
+        .expect("rows");
+        for r in rows {
+            let state: String = r.try_get(0).expect("state");
+            let attempts: i64 = r.try_get(1).expect("attempts");
+            let flagged: i64 = r.try_get(2).expect("flag");
+            assert_eq!(
+                (state.as_str(), attempts, flagged),
+                ("planned", 0, 0),
+                "{}",
+                db.name
+            );
+        }
+        let again = store
+            .claim_deliveries(
+                C,
+                "new",
+                lease + SignedDuration::from_secs(2),
+                lease + SignedDuration::from_secs(60),
+                10,
+            )
+            .await
+            .expect("claim again");
+        assert_eq!(again.len(), 8, "{}", db.name);
     }
 }

@@ -63,19 +63,26 @@ async fn share(daemons: usize, kill_one: bool) {
     let rows = support::delivery_rows(&store).await;
     let sends = support::sends_per_delivery(&logs);
     let (sent, duplicates, unknown) = support::assert_guarantees(&rows, &sends, 1500);
-    // Attempts per delivery, from the event log: a second `sending` only after a takeover.
+    // Attempts per delivery, from the event log: a second `sending` only after a takeover, and
+    // then either flagged (it was on the wire) or released first (claimed ahead, never sent:
+    // back to `planned`, a second `planned` event).
     let attempts = sqlx::query(
-        "SELECT d.id, d.possible_duplicate, COUNT(*) FROM deliveries d JOIN delivery_events e ON e.delivery_id = d.id
-         WHERE e.state = 'sending' GROUP BY d.id, d.possible_duplicate HAVING COUNT(*) > 1",
+        "SELECT d.id, d.possible_duplicate,
+                SUM(CASE WHEN e.state = 'sending' THEN 1 ELSE 0 END) AS sending,
+                SUM(CASE WHEN e.state = 'planned' THEN 1 ELSE 0 END) AS planned
+         FROM deliveries d JOIN delivery_events e ON e.delivery_id = d.id
+         GROUP BY d.id, d.possible_duplicate HAVING SUM(CASE WHEN e.state = 'sending' THEN 1 ELSE 0 END) > 1",
     )
     .fetch_all(store.pool())
     .await
     .expect("attempts");
+    let mut released = 0;
     for r in &attempts {
         let dup: i64 = r.try_get(1).expect("dup");
-        assert_eq!(
-            dup,
-            1,
+        let planned: i64 = r.try_get(3).expect("planned");
+        released += usize::from(dup == 0);
+        assert!(
+            dup == 1 || planned >= 2,
             "delivery {:?} attempted twice outside the in-flight window",
             r.try_get::<i64, _>(0)
         );
@@ -88,10 +95,11 @@ async fn share(daemons: usize, kill_one: bool) {
         .iter()
         .map(|r| (r.try_get(0).expect("node"), r.try_get(1).expect("n")))
         .collect();
-    // The documented bound: the killed daemon's one chunk in flight (`LOA_CONCURRENCY`) is in doubt.
-    let bound = 8;
+    // The documented bound: the killed daemon's chunk on the wire and the one answered but not
+    // yet written (`LOA_CONCURRENCY` each) are in doubt.
+    let bound = 2 * 8;
     println!(
-        "reliability ({daemons} daemons on PostgreSQL, one killed: {kill_one}): lost 0, duplicates {duplicates} (bound {bound}, urgent and flagged), non-final 0; {sent} sent, {unknown} unknown, {} re-attempted, sent per node {nodes:?}",
+        "reliability ({daemons} daemons on PostgreSQL, one killed: {kill_one}): lost 0, duplicates {duplicates} (bound {bound}, urgent and flagged), non-final 0; {sent} sent, {unknown} unknown, {} re-attempted ({released} claimed ahead and released unsent), sent per node {nodes:?}",
         attempts.len()
     );
     assert!(duplicates + unknown <= bound, "in doubt beyond the bound");

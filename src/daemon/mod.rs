@@ -103,6 +103,8 @@ pub struct Daemon<C: Channel> {
     versions: std::sync::Mutex<HashMap<(String, i64), Arc<Announcement>>>,
     /// Started by the first send.
     ledger_thread: std::sync::OnceLock<ledger_thread::LedgerThread>,
+    /// The last claim number (`sending::next_chunk`).
+    chunks: std::sync::atomic::AtomicI64,
 }
 
 impl<C: Channel> Daemon<C> {
@@ -116,6 +118,7 @@ impl<C: Channel> Daemon<C> {
             loaded: RwLock::new(None),
             versions: Default::default(),
             ledger_thread: Default::default(),
+            chunks: Default::default(),
         }
     }
 

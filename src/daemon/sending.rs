@@ -1,8 +1,10 @@
 //! The send loop: claims due deliveries a chunk at a time, sends each chunk concurrently and
 //! records every outcome after the provider answered. The database and the network work at the
 //! same time: while one chunk is on the wire, the outcomes of the one before are written and the
-//! next one is claimed, in one transaction. A crash leaves at most two chunks in doubt (the one on
-//! the wire and the one just claimed); both are recovered by their lease.
+//! next one is claimed, in one transaction. A crash therefore leaves at most two chunks in doubt:
+//! the one on the wire and the one answered but not yet written. Each claim is numbered and the
+//! number is written before its chunk goes out, so the chunk claimed ahead is released by recovery
+//! as never sent instead of counted in doubt.
 
 use futures_util::future::join_all;
 use jiff::{SignedDuration, Timestamp};
@@ -26,17 +28,19 @@ impl<C: Channel> Daemon<C> {
         let limit = self.settings.concurrency as i64;
         // Re-read the clock for each claim: sending takes time, and due times are compared with
         // the moment of the send.
-        let claim = |limit: i64| {
+        let claim = |limit: i64, chunk: i64| {
             let now = self.clock.now().max(now);
             Claim {
                 now,
                 lease_until: now + self.settings.lease,
                 limit,
+                chunk: Some(chunk),
             }
         };
+        let mut number = self.next_chunk();
         let (_, mut chunk) = self
             .store
-            .record_and_claim(commune, node, &[], now, claim(limit))
+            .record_and_claim(commune, node, &[], now, claim(limit, number))
             .await?;
         let mut answered: Vec<Outcome> = Vec::new();
         let mut answered_at = now;
@@ -49,6 +53,16 @@ impl<C: Channel> Daemon<C> {
         };
         let timer = metrics::histogram!("loa_send_seconds", "channel" => self.channel.name());
         while !chunk.is_empty() {
+            // Written before the chunk goes out, so that after a crash the chunk claimed ahead
+            // (numbered after this one) is known never to have left.
+            {
+                let store = self.store.clone();
+                let node = node.to_string();
+                ledger
+                    .run(move || async move { store.mark_on_wire(&node, number).await })
+                    .await??;
+            }
+            let next_number = self.next_chunk();
             // Requests and the write each run as tasks of their own, so the runtime's threads
             // share them; polled together from here, the database's replies would wait for the
             // requests to be built and read, and the other way round.
@@ -66,7 +80,7 @@ impl<C: Channel> Daemon<C> {
             let write = {
                 let store = self.store.clone();
                 let (commune, node) = (commune.to_string(), node.to_string());
-                let next = claim(if stop() { 0 } else { limit });
+                let next = claim(if stop() { 0 } else { limit }, next_number);
                 let answered = std::mem::take(&mut answered);
                 ledger.run(move || async move {
                     store
@@ -92,7 +106,10 @@ impl<C: Channel> Daemon<C> {
                 .collect();
             self.count(&answered, report);
             match written? {
-                Ok((_, next)) => chunk = next,
+                Ok((_, next)) => {
+                    chunk = next;
+                    number = next_number;
+                }
                 Err((e, earlier)) => {
                     // Both answered chunks are still written if the database lets us (each at
                     // its own time); what cannot be written is recovered as in doubt when its
@@ -120,6 +137,25 @@ impl<C: Channel> Daemon<C> {
                 .await?;
         }
         Ok(())
+    }
+
+    /// A claim number above every earlier one of this node, even across a restart under the same
+    /// node name: microseconds of the system clock, or one more than the last.
+    fn next_chunk(&self) -> i64 {
+        let wall = jiff::Timestamp::now().as_microsecond();
+        let mut last = self.chunks.load(std::sync::atomic::Ordering::Relaxed);
+        loop {
+            let next = wall.max(last + 1);
+            match self.chunks.compare_exchange(
+                last,
+                next,
+                std::sync::atomic::Ordering::Relaxed,
+                std::sync::atomic::Ordering::Relaxed,
+            ) {
+                Ok(_) => return next,
+                Err(seen) => last = seen,
+            }
+        }
     }
 
     /// Adds a chunk's outcomes to the tick's report and to `loa_sends_total` (one increment

@@ -92,6 +92,10 @@ pub struct Claim {
     pub now: Timestamp,
     pub lease_until: Timestamp,
     pub limit: i64,
+    /// The claim's number, increasing per node across restarts. The send loop writes it with
+    /// `mark_on_wire` before the chunk goes out; after a crash, a chunk numbered after the last
+    /// mark never left and is released instead of counted in doubt. None: always in doubt.
+    pub chunk: Option<i64>,
 }
 
 /// Rows per multi-row insert: SQLite allows 32,766 bound values per statement.
@@ -265,9 +269,13 @@ impl Store {
         limit: i64,
     ) -> sqlx::Result<Vec<ClaimedDelivery>> {
         let mut tx = self.write().await?;
-        let claimed = self
-            .claim_in(&mut tx, commune, node, now, lease_until, limit)
-            .await?;
+        let claim = Claim {
+            now,
+            lease_until,
+            limit,
+            chunk: None,
+        };
+        let claimed = self.claim_in(&mut tx, commune, node, &claim).await?;
         tx.commit().await?;
         Ok(claimed)
     }
@@ -305,15 +313,7 @@ impl Store {
             .record_in(&mut tx, commune, node, outcomes, done)
             .await?;
         let claimed = if claim.limit > 0 {
-            self.claim_in(
-                &mut tx,
-                commune,
-                node,
-                claim.now,
-                claim.lease_until,
-                claim.limit,
-            )
-            .await?
+            self.claim_in(&mut tx, commune, node, &claim).await?
         } else {
             Vec::new()
         };
@@ -326,15 +326,14 @@ impl Store {
         tx: &mut super::Tx,
         commune: &str,
         node: &str,
-        now: Timestamp,
-        lease_until: Timestamp,
-        limit: i64,
+        claim: &Claim,
     ) -> sqlx::Result<Vec<ClaimedDelivery>> {
         if self.dialect == super::Dialect::Sqlite {
-            return claim_json(tx, commune, node, now, lease_until, limit).await;
+            return claim_json(tx, commune, node, claim).await;
         }
         let sql = format!(
-            "UPDATE deliveries SET state = 'sending', claimed_by = $2, node = $2, lease_until = $3, attempts = attempts + 1, updated_at = $4
+            "UPDATE deliveries SET state = 'sending', claimed_by = $2, node = $2, lease_until = $3, attempts = attempts + 1, updated_at = $4,
+               claim_chunk = $6
              WHERE id IN (
                SELECT id FROM deliveries
                WHERE commune_id = $1 AND state IN ('planned', 'retrying') AND next_attempt_at <= $4
@@ -346,9 +345,10 @@ impl Store {
         let rows = sqlx::query(&sql)
             .bind(commune)
             .bind(node)
-            .bind(micros(lease_until))
-            .bind(micros(now))
-            .bind(limit)
+            .bind(micros(claim.lease_until))
+            .bind(micros(claim.now))
+            .bind(claim.limit)
+            .bind(claim.chunk)
             .fetch_all(&mut **tx)
             .await?;
         rows.into_iter()
@@ -437,6 +437,20 @@ impl Store {
     ) -> sqlx::Result<(usize, usize)> {
         let cutoff = if all { i64::MAX } else { micros(now) };
         let mut tx = self.write().await?;
+        // Chunks claimed ahead that never went out (numbered after their node's last mark): back
+        // to waiting, as if never claimed. The event log keeps the claim and the release.
+        sqlx::query(
+            "UPDATE deliveries SET state = CASE WHEN attempts > 1 THEN 'retrying' ELSE 'planned' END,
+               attempts = attempts - 1, claimed_by = NULL, lease_until = NULL, updated_at = $3, node = $4
+             WHERE commune_id = $1 AND state = 'sending' AND lease_until < $2 AND claim_chunk IS NOT NULL
+               AND claim_chunk > COALESCE((SELECT w.chunk FROM wire_marks w WHERE w.node = deliveries.claimed_by), -1)",
+        )
+        .bind(commune)
+        .bind(cutoff)
+        .bind(micros(now))
+        .bind(node)
+        .execute(&mut *tx)
+        .await?;
         let resend = sqlx::query(
             "UPDATE deliveries SET state = 'retrying', possible_duplicate = 1, next_attempt_at = $3, claimed_by = NULL,
                lease_until = NULL, updated_at = $3, node = $4, error_reason = 'in doubt: sending again (possible duplicate)'
@@ -463,6 +477,20 @@ impl Store {
         .rows_affected() as usize;
         tx.commit().await?;
         Ok((resend, unknown))
+    }
+
+    /// Writes that the chunk numbered `chunk` is about to go out (see `Claim::chunk`).
+    pub async fn mark_on_wire(&self, node: &str, chunk: i64) -> sqlx::Result<()> {
+        let mut tx = self.write().await?;
+        sqlx::query(
+            "INSERT INTO wire_marks (node, chunk) VALUES ($1, $2)
+             ON CONFLICT (node) DO UPDATE SET chunk = excluded.chunk",
+        )
+        .bind(node)
+        .bind(chunk)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await
     }
 
     /// Planned or retrying deliveries whose deadline has passed become `expired`.
@@ -539,9 +567,7 @@ async fn claim_json(
     tx: &mut super::Tx,
     commune: &str,
     node: &str,
-    now: Timestamp,
-    lease_until: Timestamp,
-    limit: i64,
+    claim: &Claim,
 ) -> sqlx::Result<Vec<ClaimedDelivery>> {
     // Inside the write transaction, so nothing can take these rows between the statements.
     let ids: String = sqlx::query(
@@ -551,8 +577,8 @@ async fn claim_json(
            ORDER BY urgent DESC, next_attempt_at, id LIMIT $3)",
     )
     .bind(commune)
-    .bind(micros(now))
-    .bind(limit)
+    .bind(micros(claim.now))
+    .bind(claim.limit)
     .fetch_one(&mut **tx)
     .await?
     .try_get(0)?;
@@ -560,13 +586,15 @@ async fn claim_json(
         return Ok(Vec::new());
     }
     sqlx::query(
-        "UPDATE deliveries SET state = 'sending', claimed_by = $1, node = $1, lease_until = $2, attempts = attempts + 1, updated_at = $3
+        "UPDATE deliveries SET state = 'sending', claimed_by = $1, node = $1, lease_until = $2, attempts = attempts + 1, updated_at = $3,
+           claim_chunk = $5
          WHERE id IN (SELECT value FROM json_each($4))",
     )
     .bind(node)
-    .bind(micros(lease_until))
-    .bind(micros(now))
+    .bind(micros(claim.lease_until))
+    .bind(micros(claim.now))
     .bind(&ids)
+    .bind(claim.chunk)
     .execute(&mut **tx)
     .await?;
     let rows: String = sqlx::query(&format!(

@@ -55,6 +55,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "lean indexes",
         include_str!("../../migrations/sqlite/0009_lean_indexes.sql"),
     ),
+    (
+        10,
+        "wire marks",
+        include_str!("../../migrations/sqlite/0010_wire_marks.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (
@@ -101,6 +106,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         9,
         "lean indexes",
         include_str!("../../migrations/postgres/0009_lean_indexes.sql"),
+    ),
+    (
+        10,
+        "wire marks",
+        include_str!("../../migrations/postgres/0010_wire_marks.sql"),
     ),
 ];
 
