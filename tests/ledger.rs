@@ -56,6 +56,39 @@ async fn count(store: &Store, sql: &str) -> i64 {
         .expect("i64")
 }
 
+/// A commune with the given announcements (id, urgent) planned at 02:00 and claimed by `node` at
+/// that time; returns the claimed sends and their due time.
+async fn claimed_at_two(
+    store: &Store,
+    node: &str,
+    sends: &[(&str, bool)],
+) -> (Vec<ClaimedOccurrence>, Timestamp) {
+    let now = t("2026-11-24T01:00:00Z");
+    store
+        .upsert_commune(C, "Xã Long Môn", now)
+        .await
+        .expect("commune");
+    let change = PlanChange {
+        revisions: sends
+            .iter()
+            .enumerate()
+            .map(|(i, (id, _))| rev(id, &format!("h{i}")))
+            .collect(),
+        occurrences: sends
+            .iter()
+            .map(|(id, urgent)| occ(id, 0, "2026-11-24T02:00:00Z", *urgent))
+            .collect(),
+        ..Default::default()
+    };
+    store.apply_plan(C, &change, now).await.expect("plan");
+    let at = t("2026-11-24T02:00:00Z");
+    let claimed = store
+        .claim_occurrences(C, node, at, at + SignedDuration::from_secs(30), 10)
+        .await
+        .expect("claim");
+    (claimed, at)
+}
+
 #[tokio::test]
 async fn storage_story_on_every_backend() {
     for db in support::databases().await {
@@ -454,22 +487,7 @@ async fn opening_a_new_sqlite_file_from_several_places_at_once() {
 async fn follow_ups_on_every_backend() {
     for db in support::databases().await {
         let store = db.store().await;
-        let now = t("2026-11-24T01:00:00Z");
-        store
-            .upsert_commune(C, "Xã Long Môn", now)
-            .await
-            .expect("commune");
-        let change = PlanChange {
-            revisions: vec![rev("bao", "h1")],
-            occurrences: vec![occ("bao", 0, "2026-11-24T02:00:00Z", true)],
-            ..Default::default()
-        };
-        store.apply_plan(C, &change, now).await.expect("plan");
-        let at = t("2026-11-24T02:00:00Z");
-        let claimed = store
-            .claim_occurrences(C, "n1", at, at + SignedDuration::from_secs(30), 10)
-            .await
-            .expect("claim");
+        let (claimed, at) = claimed_at_two(&store, "n1", &[("bao", true)]).await;
         assert_eq!(claimed.len(), 1, "{}", db.name);
         let head = |village: &str, user: &str| NewConfirmation {
             village_id: village.into(),
@@ -625,7 +643,10 @@ async fn follow_ups_on_every_backend() {
             occurrences: vec![occ("bao", 0, "2026-11-24T04:00:00Z", true)],
             ..Default::default()
         };
-        store.apply_plan(C, &later, now).await.expect("plan");
+        store
+            .apply_plan(C, &later, t("2026-11-24T01:00:00Z"))
+            .await
+            .expect("plan");
         let at4 = t("2026-11-24T04:00:00Z");
         let claimed = store
             .claim_occurrences(C, "n1", at4, at4 + SignedDuration::from_secs(30), 10)
@@ -694,23 +715,8 @@ async fn follow_ups_on_every_backend() {
 async fn receipts_find_a_person_through_their_recent_sends() {
     for db in support::databases().await {
         let store = db.store().await;
-        let now = t("2026-11-24T01:00:00Z");
-        store
-            .upsert_commune(C, "Xã Long Môn", now)
-            .await
-            .expect("commune");
-        let change = PlanChange {
-            revisions: vec![rev("bao", "h1")],
-            occurrences: vec![occ("bao", 0, "2026-11-24T02:00:00Z", true)],
-            ..Default::default()
-        };
-        store.apply_plan(C, &change, now).await.expect("plan");
-        let at = t("2026-11-24T02:00:00Z");
+        let (claimed, at) = claimed_at_two(&store, "n1", &[("bao", true)]).await;
         let lease = at + SignedDuration::from_secs(30);
-        let claimed = store
-            .claim_occurrences(C, "n1", at, lease, 10)
-            .await
-            .expect("claim");
         let to = |kind: &'static str, target: &str| NewDelivery {
             village_id: Some("lang-tre".into()),
             target_kind: kind,
@@ -809,26 +815,8 @@ async fn receipts_find_a_person_through_their_recent_sends() {
 async fn a_chunk_claimed_ahead_that_never_left_is_released_not_in_doubt() {
     for db in support::databases().await {
         let store = db.store().await;
-        let now = t("2026-11-24T01:00:00Z");
-        store
-            .upsert_commune(C, "Xã Long Môn", now)
-            .await
-            .expect("commune");
-        let change = PlanChange {
-            revisions: vec![rev("bao", "h1"), rev("hop", "h2")],
-            occurrences: vec![
-                occ("bao", 0, "2026-11-24T02:00:00Z", true),
-                occ("hop", 0, "2026-11-24T02:00:00Z", false),
-            ],
-            ..Default::default()
-        };
-        store.apply_plan(C, &change, now).await.expect("plan");
-        let at = t("2026-11-24T02:00:00Z");
+        let (claimed, at) = claimed_at_two(&store, "dead", &[("bao", true), ("hop", false)]).await;
         let lease = at + SignedDuration::from_secs(30);
-        let claimed = store
-            .claim_occurrences(C, "dead", at, lease, 10)
-            .await
-            .expect("claim");
         for o in &claimed {
             let targets: Vec<NewDelivery> = (0..4).map(target).collect();
             store
