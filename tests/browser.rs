@@ -177,7 +177,15 @@ async fn the_dashboard_in_a_headless_browser() {
         Some(json!({})),
     )
     .await;
-    let here = s.call(reqwest::Method::GET, "/url", None).await;
+    // The click starts the form's navigation; WebDriver may answer before it has finished.
+    let mut here = s.call(reqwest::Method::GET, "/url", None).await;
+    for _ in 0..100 {
+        if here == json!(format!("{site}/")) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        here = s.call(reqwest::Method::GET, "/url", None).await;
+    }
     assert_eq!(here, json!(format!("{site}/")));
     let title = s.call(reqwest::Method::GET, "/title", None).await;
     assert_eq!(title, json!("Tổng quan · loa"));
