@@ -65,6 +65,28 @@ impl Session {
         v[ELEMENT].as_str().expect("element id").to_string()
     }
 
+    /// Clicks what `css` finds and waits for the page it leads to: WebDriver may answer a click
+    /// that submits a form before the new page has loaded.
+    async fn click_to_next_page(&self, css: &str) {
+        let page = "return [performance.timeOrigin, document.readyState];";
+        let before = self.script(page).await[0].clone();
+        let id = self.find(css).await;
+        self.call(
+            reqwest::Method::POST,
+            &format!("/element/{id}/click"),
+            Some(json!({})),
+        )
+        .await;
+        for _ in 0..100 {
+            let now = self.script(page).await;
+            if now[0] != before && now[1] == json!("complete") {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("clicking {css} led to no new page within 10 s");
+    }
+
     async fn text(&self, css: &str) -> String {
         let id = self.find(css).await;
         let v = self
@@ -170,22 +192,8 @@ async fn the_dashboard_in_a_headless_browser() {
         Some(json!({ "text": TOKEN })),
     )
     .await;
-    let button = s.find("button[type=submit]").await;
-    s.call(
-        reqwest::Method::POST,
-        &format!("/element/{button}/click"),
-        Some(json!({})),
-    )
-    .await;
-    // The click starts the form's navigation; WebDriver may answer before it has finished.
-    let mut here = s.call(reqwest::Method::GET, "/url", None).await;
-    for _ in 0..100 {
-        if here == json!(format!("{site}/")) {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        here = s.call(reqwest::Method::GET, "/url", None).await;
-    }
+    s.click_to_next_page("button[type=submit]").await;
+    let here = s.call(reqwest::Method::GET, "/url", None).await;
     assert_eq!(here, json!(format!("{site}/")));
     let title = s.call(reqwest::Method::GET, "/title", None).await;
     assert_eq!(title, json!("Tổng quan · loa"));
@@ -388,13 +396,7 @@ async fn the_confirm_page_in_a_headless_browser() {
             .contains("19 giờ tại nhà văn hoá")
     );
     assert_fits(&s, "confirm").await;
-    let button = s.find("button#confirm").await;
-    s.call(
-        reqwest::Method::POST,
-        &format!("/element/{button}/click"),
-        Some(json!({})),
-    )
-    .await;
+    s.click_to_next_page("button#confirm").await;
     assert_eq!(s.text("h1").await, "Đã xác nhận. Cảm ơn ông/bà!");
     let via: Option<String> =
         sqlx::query_scalar("SELECT via FROM confirmations WHERE village_id = 'a'")
