@@ -1,8 +1,8 @@
 //! Deliveries: one row per recipient of one occurrence, with its state and every change appended
-//! to `delivery_events`. A delivery is claimed into `sending` only in small chunks, at most one chunk ahead of the
-//! provider call, and its outcome is written after the provider answered — never per batch before
-//! sending — so a crash leaves at most the send loop's two unwritten chunks in doubt (see
-//! `daemon::sending`).
+//! to `delivery_events`. A delivery is claimed into `sending` only in small chunks, at most one
+//! chunk ahead of the provider call, and its outcome is written after the provider answered —
+//! never per batch before sending — so a crash leaves at most the send loop's two unwritten chunks
+//! in doubt (see `daemon::sending`).
 
 use jiff::Timestamp;
 use sqlx::Row as _;
