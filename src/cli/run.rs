@@ -50,7 +50,9 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(serve(config))?;
+    // On a worker thread, not on this one: the send loop is woken once per answered request, and
+    // waking the thread that blocks here costs a system call each time, a worker does not.
+    runtime.block_on(async { tokio::spawn(serve(config)).await? })?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -20,7 +20,7 @@ impl<C: Channel> Daemon<C> {
     pub(super) async fn send_due(
         &self,
         now: Timestamp,
-        stop: &dyn Fn() -> bool,
+        stop: &(dyn Fn() -> bool + Sync),
         report: &mut TickReport,
     ) -> anyhow::Result<()> {
         let commune = self.settings.commune_id.as_str();

@@ -46,7 +46,7 @@ impl<C: Channel> Daemon<C> {
     pub async fn tick(
         &self,
         now: Timestamp,
-        stop: &dyn Fn() -> bool,
+        stop: &(dyn Fn() -> bool + Sync),
     ) -> anyhow::Result<TickReport> {
         let commune = self.settings.commune_id.clone();
         let node = self.settings.node.clone();
