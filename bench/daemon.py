@@ -11,7 +11,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-LOA = ROOT / "target" / "release" / "loa"
+LOA = Path(os.environ.get("LOA_BIN", ROOT / "target" / "release" / "loa"))
 VN = timezone(timedelta(hours=7))
 
 def fanout_repo(d: Path, villages: int, files: int, due: datetime):
@@ -87,6 +87,7 @@ def lateness(files=1000, concurrency=256):
         late.sort()
         expanded = (db.execute("SELECT MAX(at) FROM delivery_events WHERE state = 'planned'").fetchone()[0]
                     - db.execute("SELECT MIN(due) FROM deliveries").fetchone()[0]) / 1000
+        lateness.min = late[0]
         return statistics.median(late), late[int(len(late) * 0.99) - 1], late[-1], expanded
 
 def rss_kib(pid):
