@@ -3,6 +3,7 @@
   1. fan-out: one announcement to 100,000 followers, rate limit off: deliveries/s from the first
      claim to the last outcome recorded, rendered, sent over HTTP and recorded [>= 20,000/s];
      in the same run, the simulator's raw rate for the same call under wrk, and the ratio [>= 0.5];
+     and the CPU time each process spent per delivery while the middle 80 % were sent (/proc);
   2. pacing: 10,000 1:1 sends at 4,000 requests per window (Zalo: per minute; scaled here to a
      6-second window unless --full), time against the optimum [within 5 %] and -32 answers [0].
 Run from the repository root after `cargo build --release`: bench/zalo.py [--full] [--followers N]"""
