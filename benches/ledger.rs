@@ -6,7 +6,7 @@
 //!
 //! `cargo bench --bench ledger [-- N CHUNK]` (default 50,000 deliveries, chunks of 128).
 //!
-//! For trying a schema change, `BENCH_SQL` is run after the expansion and before the loop. For
+//! For trying a schema change, `BENCH_SQL` is run on the new database before anything is written. For
 //! instruction counts (valgrind's callgrind is repeatable where the time on a shared machine is
 //! not), `EXPAND_ONLY=1` stops after the expansion: run both at two sizes and subtract.
 
@@ -42,6 +42,9 @@ async fn main() -> anyhow::Result<()> {
     let store = Store::open(&format!("sqlite://{}/loa.db", dir.path().display())).await?;
     let now: Timestamp = "2026-11-24T01:00:00Z".parse()?;
     let due: Timestamp = "2026-11-24T02:00:00Z".parse()?;
+    if let Ok(sql) = std::env::var("BENCH_SQL") {
+        sqlx::raw_sql(&sql).execute(store.pool()).await?;
+    }
     store.upsert_commune(C, "Xã Thử tải", now).await?;
     let change = PlanChange {
         revisions: vec![NewRevision {
@@ -86,9 +89,6 @@ async fn main() -> anyhow::Result<()> {
         .await?;
     let expanded = expanding.elapsed().as_secs_f64();
 
-    if let Ok(sql) = std::env::var("BENCH_SQL") {
-        sqlx::raw_sql(&sql).execute(store.pool()).await?;
-    }
     if std::env::var_os("EXPAND_ONLY").is_some() {
         return Ok(());
     }

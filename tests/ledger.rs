@@ -272,6 +272,41 @@ async fn story(store: &Store) {
             .expect("record"),
         3
     );
+    // Each row gets its own outcome, whichever way it travelled (a plain success and the others
+    // are written by different statements on SQLite), and the claim is let go.
+    for (id, want) in [
+        (d[0].id, "sent m1 - - 0"),
+        (d[1].id, "retrying - -32 rate limit 1"),
+        (d[2].id, "failed - -213 not a follower 0"),
+    ] {
+        let row = sqlx::query(
+            "SELECT state, provider_message_id, error_code, error_reason, next_attempt_at, claimed_by, lease_until
+             FROM deliveries WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_one(store.pool())
+        .await
+        .expect("row");
+        let text = |i: usize| {
+            row.try_get::<Option<String>, _>(i)
+                .expect("text")
+                .unwrap_or_else(|| "-".into())
+        };
+        let next: i64 = row.try_get(4).expect("next");
+        let got = format!(
+            "{} {} {} {} {}",
+            text(0),
+            text(1),
+            text(2),
+            text(3),
+            i64::from(next > loa::ledger::micros(at))
+        );
+        assert_eq!(got, want, "delivery {id}");
+        assert_eq!(
+            (text(5), row.try_get::<Option<i64>, _>(6).expect("lease")),
+            ("-".to_string(), None)
+        );
+    }
 
     // A node that lost its claim cannot overwrite the outcome.
     assert_eq!(
