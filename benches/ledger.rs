@@ -18,7 +18,8 @@ use loa::ledger::{
 const C: &str = "xa-thu-tai";
 
 fn cpu_seconds() -> f64 {
-    // utime + stime of this process, in clock ticks, from /proc (Linux only, as the benchmarks).
+    // utime + stime of this process from /proc (Linux only, as the benchmarks), in clock ticks:
+    // USER_HZ, which the kernel's ABI fixes at 100 for /proc whatever its own tick rate.
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
     let fields: Vec<&str> = stat
         .rsplit_once(')')
