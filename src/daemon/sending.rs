@@ -65,9 +65,9 @@ impl<C: Channel> Daemon<C> {
             let next_number = self.next_chunk();
             // The requests run in a few lane tasks, one per runtime thread, so the threads share
             // them; each lane polls its deliveries' futures together. A task per delivery cost a
-            // spawn and a copy of its large future each time (about 5% of the daemon's CPU in a
-            // fan-out), and the write runs on the ledger thread, not among them.
-            let sends: Vec<_> = lanes(std::mem::take(&mut chunk), self.lanes())
+            // spawn and a copy of its large future each time (the README gives the figures), and
+            // the write runs on the ledger thread, not among them.
+            let sends: Vec<_> = lanes(std::mem::take(&mut chunk), self.lane_count())
                 .into_iter()
                 .map(|lane| {
                     let channel = self.channel.clone();
@@ -139,7 +139,7 @@ impl<C: Channel> Daemon<C> {
     }
 
     /// How many lane tasks a chunk's requests run in: one per thread of the runtime.
-    fn lanes(&self) -> usize {
+    fn lane_count(&self) -> usize {
         tokio::runtime::Handle::try_current()
             .map(|h| h.metrics().num_workers())
             .unwrap_or(1)

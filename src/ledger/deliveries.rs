@@ -657,19 +657,16 @@ async fn record_json(
             })
             .collect();
         let sent = serde_json::to_string(&sent).map_err(decode_err)?;
-        let done = sqlx::query(
+        recorded += update_from_json(
+            tx,
             "UPDATE deliveries SET state = 'sent', provider_message_id = v.value, error_code = NULL, error_reason = NULL,
                node = deliveries.claimed_by, claimed_by = NULL, lease_until = NULL, updated_at = $2
              FROM json_each($1) AS v WHERE deliveries.id = CAST(v.key AS INTEGER) AND deliveries.claimed_by = $3
                AND +deliveries.commune_id = $4 AND +deliveries.state = 'sending'",
+            sent,
+            (commune, node, now),
         )
-        .bind(sent)
-        .bind(micros(now))
-        .bind(node)
-        .bind(commune)
-        .execute(&mut **tx)
         .await?;
-        recorded += done.rows_affected() as usize;
     }
     if other.is_empty() {
         return Ok(recorded);
@@ -691,7 +688,8 @@ async fn record_json(
     let values = serde_json::to_string(&values).map_err(decode_err)?;
     // The unary `+` keeps SQLite from walking the in-flight index and scanning the JSON for each
     // of its rows: it reads the JSON once and finds each row by its id.
-    let done = sqlx::query(
+    let done = update_from_json(
+        tx,
         "WITH v AS (
            SELECT value ->> 0 AS id, value ->> 1 AS state, value ->> 2 AS message_id, value ->> 3 AS code,
                   value ->> 4 AS reason, value ->> 5 AS next_at, value ->> 6 AS in_doubt
@@ -702,14 +700,29 @@ async fn record_json(
            node = deliveries.claimed_by, claimed_by = NULL, lease_until = NULL, updated_at = $2
          FROM v WHERE deliveries.id = v.id AND deliveries.claimed_by = $3 AND +deliveries.commune_id = $4
            AND +deliveries.state = 'sending'",
+        values,
+        (commune, node, now),
     )
-    .bind(values)
-    .bind(micros(now))
-    .bind(node)
-    .bind(commune)
-    .execute(&mut **tx)
     .await?;
-    Ok(recorded + done.rows_affected() as usize)
+    Ok(recorded + done)
+}
+
+/// Runs one of `record_json`'s updates: `$1` the answers as JSON, `$2` the time they are recorded
+/// at, `$3` the node that must still hold the rows, `$4` the commune. Returns the rows changed.
+async fn update_from_json(
+    tx: &mut super::Tx,
+    sql: &str,
+    json: String,
+    (commune, node, now): (&str, &str, Timestamp),
+) -> sqlx::Result<usize> {
+    let done = sqlx::query(sql)
+        .bind(json)
+        .bind(micros(now))
+        .bind(node)
+        .bind(commune)
+        .execute(&mut **tx)
+        .await?;
+    Ok(done.rows_affected() as usize)
 }
 
 /// Ends a claim on an occurrence with its final state and reason.
