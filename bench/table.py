@@ -68,7 +68,7 @@ if __name__ == "__main__":
     print(f"\nMachine: {os.cpu_count()} cores ({cpu}), {mem:.0f} GiB; loa, `loa sim` and wrk share the cores.\n")
     print("| measure | loa | compared with | ratio |")
     print("|---|---|---|---|")
-    print(f"| fan-out to {followers:,} followers over HTTP, rendered and recorded | {rate:,.0f} deliveries/s | simulator's raw rate under wrk: {raw:,.0f} req/s | {rate / raw:.2f} |")
+    print(f"| fan-out to {followers:,} followers over HTTP, rendered and recorded | {rate:,.0f} deliveries/s | simulator's raw rate under wrk, mean of just before and just after: {raw:,.0f} req/s | {rate / raw:.2f} |")
     print(f"| the same sends, sequential Python (requests + sqlite3), {base_n:,} followers | {rate:,.0f} deliveries/s | {slow:,.0f} deliveries/s | {rate / slow:.1f}× |")
     print(f"| due-time lateness, 1,000 sends due at once | p50 {p50:.1f} ms, p99 {p99:.1f} ms | | |")
     print(f"| `loa check`, 10,000 files | {check_s:.2f} s, peak RSS {check_rss:.0f} MiB | | |")

@@ -105,8 +105,24 @@ impl Tokens {
     /// A usable access token: the cached one, or the database's, refreshed first when it is
     /// within the margin of expiry. A failed early refresh keeps using a token that still works.
     pub async fn access(&self) -> Result<Access, AuthError> {
-        let now = self.clock.now();
         let cached = self.current.read().await.clone();
+        match cached {
+            Some(a) if self.fresh(&a) => Ok(a),
+            // Boxed: every send awaits `access()`, and the database and token calls of this
+            // path would otherwise make each send's future (one per delivery in flight) about
+            // twice as large, copied around with it.
+            cached => Box::pin(self.access_slow(cached)).await,
+        }
+    }
+
+    /// Whether a token is good for more than the refresh margin.
+    fn fresh(&self, access: &Access) -> bool {
+        access.expires_at - self.margin > self.clock.now() && !access.token.is_empty()
+    }
+
+    /// `access()` when nothing is cached or the cached token is near its expiry.
+    async fn access_slow(&self, cached: Option<Access>) -> Result<Access, AuthError> {
+        let now = self.clock.now();
         let access = match cached {
             Some(a) => a,
             None => {
@@ -124,7 +140,7 @@ impl Tokens {
                 a
             }
         };
-        if access.expires_at - self.margin > now && !access.token.is_empty() {
+        if self.fresh(&access) {
             return Ok(access);
         }
         match self.refresh(access.generation).await {
@@ -139,7 +155,8 @@ impl Tokens {
 
     /// Zalo refused `generation`'s access token: get a newer one (refreshing if nobody has).
     pub async fn rejected(&self, generation: i64) -> Result<Access, AuthError> {
-        self.refresh(generation).await
+        // Boxed for the same reason as `access_slow`: a rare path inside every send's future.
+        Box::pin(self.refresh(generation)).await
     }
 
     /// Replaces `seen` (a generation) with a fresh token: ours if we win the lease, else the
@@ -248,5 +265,24 @@ mod tests {
             "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
         );
         assert_eq!(pkce_verifier().len(), 43);
+    }
+
+    /// Every send in flight holds an `access()` future; the database reads and the token call
+    /// of the refresh path must not be part of it (they are boxed on the way in).
+    #[tokio::test]
+    async fn the_access_future_leaves_the_refresh_path_boxed() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let store = Store::open(&format!("sqlite://{}/t.db", dir.path().display())).await?;
+        let api = Arc::new(Api::new(&super::super::config::ZaloConfig::default())?);
+        let clock = Clock::manual(Timestamp::UNIX_EPOCH);
+        let tokens = Tokens::new(store, api, "xa", "n1", clock, SignedDuration::from_mins(5));
+        let access = std::mem::size_of_val(&tokens.access());
+        let rejected = std::mem::size_of_val(&tokens.rejected(1));
+        let slow = std::mem::size_of_val(&tokens.access_slow(None));
+        assert!(
+            access * 4 < slow && rejected * 4 < slow,
+            "access() {access} B, rejected() {rejected} B, the refresh path {slow} B"
+        );
+        Ok(())
     }
 }
