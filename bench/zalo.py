@@ -126,10 +126,10 @@ def fanout(followers: int, concurrency: int = 256, wrk: bool = True):
             (d / "cs.lua").write_text(WRK_LUA % (pair["access_token"], user))
             # wrk runs just before the fan-out and again just after it, on the same simulator: the
             # ratio uses the mean of the two, since a shared machine's speed drifts within minutes.
-            before = wrk and wrk_rate(d, base, sim)
+            before = wrk_rate(d, base, sim) if wrk else None
             refresh = http(f"{base}/_sim/tokens", b"")["refresh_token"]
             secs, states, sync = run_broadcast(d, env_for(d, base, refresh, LOA_ZALO_RATE_LIMIT=0, LOA_CONCURRENCY=concurrency), followers, sim=sim)
-            after = wrk and wrk_rate(d, base, sim)
+            after = wrk_rate(d, base, sim) if wrk else None
             n = states.get("sent", 0) + states.get("failed", 0)
             rate = n / secs
             print(f"fan-out ({concurrency} in flight): {n} deliveries in {secs:.2f} s = {rate:,.0f}/s (states {states}); follower sync {sync:.1f} s")
