@@ -1,5 +1,5 @@
-//! The HTTP client: hyper's pooled client (HTTP/1.1 keep-alive, rustls with ring and the
-//! platform's roots), three base URLs, the `access_token` header, JSON bodies for POST and
+//! The HTTP client: hyper's HTTP/1.1 connections kept alive in our own pool (`pool.rs`), rustls
+//! with ring and the platform's roots, three base URLs, the `access_token` header, JSON bodies for POST and
 //! `data=<JSON>` for GET, every reply read as the `{error, message, data}` envelope with the rate
 //! headers. Transport failures are told apart from Zalo's answers, because a timeout may have
 //! delivered the message and a refusal did not.
@@ -10,22 +10,19 @@
 //! fan-out carried a third as many messages per second as over a pool of connections.
 
 use std::collections::HashMap;
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use axum::body::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use hyper::http::{HeaderValue, Method, Request, Uri, header as http_header};
-use hyper_util::client::legacy::{Client, connect::HttpConnector};
-use hyper_util::rt::{TokioExecutor, TokioTimer};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::config::{Secret, ZaloConfig};
+use super::pool::{self, Answer, Failure, Pool};
 use super::request::appsecret_proof;
 use super::wire::{self, Envelope, OAuthError, TokenGrant, TokenReply, header};
-
-type Https = hyper_rustls::HttpsConnector<HttpConnector>;
 
 /// Which base URL a path is below.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -67,7 +64,7 @@ pub struct RateInfo {
 }
 
 pub struct Api {
-    http: Client<Https, Full<Bytes>>,
+    http: Arc<Pool>,
     timeout: Duration,
     oauth: String,
     api: String,
@@ -80,27 +77,9 @@ pub struct Api {
 
 impl Api {
     pub fn new(config: &ZaloConfig) -> anyhow::Result<Api> {
-        use rustls_platform_verifier::ConfigVerifierExt as _;
-        // One process-wide rustls provider: ring (no C toolchain needed beyond cc, no aws-lc).
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let tls = rustls::ClientConfig::with_platform_verifier()?;
-        let mut tcp = HttpConnector::new();
-        tcp.set_connect_timeout(Some(Duration::from_secs(5)));
-        tcp.set_nodelay(true);
-        tcp.enforce_http(false);
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(tcp);
-        // No redirects are followed (hyper's client follows none): the API answers where it is
-        // asked, and a redirect would be a misconfigured base URL, better refused than followed
-        // with the access token.
-        let http = Client::builder(TokioExecutor::new())
-            .pool_timer(TokioTimer::new())
-            .pool_idle_timeout(Duration::from_secs(90))
-            .pool_max_idle_per_host(1024)
-            .build(https);
+        // No redirects are followed: the API answers where it is asked, and a redirect would be a
+        // misconfigured base URL, better refused than followed with the access token.
+        let http = Pool::new(pool::connector()?, 1024, Duration::from_secs(90));
         let trim = |s: &str| s.trim_end_matches('/').to_string();
         Ok(Api {
             http,
@@ -216,17 +195,18 @@ impl Api {
     /// rate headers and the body.
     async fn exchange(&self, req: Request<Full<Bytes>>) -> Result<Reply, ApiError> {
         let exchange = async {
-            let resp = self.http.request(req).await.map_err(|e| {
-                if e.is_connect() {
-                    ApiError::Connect(e.to_string())
-                } else {
-                    // A reset after the request was written: treat like a timeout (it may
-                    // have arrived).
+            let Answer { head, body } = self.http.exchange(req).await.map_err(|e| match e {
+                Failure::NotSent(e) => ApiError::Connect(e),
+                // A reset after the request was written: treat like a timeout (it may have
+                // arrived).
+                Failure::MaybeSent(e) => {
+                    tracing::debug!(error = %e, "connection failed after the request was written");
                     ApiError::Timeout
                 }
+                Failure::Body(e) => ApiError::Body(e),
             })?;
             let number = |name: &str| {
-                resp.headers()
+                head.headers
                     .get(name)
                     .and_then(|v| v.to_str().ok())
                     .and_then(|s| s.trim().parse().ok())
@@ -235,14 +215,11 @@ impl Api {
                 limit: number(header::RATE_LIMIT),
                 remain: number(header::RATE_REMAIN),
             };
-            let status = resp.status().as_u16();
-            let body = resp
-                .into_body()
-                .collect()
-                .await
-                .map_err(|e| ApiError::Body(e.to_string()))?
-                .to_bytes();
-            Ok(Reply { status, rate, body })
+            Ok(Reply {
+                status: head.status.as_u16(),
+                rate,
+                body,
+            })
         };
         tokio::time::timeout(self.timeout, exchange)
             .await

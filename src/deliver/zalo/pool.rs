@@ -1,0 +1,501 @@
+//! HTTP/1.1 keep-alive connections to the API, each driven by the request that uses it.
+//!
+//! hyper-util's pooled client runs every connection in a task of its own: each request then
+//! crosses two tasks (its own and the connection's) over two channels, and boxes a future of a
+//! few kilobytes. In a fan-out that is a hundred thousand times the same hop. Here a request
+//! takes an idle connection (hyper's `client::conn::http1`), polls the connection itself while
+//! it waits for its answer and its body, and puts it back: one task, woken once per answer.
+//!
+//! A connection taken from the pool may have been closed by the server while it sat idle. hyper
+//! tells that apart from a failure after the request was written (the request comes back), so
+//! such a request is tried again on another connection, and only a request that may have left
+//! is reported as such.
+
+use std::future::poll_fn;
+use std::pin::{Pin, pin};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::client::conn::http1;
+use hyper::http::uri::{Authority, PathAndQuery, Scheme};
+use hyper::http::{HeaderValue, Request, Uri, header, response};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+
+pub(super) type Https = hyper_rustls::HttpsConnector<HttpConnector>;
+type Io = hyper_rustls::MaybeHttpsStream<TokioIo<TcpStream>>;
+
+/// TCP (5 s to connect, no Nagle) and TLS for `https` URLs: rustls with ring and the platform's
+/// roots.
+pub(super) fn connector() -> anyhow::Result<Https> {
+    use rustls_platform_verifier::ConfigVerifierExt as _;
+    // One process-wide rustls provider: ring (no C toolchain needed beyond cc, no aws-lc).
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let tls = rustls::ClientConfig::with_platform_verifier()?;
+    let mut tcp = HttpConnector::new();
+    tcp.set_connect_timeout(Some(Duration::from_secs(5)));
+    tcp.set_nodelay(true);
+    tcp.enforce_http(false);
+    Ok(hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(tcp))
+}
+
+/// An answer read whole: status and headers, and the body.
+pub(super) struct Answer {
+    pub head: response::Parts,
+    pub body: Bytes,
+}
+
+/// Why there is no answer.
+#[derive(Debug)]
+pub(super) enum Failure {
+    /// Nothing was written: no connection could be made, or the URL cannot be used.
+    NotSent(String),
+    /// The connection failed after the request may have been written.
+    MaybeSent(String),
+    /// The answer's body could not be read.
+    Body(String),
+}
+
+/// An open connection: hyper's two halves, and since when it has been idle. `io` is dropped as
+/// soon as it is done (closed by either side): that also fails whatever was handed to `send`.
+struct Conn {
+    send: http1::SendRequest<Full<Bytes>>,
+    io: Option<http1::Connection<Io, Full<Bytes>>>,
+    idle_since: Instant,
+}
+
+impl Conn {
+    fn is_open(&self) -> bool {
+        self.io.is_some() && !self.send.is_closed()
+    }
+}
+
+/// The idle connections to one origin (scheme and authority), most recently used last.
+struct Origin {
+    scheme: Scheme,
+    authority: Authority,
+    host: HeaderValue,
+    // Boxed: a connection moves into each request that takes it and back, and hyper's state for
+    // it is about 1.8 KB.
+    #[allow(clippy::vec_box)]
+    idle: Vec<Box<Conn>>,
+}
+
+pub(super) struct Pool {
+    connector: Https,
+    origins: Mutex<Vec<Origin>>,
+    max_idle: usize,
+    idle_timeout: Duration,
+    reaper: std::sync::Once,
+}
+
+impl Pool {
+    pub fn new(connector: Https, max_idle: usize, idle_timeout: Duration) -> Arc<Pool> {
+        Arc::new(Pool {
+            connector,
+            origins: Mutex::new(Vec::new()),
+            max_idle,
+            idle_timeout,
+            reaper: std::sync::Once::new(),
+        })
+    }
+
+    /// Sends `req` (an absolute URI) and reads the whole answer. The caller bounds the time.
+    pub async fn exchange(
+        self: &Arc<Self>,
+        mut req: Request<Full<Bytes>>,
+    ) -> Result<Answer, Failure> {
+        let (scheme, authority, path) = split(req.uri())?;
+        let host = self.host(&scheme, &authority)?;
+        // HTTP/1.1 wants the path alone on the request line and the authority in `Host`.
+        *req.uri_mut() = Uri::from(path);
+        req.headers_mut().insert(header::HOST, host);
+        loop {
+            let (mut conn, pooled) = match self.checkout(&scheme, &authority) {
+                Some(conn) => (conn, true),
+                None => (self.connect(&scheme, &authority).await?, false),
+            };
+            match drive(&mut conn, req).await {
+                Ok(answer) => {
+                    self.checkin(&scheme, &authority, conn);
+                    return Ok(answer);
+                }
+                // The server closed the idle connection before anything was written: the
+                // request is whole again, for another connection. A new connection that fails
+                // so has not been reached at all.
+                Err(Driven::NotSent(again, e)) => {
+                    if !pooled {
+                        return Err(Failure::NotSent(e));
+                    }
+                    req = *again;
+                }
+                Err(Driven::Failed(f)) => return Err(f),
+            }
+        }
+    }
+
+    /// The `Host` header of an origin, kept with its idle connections.
+    fn host(&self, scheme: &Scheme, authority: &Authority) -> Result<HeaderValue, Failure> {
+        let mut origins = self.origins.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(o) = find(&mut origins, scheme, authority) {
+            return Ok(o.host.clone());
+        }
+        let default_port = if *scheme == Scheme::HTTPS { 443 } else { 80 };
+        let host = match authority.port_u16() {
+            Some(port) if port != default_port => format!("{}:{port}", authority.host()),
+            _ => authority.host().to_string(),
+        };
+        let host = HeaderValue::from_str(&host)
+            .map_err(|_| Failure::NotSent(format!("bad host {authority}")))?;
+        origins.push(Origin {
+            scheme: scheme.clone(),
+            authority: authority.clone(),
+            host: host.clone(),
+            idle: Vec::new(),
+        });
+        Ok(host)
+    }
+
+    /// The most recently used idle connection that is still open, if any.
+    fn checkout(&self, scheme: &Scheme, authority: &Authority) -> Option<Box<Conn>> {
+        let mut origins = self.origins.lock().unwrap_or_else(|p| p.into_inner());
+        let idle = &mut find(&mut origins, scheme, authority)?.idle;
+        while let Some(conn) = idle.pop() {
+            if conn.is_open() && conn.idle_since.elapsed() < self.idle_timeout {
+                return Some(conn);
+            }
+        }
+        None
+    }
+
+    fn checkin(self: &Arc<Self>, scheme: &Scheme, authority: &Authority, mut conn: Box<Conn>) {
+        if !conn.is_open() {
+            return;
+        }
+        conn.idle_since = Instant::now();
+        let mut origins = self.origins.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(o) = find(&mut origins, scheme, authority)
+            && o.idle.len() < self.max_idle
+        {
+            o.idle.push(conn);
+        }
+        drop(origins);
+        self.reaper.call_once(|| self.start_reaper());
+    }
+
+    /// Closes connections idle past the timeout, every half timeout while the pool exists, so
+    /// that a quiet daemon does not hold connections the server has long closed.
+    fn start_reaper(self: &Arc<Self>) {
+        let weak: Weak<Pool> = Arc::downgrade(self);
+        let every = (self.idle_timeout / 2).max(Duration::from_millis(10));
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                let Some(pool) = weak.upgrade() else { break };
+                pool.reap();
+            }
+        });
+    }
+
+    fn reap(&self) {
+        let mut origins = self.origins.lock().unwrap_or_else(|p| p.into_inner());
+        for o in origins.iter_mut() {
+            o.idle
+                .retain(|c| c.is_open() && c.idle_since.elapsed() < self.idle_timeout);
+        }
+    }
+
+    /// A new connection (TCP, and TLS for `https`), handshaken for HTTP/1.1.
+    async fn connect(&self, scheme: &Scheme, authority: &Authority) -> Result<Box<Conn>, Failure> {
+        use tower_service::Service as _;
+        let root = Uri::builder()
+            .scheme(scheme.clone())
+            .authority(authority.clone())
+            .path_and_query("/")
+            .build()
+            .map_err(|e| Failure::NotSent(e.to_string()))?;
+        let mut connector = self.connector.clone();
+        poll_fn(|cx| connector.poll_ready(cx))
+            .await
+            .map_err(|e| Failure::NotSent(e.to_string()))?;
+        let io = connector
+            .call(root)
+            .await
+            .map_err(|e| Failure::NotSent(e.to_string()))?;
+        let (send, io) = http1::handshake(io)
+            .await
+            .map_err(|e| Failure::NotSent(e.to_string()))?;
+        Ok(Box::new(Conn {
+            send,
+            io: Some(io),
+            idle_since: Instant::now(),
+        }))
+    }
+}
+
+fn find<'a>(
+    origins: &'a mut [Origin],
+    scheme: &Scheme,
+    authority: &Authority,
+) -> Option<&'a mut Origin> {
+    origins
+        .iter_mut()
+        .find(|o| o.scheme == *scheme && o.authority == *authority)
+}
+
+fn split(uri: &Uri) -> Result<(Scheme, Authority, PathAndQuery), Failure> {
+    match (uri.scheme(), uri.authority()) {
+        (Some(s), Some(a)) => Ok((
+            s.clone(),
+            a.clone(),
+            uri.path_and_query()
+                .cloned()
+                .unwrap_or_else(|| PathAndQuery::from_static("/")),
+        )),
+        _ => Err(Failure::NotSent(format!("not an absolute URL: {uri}"))),
+    }
+}
+
+/// How one exchange on one connection ended, short of an answer.
+enum Driven {
+    /// The connection was closed before the request was written; here it is back.
+    NotSent(Box<Request<Full<Bytes>>>, String),
+    Failed(Failure),
+}
+
+/// Sends `req` on `conn` and reads the answer, polling the connection in this task meanwhile.
+async fn drive(conn: &mut Conn, req: Request<Full<Bytes>>) -> Result<Answer, Driven> {
+    let Conn { send, io, .. } = conn;
+    let exchange = async move {
+        if let Err(e) = poll_fn(|cx| send.poll_ready(cx)).await {
+            return Err(Driven::NotSent(Box::new(req), e.to_string()));
+        }
+        let resp: hyper::Response<Incoming> = match send.try_send_request(req).await {
+            Ok(resp) => resp,
+            Err(mut e) => {
+                return Err(match e.take_message() {
+                    Some(req) => Driven::NotSent(Box::new(req), e.into_error().to_string()),
+                    None => Driven::Failed(Failure::MaybeSent(e.into_error().to_string())),
+                });
+            }
+        };
+        let (head, body) = resp.into_parts();
+        let body = body
+            .collect()
+            .await
+            .map_err(|e| Driven::Failed(Failure::Body(e.to_string())))?
+            .to_bytes();
+        Ok(Answer { head, body })
+    };
+    let mut exchange = pin!(exchange);
+    poll_fn(|cx| {
+        // Once the connection's future is done it is dropped: a request still queued comes back
+        // whole (not sent), one already written fails (it may have arrived).
+        let mut poll_io = |cx: &mut std::task::Context<'_>| {
+            if let Some(c) = io.as_mut()
+                && Pin::new(c).poll(cx).is_ready()
+            {
+                *io = None;
+            }
+        };
+        // The connection first (it may have news: an answer, or the server's close), then the
+        // exchange, then the connection again to write what the exchange just handed it.
+        poll_io(cx);
+        let out = exchange.as_mut().poll(cx);
+        if out.is_pending() {
+            poll_io(cx);
+        }
+        out
+    })
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    use super::*;
+
+    #[test]
+    fn requests_need_an_absolute_url() {
+        let uri: Uri = "http://127.0.0.1:8080/v3.0/oa/message/cs?x=1"
+            .parse()
+            .unwrap();
+        let Ok((s, a, p)) = split(&uri) else {
+            panic!("an absolute URL")
+        };
+        assert_eq!((s.as_str(), a.as_str()), ("http", "127.0.0.1:8080"));
+        assert_eq!(p.as_str(), "/v3.0/oa/message/cs?x=1");
+        let relative: Uri = "/v3.0/oa/message/cs".parse().unwrap();
+        assert!(matches!(split(&relative), Err(Failure::NotSent(_))));
+    }
+
+    /// What the test server does once it has read a request.
+    #[derive(Clone, Copy)]
+    enum Then {
+        /// Answers and keeps the connection open.
+        Answer,
+        /// Answers, then closes the connection 50 ms later (a server's idle timeout).
+        AnswerAndClose,
+        /// Closes without answering.
+        Hang,
+    }
+
+    /// A minimal HTTP/1.1 server counting connections and requests.
+    struct Server {
+        url: String,
+        connections: Arc<AtomicUsize>,
+        requests: Arc<AtomicUsize>,
+    }
+
+    async fn server(then: Then) -> Server {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!(
+            "http://{}/v3.0/oa/message/cs",
+            listener.local_addr().unwrap()
+        );
+        let connections = Arc::new(AtomicUsize::new(0));
+        let requests = Arc::new(AtomicUsize::new(0));
+        let (c, r) = (connections.clone(), requests.clone());
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                c.fetch_add(1, Ordering::SeqCst);
+                let r = r.clone();
+                tokio::spawn(async move {
+                    while read_request(&mut socket).await {
+                        r.fetch_add(1, Ordering::SeqCst);
+                        if matches!(then, Then::Hang) {
+                            return;
+                        }
+                        let answer = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+                        if socket.write_all(answer).await.is_err() {
+                            return;
+                        }
+                        if matches!(then, Then::AnswerAndClose) {
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        Server {
+            url,
+            connections,
+            requests,
+        }
+    }
+
+    /// Reads one request (head and `content-length` body); false at the end of the connection.
+    async fn read_request(socket: &mut TcpStream) -> bool {
+        let mut buf = Vec::new();
+        let mut byte = [0u8; 1];
+        while !buf.ends_with(b"\r\n\r\n") {
+            match socket.read(&mut byte).await {
+                Ok(1) => buf.push(byte[0]),
+                _ => return false,
+            }
+        }
+        let head = String::from_utf8_lossy(&buf).to_ascii_lowercase();
+        let length: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length:"))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0);
+        let mut body = vec![0u8; length];
+        socket.read_exact(&mut body).await.is_ok()
+    }
+
+    fn post(url: &str) -> Request<Full<Bytes>> {
+        Request::post(url)
+            .body(Full::new(Bytes::from_static(b"{}")))
+            .unwrap()
+    }
+
+    fn pool() -> Arc<Pool> {
+        Pool::new(connector().unwrap(), 8, Duration::from_secs(90))
+    }
+
+    #[tokio::test]
+    async fn a_kept_alive_connection_serves_the_next_request() {
+        let s = server(Then::Answer).await;
+        let pool = pool();
+        for _ in 0..3 {
+            let Ok(answer) = pool.exchange(post(&s.url)).await else {
+                panic!("an answer")
+            };
+            assert_eq!(
+                (answer.head.status.as_u16(), &answer.body[..]),
+                (200, &b"ok"[..])
+            );
+        }
+        assert_eq!(s.requests.load(Ordering::SeqCst), 3);
+        assert_eq!(s.connections.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn an_idle_connection_the_server_closed_is_replaced_not_counted_as_sent() {
+        let s = server(Then::AnswerAndClose).await;
+        let pool = pool();
+        assert!(pool.exchange(post(&s.url)).await.is_ok());
+        // The server has closed the pooled connection by now.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let second = pool.exchange(post(&s.url)).await;
+        assert!(second.is_ok(), "{second:?}", second = second.err());
+        assert_eq!(s.requests.load(Ordering::SeqCst), 2);
+        assert_eq!(s.connections.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_request_read_but_not_answered_may_have_been_sent_and_is_not_repeated() {
+        let s = server(Then::Hang).await;
+        let pool = pool();
+        let failure = pool.exchange(post(&s.url)).await.err();
+        assert!(
+            matches!(failure, Some(Failure::MaybeSent(_))),
+            "{failure:?}"
+        );
+        // Not tried again on another connection: it may have been acted on.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(s.requests.load(Ordering::SeqCst), 1);
+        assert_eq!(s.connections.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn connections_idle_past_the_timeout_are_closed() {
+        let s = server(Then::Answer).await;
+        let pool = Pool::new(connector().unwrap(), 8, Duration::from_millis(100));
+        assert!(pool.exchange(post(&s.url)).await.is_ok());
+        let idle = |pool: &Pool| -> usize {
+            let origins = pool.origins.lock().unwrap();
+            origins.iter().map(|o| o.idle.len()).sum()
+        };
+        assert_eq!(idle(&pool), 1);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(
+            idle(&pool),
+            0,
+            "the reaper closes it without another request"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_was_not_sent() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/x", listener.local_addr().unwrap());
+        drop(listener);
+        let failure = pool().exchange(post(&url)).await.err();
+        assert!(matches!(failure, Some(Failure::NotSent(_))), "{failure:?}");
+    }
+}
