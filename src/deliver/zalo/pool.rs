@@ -348,6 +348,8 @@ mod tests {
         Answer,
         /// Answers, then closes the connection 50 ms later (a server's idle timeout).
         AnswerAndClose,
+        /// Answers with `connection: close` and closes at once.
+        AnswerOnce,
         /// Closes without answering.
         Hang,
     }
@@ -378,8 +380,14 @@ mod tests {
                         if matches!(then, Then::Hang) {
                             return;
                         }
-                        let answer = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
-                        if socket.write_all(answer).await.is_err() {
+                        let answer: &[u8] = if matches!(then, Then::AnswerOnce) {
+                            b"HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 2\r\n\r\nok"
+                        } else {
+                            b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"
+                        };
+                        if socket.write_all(answer).await.is_err()
+                            || matches!(then, Then::AnswerOnce)
+                        {
                             return;
                         }
                         if matches!(then, Then::AnswerAndClose) {
@@ -453,6 +461,20 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(200)).await;
         let second = pool.exchange(post(&s.url)).await;
         assert!(second.is_ok(), "{second:?}", second = second.err());
+        assert_eq!(s.requests.load(Ordering::SeqCst), 2);
+        assert_eq!(s.connections.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn an_answer_followed_by_a_close_is_read_whole_and_the_connection_not_kept() {
+        let s = server(Then::AnswerOnce).await;
+        let pool = pool();
+        for _ in 0..2 {
+            let Ok(answer) = pool.exchange(post(&s.url)).await else {
+                panic!("an answer")
+            };
+            assert_eq!(&answer.body[..], b"ok");
+        }
         assert_eq!(s.requests.load(Ordering::SeqCst), 2);
         assert_eq!(s.connections.load(Ordering::SeqCst), 2);
     }
