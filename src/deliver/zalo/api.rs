@@ -1,8 +1,8 @@
-//! The HTTP client: hyper's HTTP/1.1 connections kept alive in our own pool (`pool.rs`), rustls
-//! with ring and the platform's roots, three base URLs, the `access_token` header, JSON bodies for POST and
-//! `data=<JSON>` for GET, every reply read as the `{error, message, data}` envelope with the rate
-//! headers. Transport failures are told apart from Zalo's answers, because a timeout may have
-//! delivered the message and a refusal did not.
+//! The HTTP client: hyper's HTTP/1.1 connections kept alive in our own pool (`pool.rs`; rustls
+//! with ring and the platform's roots), three base URLs, the `access_token` header, JSON bodies
+//! for POST and `data=<JSON>` for GET, every reply read as the `{error, message, data}` envelope
+//! with the rate headers. Transport failures are told apart from Zalo's answers, because a
+//! timeout may have delivered the message and a refusal did not.
 //!
 //! hyper rather than reqwest: a fan-out makes the same POST a hundred thousand times, and
 //! reqwest's layers (redirect policy, retries, URL parsed twice per request) took a tenth of the
