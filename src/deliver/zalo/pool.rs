@@ -114,12 +114,12 @@ impl Pool {
         mut req: Request<Full<Bytes>>,
     ) -> Result<Answer, Failure> {
         let (scheme, authority, path) = split(req.uri())?;
-        let host = self.host(&scheme, &authority)?;
+        let (host, mut idle) = self.checkout(&scheme, &authority)?;
         // HTTP/1.1 wants the path alone on the request line and the authority in `Host`.
         *req.uri_mut() = Uri::from(path);
         req.headers_mut().insert(header::HOST, host);
         loop {
-            let (mut conn, pooled) = match self.checkout(&scheme, &authority) {
+            let (mut conn, pooled) = match idle {
                 Some(conn) => (conn, true),
                 None => (self.connect(&scheme, &authority).await?, false),
             };
@@ -136,44 +136,43 @@ impl Pool {
                         return Err(Failure::NotSent(e));
                     }
                     req = *again;
+                    idle = self.checkout(&scheme, &authority)?.1;
                 }
                 Err(Driven::Failed(f)) => return Err(f),
             }
         }
     }
 
-    /// The `Host` header of an origin, kept with its idle connections.
-    fn host(&self, scheme: &Scheme, authority: &Authority) -> Result<HeaderValue, Failure> {
+    /// The origin's `Host` header and its most recently used idle connection that is still
+    /// open, if any, under one lock. The origin is added on its first request.
+    fn checkout(
+        &self,
+        scheme: &Scheme,
+        authority: &Authority,
+    ) -> Result<(HeaderValue, Option<Box<Conn>>), Failure> {
         let mut origins = self.origins.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(o) = find(&mut origins, scheme, authority) {
-            return Ok(o.host.clone());
-        }
-        let default_port = if *scheme == Scheme::HTTPS { 443 } else { 80 };
-        let host = match authority.port_u16() {
-            Some(port) if port != default_port => format!("{}:{port}", authority.host()),
-            _ => authority.host().to_string(),
+        let at = match origins
+            .iter()
+            .position(|o| o.scheme == *scheme && o.authority == *authority)
+        {
+            Some(at) => at,
+            None => {
+                origins.push(Origin {
+                    scheme: scheme.clone(),
+                    authority: authority.clone(),
+                    host: host_header(scheme, authority)?,
+                    idle: Vec::new(),
+                });
+                origins.len() - 1
+            }
         };
-        let host = HeaderValue::from_str(&host)
-            .map_err(|_| Failure::NotSent(format!("bad host {authority}")))?;
-        origins.push(Origin {
-            scheme: scheme.clone(),
-            authority: authority.clone(),
-            host: host.clone(),
-            idle: Vec::new(),
-        });
-        Ok(host)
-    }
-
-    /// The most recently used idle connection that is still open, if any.
-    fn checkout(&self, scheme: &Scheme, authority: &Authority) -> Option<Box<Conn>> {
-        let mut origins = self.origins.lock().unwrap_or_else(|p| p.into_inner());
-        let idle = &mut find(&mut origins, scheme, authority)?.idle;
-        while let Some(conn) = idle.pop() {
+        let origin = &mut origins[at];
+        while let Some(conn) = origin.idle.pop() {
             if conn.is_open() && conn.idle_since.elapsed() < self.idle_timeout {
-                return Some(conn);
+                return Ok((origin.host.clone(), Some(conn)));
             }
         }
-        None
+        Ok((origin.host.clone(), None))
     }
 
     fn checkin(self: &Arc<Self>, scheme: &Scheme, authority: &Authority, mut conn: Box<Conn>) {
@@ -239,6 +238,16 @@ impl Pool {
             idle_since: Instant::now(),
         }))
     }
+}
+
+/// `Host`: the authority, without the scheme's default port.
+fn host_header(scheme: &Scheme, authority: &Authority) -> Result<HeaderValue, Failure> {
+    let default_port = if *scheme == Scheme::HTTPS { 443 } else { 80 };
+    let host = match authority.port_u16() {
+        Some(port) if port != default_port => format!("{}:{port}", authority.host()),
+        _ => authority.host().to_string(),
+    };
+    HeaderValue::from_str(&host).map_err(|_| Failure::NotSent(format!("bad host {authority}")))
 }
 
 fn find<'a>(
@@ -405,6 +414,16 @@ mod tests {
         }
     }
 
+    impl Server {
+        /// Requests read and connections accepted so far.
+        fn counts(&self) -> (usize, usize) {
+            (
+                self.requests.load(Ordering::SeqCst),
+                self.connections.load(Ordering::SeqCst),
+            )
+        }
+    }
+
     /// Reads one request (head and `content-length` body); false at the end of the connection.
     async fn read_request(socket: &mut TcpStream) -> bool {
         let mut buf = Vec::new();
@@ -448,8 +467,7 @@ mod tests {
                 (200, &b"ok"[..])
             );
         }
-        assert_eq!(s.requests.load(Ordering::SeqCst), 3);
-        assert_eq!(s.connections.load(Ordering::SeqCst), 1);
+        assert_eq!(s.counts(), (3, 1), "(requests, connections)");
     }
 
     #[tokio::test]
@@ -461,8 +479,7 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(200)).await;
         let second = pool.exchange(post(&s.url)).await;
         assert!(second.is_ok(), "{second:?}", second = second.err());
-        assert_eq!(s.requests.load(Ordering::SeqCst), 2);
-        assert_eq!(s.connections.load(Ordering::SeqCst), 2);
+        assert_eq!(s.counts(), (2, 2), "(requests, connections)");
     }
 
     #[tokio::test]
@@ -475,8 +492,7 @@ mod tests {
             };
             assert_eq!(&answer.body[..], b"ok");
         }
-        assert_eq!(s.requests.load(Ordering::SeqCst), 2);
-        assert_eq!(s.connections.load(Ordering::SeqCst), 2);
+        assert_eq!(s.counts(), (2, 2), "(requests, connections)");
     }
 
     #[tokio::test]
@@ -490,8 +506,7 @@ mod tests {
         );
         // Not tried again on another connection: it may have been acted on.
         tokio::time::sleep(Duration::from_millis(50)).await;
-        assert_eq!(s.requests.load(Ordering::SeqCst), 1);
-        assert_eq!(s.connections.load(Ordering::SeqCst), 1);
+        assert_eq!(s.counts(), (1, 1), "(requests, connections)");
     }
 
     #[tokio::test]
