@@ -54,14 +54,10 @@ impl<C: Channel> Daemon<C> {
         let timer = metrics::histogram!("loa_send_seconds", "channel" => self.channel.name());
         while !chunk.is_empty() {
             // Written before the chunk goes out, so that after a crash the chunk claimed ahead
-            // (numbered after this one) is known never to have left.
-            {
-                let store = self.store.clone();
-                let node = node.to_string();
-                ledger
-                    .run(move || async move { store.mark_on_wire(&node, number).await })
-                    .await??;
-            }
+            // (numbered after this one) is known never to have left. From this task, not through
+            // the ledger thread: the chunk's sends and write are over, so nothing delays it here,
+            // and the hops to that thread and back only added to the time no chunk is on the wire.
+            self.store.mark_on_wire(node, number).await?;
             let next_number = self.next_chunk();
             // The requests run in a few lane tasks, one per runtime thread, so the threads share
             // them; each lane polls its deliveries' futures together. A task per delivery cost a

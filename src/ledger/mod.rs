@@ -5,6 +5,7 @@
 //!
 //! Times are stored as microseconds since the Unix epoch, so both backends compare them the same.
 
+mod checkpoint;
 mod deliveries;
 mod files;
 mod follow_ups;
@@ -17,6 +18,7 @@ mod states;
 mod tokens;
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -49,6 +51,8 @@ pub struct Store {
     /// one wrote). On PostgreSQL the same pool as reads.
     writer: AnyPool,
     dialect: Dialect,
+    /// On SQLite, the task that copies the log into the database file (the writer never does).
+    checkpoints: Option<Arc<checkpoint::Checkpoints>>,
 }
 
 pub type Tx = sqlx::Transaction<'static, sqlx::Any>;
@@ -80,7 +84,7 @@ impl Store {
             .with_context(|| format!("database URL {}", redact(&url)))?;
         let pool = match dialect {
             Dialect::Sqlite => {
-                sqlite_pool(4, READER_CACHE_KIB)
+                sqlite_pool(4, READER_CACHE_KIB, true)
                     .connect_with(options.clone())
                     .await
             }
@@ -94,16 +98,17 @@ impl Store {
         }
         .with_context(|| format!("cannot open the database {}", redact(&url)))?;
         let writer = match dialect {
-            Dialect::Sqlite => sqlite_pool(1, WRITER_CACHE_KIB)
+            Dialect::Sqlite => sqlite_pool(1, WRITER_CACHE_KIB, false)
                 .connect_with(options)
                 .await
                 .with_context(|| format!("cannot open the database {}", redact(&url)))?,
             Dialect::Postgres => pool.clone(),
         };
-        let store = Store {
+        let mut store = Store {
             pool,
             writer,
             dialect,
+            checkpoints: None,
         };
         // sqlx's migrator locks on PostgreSQL but not on SQLite, where two processes opening a
         // new file at once both try the first migration and one fails. Trying again then finds
@@ -119,6 +124,10 @@ impl Store {
                 }
                 Err(e) => return Err(e).context("applying migrations"),
             }
+        }
+        if dialect == Dialect::Sqlite {
+            let task = checkpoint::spawn(store.pool.clone(), checkpoint::EVERY);
+            store.checkpoints = Some(Arc::new(task));
         }
         Ok(store)
     }
@@ -203,13 +212,20 @@ const WRITER_CACHE_KIB: u32 = 2 * 1024;
 
 /// SQLite connections of `max` in a pool. WAL lets the dashboard read while the daemon writes;
 /// NORMAL sync is durable across a process crash (the kill the crash test does) and fsyncs at
-/// checkpoints; busy_timeout waits for another process's writer instead of failing.
-fn sqlite_pool(max: u32, cache_kib: u32) -> AnyPoolOptions {
+/// checkpoints; busy_timeout waits for another process's writer instead of failing. Only
+/// `checkpoints` connections copy the log into the database file (see `checkpoint`). No ping
+/// before each use: a file does not drop a connection, and each ping was a round trip to the
+/// connection's thread before every write.
+fn sqlite_pool(max: u32, cache_kib: u32, checkpoints: bool) -> AnyPoolOptions {
     AnyPoolOptions::new()
         .max_connections(max)
         .acquire_timeout(Duration::from_secs(30))
+        .test_before_acquire(false)
         .after_connect(move |conn, _| {
             Box::pin(async move {
+                if !checkpoints {
+                    conn.execute("PRAGMA wal_autocheckpoint = 0").await?;
+                }
                 conn.execute("PRAGMA journal_mode = WAL").await?;
                 conn.execute("PRAGMA synchronous = NORMAL").await?;
                 conn.execute("PRAGMA busy_timeout = 10000").await?;
