@@ -454,14 +454,20 @@ mod tests {
         Pool::new(connector().unwrap(), 8, Duration::from_secs(90))
     }
 
+    /// A POST that must be answered.
+    async fn answered(pool: &Arc<Pool>, url: &str) -> Answer {
+        match pool.exchange(post(url)).await {
+            Ok(answer) => answer,
+            Err(e) => panic!("an answer, not {e:?}"),
+        }
+    }
+
     #[tokio::test]
     async fn a_kept_alive_connection_serves_the_next_request() {
         let s = server(Then::Answer).await;
         let pool = pool();
         for _ in 0..3 {
-            let Ok(answer) = pool.exchange(post(&s.url)).await else {
-                panic!("an answer")
-            };
+            let answer = answered(&pool, &s.url).await;
             assert_eq!(
                 (answer.head.status.as_u16(), &answer.body[..]),
                 (200, &b"ok"[..])
@@ -487,9 +493,7 @@ mod tests {
         let s = server(Then::AnswerOnce).await;
         let pool = pool();
         for _ in 0..2 {
-            let Ok(answer) = pool.exchange(post(&s.url)).await else {
-                panic!("an answer")
-            };
+            let answer = answered(&pool, &s.url).await;
             assert_eq!(&answer.body[..], b"ok");
         }
         assert_eq!(s.counts(), (2, 2), "(requests, connections)");
