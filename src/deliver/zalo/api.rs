@@ -20,7 +20,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::config::{Secret, ZaloConfig};
-use super::pool::{self, Answer, Failure, Pool};
+use super::pool::{self, Answer, Failure, Pool, Req};
 use super::request::appsecret_proof;
 use super::wire::{self, Envelope, OAuthError, TokenGrant, TokenReply, header};
 
@@ -160,7 +160,7 @@ impl Api {
             .header(http_header::CONTENT_TYPE, "application/json")
             .body(Full::new(Bytes::from(body)))
             .map_err(|e| ApiError::Connect(e.to_string()))?;
-        self.call(req).await
+        self.call(Box::new(req)).await
     }
 
     /// GET with the parameters as one `data=<JSON>` query parameter (the OA API's way).
@@ -188,12 +188,12 @@ impl Api {
             .authorised(Method::GET, uri, token)?
             .body(Full::default())
             .map_err(|e| ApiError::Connect(e.to_string()))?;
-        self.call(req).await
+        self.call(Box::new(req)).await
     }
 
     /// Sends a request and reads the whole reply within the configured timeout: the status, the
     /// rate headers and the body.
-    async fn exchange(&self, req: Request<Full<Bytes>>) -> Result<Reply, ApiError> {
+    async fn exchange(&self, req: Req) -> Result<Reply, ApiError> {
         let exchange = async {
             let Answer { head, body } = self.http.exchange(req).await.map_err(|e| match e {
                 Failure::NotSent(e) => ApiError::Connect(e),
@@ -226,10 +226,7 @@ impl Api {
             .unwrap_or(Err(ApiError::Timeout))
     }
 
-    async fn call<T: DeserializeOwned>(
-        &self,
-        req: Request<Full<Bytes>>,
-    ) -> Result<(T, RateInfo), ApiError> {
+    async fn call<T: DeserializeOwned>(&self, req: Req) -> Result<(T, RateInfo), ApiError> {
         let Reply { status, rate, body } = self.exchange(req).await?;
         if status != 200 {
             return Err(ApiError::Http { status });
@@ -268,7 +265,10 @@ impl Api {
             )
             .body(Full::new(Bytes::from(form)))
             .map_err(|e| TokenError::Transport(ApiError::Connect(e.to_string())))?;
-        let reply = self.exchange(req).await.map_err(TokenError::Transport)?;
+        let reply = self
+            .exchange(Box::new(req))
+            .await
+            .map_err(TokenError::Transport)?;
         if reply.status >= 500 {
             return Err(TokenError::Transport(ApiError::Http {
                 status: reply.status,

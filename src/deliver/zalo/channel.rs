@@ -152,7 +152,10 @@ impl ZaloChannel {
         let mut ids = Vec::with_capacity(parts.len());
         for (i, part) in parts.iter().enumerate() {
             let tracking = format!("loa-{}-{}", msg.delivery_id, i + 1);
-            ids.push(self.call(kind, target, part, &tracking, msg.urgent).await?);
+            // Boxed: the call's future is most of a send's, and a send whose future is above
+            // 1 KiB takes glibc's slow path for large blocks (which first consolidates its
+            // caches) once per delivery; two small blocks come from the per-thread cache.
+            ids.push(Box::pin(self.call(kind, target, part, &tracking, msg.urgent)).await?);
         }
         Ok(ids.join(","))
     }

@@ -47,6 +47,11 @@ pub(super) fn connector() -> anyhow::Result<Https> {
         .wrap_connector(tcp))
 }
 
+/// A request on its way through the pool, boxed: each async layer between the channel and the
+/// connection keeps its own slot for its argument, so a request held by value (256 bytes) took
+/// that much again at every level of every send's future, and was copied into each.
+pub(super) type Req = Box<Request<Full<Bytes>>>;
+
 /// An answer read whole: status and headers, and the body.
 pub(super) struct Answer {
     pub head: response::Parts,
@@ -109,10 +114,7 @@ impl Pool {
     }
 
     /// Sends `req` (an absolute URI) and reads the whole answer. The caller bounds the time.
-    pub async fn exchange(
-        self: &Arc<Self>,
-        mut req: Request<Full<Bytes>>,
-    ) -> Result<Answer, Failure> {
+    pub async fn exchange(self: &Arc<Self>, mut req: Req) -> Result<Answer, Failure> {
         let (scheme, authority, path) = split(req.uri())?;
         let (host, mut idle) = self.checkout(&scheme, &authority)?;
         // HTTP/1.1 wants the path alone on the request line and the authority in `Host`.
@@ -121,7 +123,9 @@ impl Pool {
         loop {
             let (mut conn, pooled) = match idle {
                 Some(conn) => (conn, true),
-                None => (self.connect(&scheme, &authority).await?, false),
+                // Boxed: a connection is made rarely, and its future (TCP, TLS, handshake) was
+                // most of this one's size.
+                None => (Box::pin(self.connect(&scheme, &authority)).await?, false),
             };
             match drive(&mut conn, req).await {
                 Ok(answer) => {
@@ -135,7 +139,7 @@ impl Pool {
                     if !pooled {
                         return Err(Failure::NotSent(e));
                     }
-                    req = *again;
+                    req = again;
                     idle = self.checkout(&scheme, &authority)?.1;
                 }
                 Err(Driven::Failed(f)) => return Err(f),
@@ -276,18 +280,18 @@ fn split(uri: &Uri) -> Result<(Scheme, Authority, PathAndQuery), Failure> {
 /// How one exchange on one connection ended, short of an answer.
 enum Driven {
     /// The connection was closed before the request was written; here it is back.
-    NotSent(Box<Request<Full<Bytes>>>, String),
+    NotSent(Req, String),
     Failed(Failure),
 }
 
 /// Sends `req` on `conn` and reads the answer, polling the connection in this task meanwhile.
-async fn drive(conn: &mut Conn, req: Request<Full<Bytes>>) -> Result<Answer, Driven> {
+async fn drive(conn: &mut Conn, req: Req) -> Result<Answer, Driven> {
     let Conn { send, io, .. } = conn;
     let exchange = async move {
         if let Err(e) = poll_fn(|cx| send.poll_ready(cx)).await {
-            return Err(Driven::NotSent(Box::new(req), e.to_string()));
+            return Err(Driven::NotSent(req, e.to_string()));
         }
-        let resp: hyper::Response<Incoming> = match send.try_send_request(req).await {
+        let resp: hyper::Response<Incoming> = match send.try_send_request(*req).await {
             Ok(resp) => resp,
             Err(mut e) => {
                 return Err(match e.take_message() {
@@ -444,10 +448,12 @@ mod tests {
         socket.read_exact(&mut body).await.is_ok()
     }
 
-    fn post(url: &str) -> Request<Full<Bytes>> {
-        Request::post(url)
-            .body(Full::new(Bytes::from_static(b"{}")))
-            .unwrap()
+    fn post(url: &str) -> Req {
+        Box::new(
+            Request::post(url)
+                .body(Full::new(Bytes::from_static(b"{}")))
+                .unwrap(),
+        )
     }
 
     fn pool() -> Arc<Pool> {
