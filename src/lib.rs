@@ -17,7 +17,8 @@
 //! - [`sim`]: a simulator of the Zalo OA API (tokens, sends, webhooks, faults) for tests,
 //!   benchmarks and the demo.
 //! - [`confirm`]: Zalo's webhook events applied (receipts, replies), confirm links, follow-ups.
-//! - [`web`]: the daemon's HTTP server: webhooks, confirm pages, metrics.
+//! - [`web`]: the daemon's HTTP server: webhooks, confirm pages, metrics; [`listen`] the sockets
+//!   it and the simulator listen on.
 //! - [`cli`]: the `loa` subcommands, thin wrappers over the above; [`fuzzing`] the fuzzers' entry
 //!   points.
 
@@ -31,6 +32,7 @@ pub mod daemon;
 pub mod deliver;
 pub mod fuzzing;
 pub mod ledger;
+pub mod listen;
 pub mod render;
 pub mod schedule;
 pub mod sim;

@@ -333,9 +333,7 @@ async fn the_confirm_page_in_a_headless_browser() {
     .expect("write");
 
     // The daemon's HTTP side with confirm links, on a free port.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
+    let listener = loa::listen::bind("127.0.0.1:0").await.expect("bind");
     let site = format!("http://{}", listener.local_addr().expect("addr"));
     let links = Links::new(
         b"browser test secret",

@@ -163,9 +163,7 @@ async fn heads_confirm_by_reply_and_link_the_silent_one_is_reminded_then_escalat
             Clock::System,
         )
     };
-    let web_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
+    let web_listener = loa::listen::bind("127.0.0.1:0").await.expect("bind");
     let base = format!("http://{}", web_listener.local_addr().expect("addr"));
     let links = Links::new(
         b"test commune secret",

@@ -93,7 +93,7 @@ pub struct Harness {
 }
 
 pub async fn start(config: SimConfig) -> Harness {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let listener = loa::listen::bind("127.0.0.1:0").await.unwrap();
     let sim = loa::sim::start(config, listener).await.unwrap();
     let tokens = sim.issue_tokens();
     // The simulator installed reqwest's crypto provider (needed even for http://) in `start`.

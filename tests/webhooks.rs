@@ -49,9 +49,7 @@ async fn server_with(
         Arc::new(ctx),
         wake,
     ));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
+    let listener = loa::listen::bind("127.0.0.1:0").await.expect("bind");
     let url = format!(
         "http://{}{WEBHOOK_PATH}",
         listener.local_addr().expect("addr")
@@ -192,9 +190,7 @@ async fn receipts_reads_and_replies_from_the_simulator() {
         reorder_webhooks: true,
         ..Faults::default()
     };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
+    let listener = loa::listen::bind("127.0.0.1:0").await.expect("bind");
     let sim = loa::sim::start(
         SimConfig {
             population: population.clone(),

@@ -21,9 +21,7 @@ use loa::sim::{Faults, GenerateSpec, Population, Sim, SimConfig, SimGroup, SimUs
 use sqlx::Row as _;
 
 async fn start_sim(config: SimConfig) -> Sim {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
+    let listener = loa::listen::bind("127.0.0.1:0").await.expect("bind");
     loa::sim::start(config, listener).await.expect("sim")
 }
 

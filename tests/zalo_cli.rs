@@ -38,9 +38,7 @@ async fn auth_then_run_through_the_simulator() {
     copy_dir(std::path::Path::new("templates"), &repo.join("templates"));
     let commune = loa::announce::load_commune(&repo.join("announcements")).expect("commune");
     let population = Population::from_commune(&commune, 60, 3);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
+    let listener = loa::listen::bind("127.0.0.1:0").await.expect("bind");
     let sim = loa::sim::start(
         SimConfig {
             population,

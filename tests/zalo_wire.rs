@@ -76,7 +76,7 @@ use axum::response::IntoResponse as _;
 async fn server() -> (String, Log) {
     let log: Log = Default::default();
     let app = Router::new().fallback(capture).with_state(log.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let listener = loa::listen::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await });
     (format!("http://{addr}"), log)

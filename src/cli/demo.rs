@@ -109,7 +109,7 @@ async fn demo(args: &Args) -> anyhow::Result<()> {
         .map_err(|p| anyhow::anyhow!("the example commune does not load: {p:?}"))?;
 
     // The simulator: the commune's villages, heads and leaders, and generated followers.
-    let sim_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let sim_listener = crate::listen::bind("127.0.0.1:0").await?;
     let people = People {
         receive_delay: Duration::from_secs(2),
         seen_delay: Duration::from_secs(6),

@@ -269,7 +269,7 @@ async fn start_web(
         Arc::new(ctx),
         wake,
     ));
-    let listener = tokio::net::TcpListener::bind(&config.web.listen)
+    let listener = crate::listen::bind(&config.web.listen)
         .await
         .with_context(|| format!("listening on {}", config.web.listen))?;
     tracing::info!(address = %config.web.listen, webhook = crate::web::WEBHOOK_PATH, dashboard = state.dashboard.is_some(), "HTTP server listening");

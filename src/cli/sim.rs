@@ -119,7 +119,7 @@ fn config(args: &Args) -> anyhow::Result<SimConfig> {
 }
 
 async fn serve(listen: SocketAddr, config: SimConfig) -> anyhow::Result<()> {
-    let listener = tokio::net::TcpListener::bind(listen)
+    let listener = crate::listen::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
     let (app_id, oa_id) = (config.app_id.clone(), config.oa_id.clone());

@@ -291,9 +291,7 @@ pub async fn serve(store: &Store, token: Option<&str>) -> String {
             clock: Clock::manual(t(NOW)),
         }),
     });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
+    let listener = loa::listen::bind("127.0.0.1:0").await.expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("addr"));
     let router = loa::web::router(state, 65536);
     tokio::spawn(loa::web::serve(listener, router, std::future::pending()));

@@ -93,9 +93,7 @@ pub async fn start_sim(
     population: loa::sim::Population,
     people: loa::sim::People,
 ) -> loa::sim::Sim {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
+    let listener = loa::listen::bind("127.0.0.1:0").await.expect("bind");
     loa::sim::start(
         loa::sim::SimConfig {
             population,
