@@ -162,7 +162,7 @@ impl Store {
                 "INSERT INTO deliveries (occurrence_id, commune_id, announcement_id, village_id, target_kind, target, person,
                    text, urgent, due, deadline, state, next_attempt_at, updated_at, error_reason, node, fallback)
                  VALUES {} ON CONFLICT DO NOTHING",
-                Placeholders::new(self.dialect).rows(chunk.len(), COLS, |_, p| p)
+                Placeholders::new(self.dialect).rows(chunk.len(), COLS, |_| None)
             );
             let mut q = sqlx::query(&sql);
             for (e, d) in chunk {
@@ -390,12 +390,8 @@ impl Store {
             // One statement for the chunk: each row's values joined in by id. The casts give the
             // VALUES columns their types on PostgreSQL; SQLite takes them as they are.
             let mut ph = Placeholders::new(self.dialect);
-            let values = ph.rows(chunk.len(), COLS, |c, p| {
-                if c == 0 || c == 5 || c == 6 {
-                    format!("CAST({p} AS BIGINT)")
-                } else {
-                    p
-                }
+            let values = ph.rows(chunk.len(), COLS, |c| {
+                matches!(c, 0 | 5 | 6).then_some("BIGINT")
             });
             let (at, by, within) = (ph.next(), ph.next(), ph.next());
             let sql = format!(

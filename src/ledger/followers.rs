@@ -48,7 +48,7 @@ impl Store {
         let mut tx = self.write().await?;
         let now_us = micros(now);
         for chunk in followers.chunks(ROWS) {
-            let values = Placeholders::new(self.dialect).rows(chunk.len(), COLS, |_, p| p);
+            let values = Placeholders::new(self.dialect).rows(chunk.len(), COLS, |_| None);
             let sql = format!(
                 "INSERT INTO followers (commune_id, user_id, village_id, in_group, last_interaction, display_name,
                    synced_at, updated_at, following)

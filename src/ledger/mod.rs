@@ -17,6 +17,7 @@ pub mod report;
 mod states;
 mod tokens;
 
+use std::fmt::Write as _;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -291,19 +292,30 @@ impl Placeholders {
     }
 
     pub(crate) fn next(&mut self) -> String {
+        let mut p = String::with_capacity(4);
+        self.push_next(&mut p);
+        p
+    }
+
+    fn push_next(&mut self, out: &mut String) {
         self.next += 1;
         match self.dialect {
-            Dialect::Sqlite => "?".to_string(),
-            Dialect::Postgres => format!("${}", self.next),
+            Dialect::Sqlite => out.push('?'),
+            Dialect::Postgres => {
+                let _ = write!(out, "${}", self.next);
+            }
         }
     }
 
-    /// `(p, p, …), (p, …)` for `rows` rows of `cols` columns; `wrap(col, p)` may decorate a column.
+    /// `(p, p, …), (p, …)` for `rows` rows of `cols` columns; `cast(col)` may give a column a
+    /// type (`CAST(p AS type)`). Written straight into one string: an expansion of 100,000
+    /// deliveries asks for 1.7 million placeholders, and a string for each cost 17 allocations
+    /// per delivery.
     pub(crate) fn rows(
         &mut self,
         rows: usize,
         cols: usize,
-        wrap: impl Fn(usize, String) -> String,
+        cast: impl Fn(usize) -> Option<&'static str>,
     ) -> String {
         let mut out = String::with_capacity(rows * cols * 4);
         for r in 0..rows {
@@ -315,8 +327,14 @@ impl Placeholders {
                 if c > 0 {
                     out.push(',');
                 }
-                let p = self.next();
-                out.push_str(&wrap(c, p));
+                match cast(c) {
+                    Some(ty) => {
+                        out.push_str("CAST(");
+                        self.push_next(&mut out);
+                        let _ = write!(out, " AS {ty})");
+                    }
+                    None => self.push_next(&mut out),
+                }
             }
             out.push(')');
         }
@@ -339,16 +357,18 @@ mod tests {
     fn placeholders_per_dialect() {
         use super::{Dialect, Placeholders};
         assert_eq!(
-            Placeholders::new(Dialect::Postgres).rows(2, 3, |_, p| p),
+            Placeholders::new(Dialect::Postgres).rows(2, 3, |_| None),
             "($1,$2,$3),($4,$5,$6)"
         );
         assert_eq!(
-            Placeholders::new(Dialect::Sqlite).rows(1, 2, |c, p| if c == 0 {
-                format!("CAST({p} AS BIGINT)")
-            } else {
-                p
-            }),
+            Placeholders::new(Dialect::Sqlite).rows(1, 2, |c| (c == 0).then_some("BIGINT")),
             "(CAST(? AS BIGINT),?)"
         );
+        let mut ph = Placeholders::new(Dialect::Postgres);
+        assert_eq!(
+            ph.rows(1, 2, |c| (c == 1).then_some("TEXT")),
+            "($1,CAST($2 AS TEXT))"
+        );
+        assert_eq!(ph.next(), "$3");
     }
 }
