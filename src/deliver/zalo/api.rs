@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use http_body_util::Full;
-use hyper::http::{HeaderValue, Method, Request, Uri, header as http_header};
+use hyper::http::{HeaderName, HeaderValue, Method, Request, Uri, header as http_header};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -138,10 +138,13 @@ impl Api {
         let mut req = Request::builder()
             .method(method)
             .uri(uri)
-            .header(header::ACCESS_TOKEN, value(token)?);
+            .header(HeaderName::from_static(header::ACCESS_TOKEN), value(token)?);
         if self.proof {
             let proof = appsecret_proof(self.app_secret.expose(), token);
-            req = req.header(header::APPSECRET_PROOF, value(&proof)?);
+            req = req.header(
+                HeaderName::from_static(header::APPSECRET_PROOF),
+                value(&proof)?,
+            );
         }
         Ok(req)
     }
@@ -157,7 +160,10 @@ impl Api {
         let body = serde_json::to_vec(body).map_err(|e| ApiError::Body(e.to_string()))?;
         let req = self
             .authorised(Method::POST, self.uri(base, path)?, token)?
-            .header(http_header::CONTENT_TYPE, "application/json")
+            .header(
+                http_header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )
             .body(Full::new(Bytes::from(body)))
             .map_err(|e| ApiError::Connect(e.to_string()))?;
         self.call(Box::new(req)).await

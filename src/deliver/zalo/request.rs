@@ -2,6 +2,8 @@
 //! `appsecret_proof`, ZNS tracking ids. Unit-tested here; the wire shapes are checked again
 //! against the simulator in `tests/`.
 
+use std::borrow::Cow;
+
 pub use super::wire::appsecret_proof;
 use super::wire::{Recipient, Text, TextBody, ZnsBody};
 
@@ -55,10 +57,12 @@ fn tracking_id(s: &str) -> String {
 /// Splits a text into parts of at most `max` characters (not bytes), each after the first marked
 /// `(2/3)` and so on: at a paragraph break if one is in the second half of the part, else at a
 /// line break, else at a space, else anywhere.
-pub fn split_text(text: &str, max: usize) -> Vec<String> {
+/// A text that fits comes back borrowed, as the one part: nearly every text does, and a fan-out
+/// would otherwise copy it once per recipient.
+pub fn split_text(text: &str, max: usize) -> Vec<Cow<'_, str>> {
     let max = max.max(40);
     if text.chars().count() <= max {
-        return vec![text.to_string()];
+        return vec![Cow::Borrowed(text)];
     }
     // Room for the "(nn/nn) " marker.
     let room = max - 8;
@@ -94,7 +98,7 @@ pub fn split_text(text: &str, max: usize) -> Vec<String> {
     parts
         .into_iter()
         .enumerate()
-        .map(|(i, p)| format!("({}/{n}) {p}", i + 1))
+        .map(|(i, p)| Cow::Owned(format!("({}/{n}) {p}", i + 1)))
         .collect()
 }
 
@@ -104,7 +108,12 @@ mod tests {
 
     #[test]
     fn short_texts_are_one_part() {
-        assert_eq!(split_text("Xin chào", 2000), vec!["Xin chào".to_string()]);
+        let parts = split_text("Xin chào", 2000);
+        assert_eq!(parts, vec!["Xin chào"]);
+        assert!(
+            matches!(parts[0], Cow::Borrowed(_)),
+            "a text that fits is not copied"
+        );
     }
 
     #[test]
