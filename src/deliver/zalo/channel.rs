@@ -74,8 +74,8 @@ impl ZaloChannel {
     }
 
     /// One API call with the current token; a rejected token is refreshed and the call repeated
-    /// once. Returns the provider's message id. `part` is the text's part number (from 1), which
-    /// ZNS's tracking id carries.
+    /// once. Returns the provider's message id. `(delivery, part)`: the delivery's id and the
+    /// text's part number (from 1), which a ZNS send carries as its tracking id.
     async fn call(
         &self,
         kind: TargetKind,
@@ -163,8 +163,8 @@ impl ZaloChannel {
             // lane holds for the whole chunk, stays at 352 bytes instead of 1.4 KB, and both
             // blocks stay within the sizes glibc serves from its per-thread cache (the gain in
             // the fan-out was below what the benchmark can resolve).
-            let id = (msg.delivery_id, i + 1);
-            ids.push(Box::pin(self.call(kind, target, part, id, msg.urgent)).await?);
+            let which = (msg.delivery_id, i + 1);
+            ids.push(Box::pin(self.call(kind, target, part, which, msg.urgent)).await?);
         }
         // One part, one id: returned as it is rather than joined into a new string.
         match ids.len() {
