@@ -167,10 +167,10 @@ impl ZaloChannel {
             ids.push(Box::pin(self.call(kind, target, part, which, msg.urgent)).await?);
         }
         // One part, one id: returned as it is rather than joined into a new string.
-        match ids.len() {
-            1 => Ok(ids.pop().unwrap_or_default()),
-            _ => Ok(ids.join(",")),
-        }
+        Ok(match ids.len() {
+            1 => ids.swap_remove(0),
+            _ => ids.join(","),
+        })
     }
 
     fn classify(&self, e: ApiError) -> SendError {
