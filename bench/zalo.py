@@ -58,6 +58,14 @@ def cpu_secs(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
+# How many deliveries are done (neither waiting nor in flight), read through the two partial
+# indexes the daemon itself claims from and takes over leases with, and the smallest index for the
+# total: 4 ms of CPU halfway through a fan-out of 100,000. Counting 'sent' and 'failed' reads
+# every row, 14-20 ms twice a second, which took 2 % of the two cores the fan-out is measured on.
+PROGRESS = """SELECT (SELECT COUNT(*) FROM deliveries)
+                   - (SELECT COUNT(*) FROM deliveries WHERE state IN ('planned', 'retrying'))
+                   - (SELECT COUNT(*) FROM deliveries WHERE state = 'sending')"""
+
 def run_broadcast(d: Path, env: dict, expected: int, lead=int(os.environ.get("BENCH_LEAD", "20")), sim=None):
     """Runs the daemon until `expected` deliveries are final. Returns the seconds from the first
     claim to the last outcome, the states, the follower sync's seconds, and the CPU microseconds
@@ -79,7 +87,7 @@ def run_broadcast(d: Path, env: dict, expected: int, lead=int(os.environ.get("BE
     while time.time() < end:
         try:
             db = db or sqlite3.connect(str(d / "loa.db"), timeout=30)
-            n = db.execute("SELECT COUNT(*) FROM deliveries WHERE state IN ('sent', 'failed')").fetchone()[0]
+            n = db.execute(PROGRESS).fetchone()[0]
             samples.append((n, cpu_secs(p.pid), cpu_secs(sim.pid) if sim else 0.0))
             if n >= expected:
                 break
