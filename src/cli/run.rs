@@ -59,8 +59,14 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
 pub(super) fn init_logging(format: &str) {
     let filter =
         tracing_subscriber::EnvFilter::try_from_env("LOA_LOG").unwrap_or_else(|_| "info".into());
+    // Colours only on a terminal, and not when NO_COLOR is set (no-color.org): under systemd or
+    // redirected to a file, escape codes would be written into the journal and split the fields
+    // that `grep` looks for ("planned files=").
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colour)
         .with_writer(std::io::stderr);
     let _ = if format == "json" {
         builder.json().try_init()

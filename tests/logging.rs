@@ -1,0 +1,47 @@
+//! The daemon's log, read where operators read it: through a pipe or a file (systemd's journal,
+//! `2> loa.log`), it is plain text, with no terminal colour codes between a field and its value.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+#[test]
+fn a_log_that_is_not_a_terminal_has_no_colour_codes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_loa"))
+        .arg("run")
+        .current_dir(dir.path())
+        .env(
+            "LOA_ANNOUNCEMENTS",
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("announcements"),
+        )
+        .env(
+            "LOA_DATABASE",
+            format!("sqlite://{}", dir.path().join("loa.db").display()),
+        )
+        .env("LOA_CHANNEL", "log")
+        .env("LOA_LOG_CHANNEL_PATH", dir.path().join("sends.jsonl"))
+        .env("LOA_LOG", "info")
+        .env_remove("NO_COLOR")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("loa run");
+    let stderr = child.stderr.take().expect("stderr");
+    let mut seen = Vec::new();
+    for line in BufReader::new(stderr).lines() {
+        let line = line.expect("a line of the log");
+        let planned = line.contains("planned");
+        seen.push(line);
+        if planned {
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let log = seen.join("\n");
+    assert!(
+        log.contains("planned files="),
+        "the planner's line, with its fields: {log}"
+    );
+    assert!(!log.contains('\u{1b}'), "no escape codes: {log:?}");
+}
