@@ -7,6 +7,7 @@ mod report_story;
 mod support;
 
 use std::net::TcpListener;
+use std::os::unix::process::CommandExt as _;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -21,11 +22,21 @@ fn chromedriver() -> Option<String> {
     std::path::Path::new(&path).is_file().then_some(path)
 }
 
-/// chromedriver, stopped when the test ends (even on a failed assertion).
+/// chromedriver, stopped when the test ends (even on a failed assertion), with the browser it
+/// started: they share a process group of their own, and the whole group is killed. Killing
+/// chromedriver alone left a test's Chromium running, adopted by init, after every run whose
+/// session was not closed first.
 struct Driver(Child);
 
 impl Drop for Driver {
     fn drop(&mut self) {
+        if let Ok(group) = i32::try_from(self.0.id()) {
+            // SAFETY: kill(2) with a negative pid signals the process group chromedriver leads
+            // (`process_group(0)` below); it touches no memory of this process.
+            unsafe {
+                libc::kill(-group, libc::SIGKILL);
+            }
+        }
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
@@ -113,6 +124,7 @@ async fn open(path: &str) -> (Driver, Session) {
         .port();
     let child = Command::new(path)
         .arg(format!("--port={port}"))
+        .process_group(0)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
