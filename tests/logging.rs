@@ -26,6 +26,13 @@ fn a_log_that_is_not_a_terminal_has_no_colour_codes() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("loa run");
+    // A daemon that never logs its plan would leave the read below waiting: stop it after a
+    // minute, which ends the log and fails the test instead.
+    let pid = child.id();
+    std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_secs(60));
+        let _ = Command::new("kill").arg(pid.to_string()).status();
+    });
     let stderr = child.stderr.take().expect("stderr");
     let mut seen = Vec::new();
     for line in BufReader::new(stderr).lines() {
