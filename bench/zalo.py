@@ -67,7 +67,7 @@ PROGRESS = """SELECT (SELECT COUNT(*) FROM deliveries)
                    - (SELECT COUNT(*) FROM deliveries WHERE state IN ('planned', 'retrying'))
                    - (SELECT COUNT(*) FROM deliveries WHERE state = 'sending')"""
 
-def run_broadcast(d: Path, env: dict, expected: int, lead=int(os.environ.get("BENCH_LEAD", "20")), sim=None):
+def run_broadcast(d: Path, env: dict, expected: int, lead=os.environ.get("BENCH_LEAD"), sim=None):
     """Runs the daemon until `expected` deliveries are final. Returns the seconds from the first
     claim to the last outcome, the states, the follower sync's seconds, and the CPU microseconds
     per delivery of the daemon and of the simulator while the middle 80 % were sent (read from
@@ -76,7 +76,11 @@ def run_broadcast(d: Path, env: dict, expected: int, lead=int(os.environ.get("BE
     subprocess.run([str(LOA), "zalo", "sync"], cwd=d, env=env, check=True, stdout=subprocess.DEVNULL)
     sync = time.time() - sync
     # The daemon syncs the followers again when it starts; a fan-out due before that sync ends
-    # shares the two cores with it, and its figures with them.
+    # shares the two cores with it, and its figures with them. Unless BENCH_LEAD says otherwise,
+    # the fan-out is due 1.5 times the sync's time after the daemon starts (at least 20 s): the
+    # simulator reads its whole population for each page of 50, so a sync of 100,000 followers
+    # took 10-15 s on one machine of two cores.
+    lead = int(lead) if lead is not None else max(20, int(1.5 * sync) + 1)
     if lead < 1.5 * sync:
         print(f"warning: BENCH_LEAD={lead} s is shorter than 1.5 times the follower sync ({sync:.1f} s): "
               "the daemon's own sync at start will overlap the fan-out", file=sys.stderr)
