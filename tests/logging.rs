@@ -26,14 +26,18 @@ fn a_log_that_is_not_a_terminal_has_no_colour_codes() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("loa run");
+    let stderr = child.stderr.take().expect("stderr");
     // A daemon that never logs its plan would leave the read below waiting: stop it after a
-    // minute, which ends the log and fails the test instead.
-    let pid = child.id();
+    // minute, which ends the log and fails the test instead. Through `Child`, not its pid: once
+    // the child is reaped, `kill` signals nothing, so a reused pid is never hit.
+    let child = std::sync::Arc::new(std::sync::Mutex::new(child));
+    let watched = std::sync::Arc::clone(&child);
     std::thread::spawn(move || {
         std::thread::sleep(std::time::Duration::from_secs(60));
-        let _ = Command::new("kill").arg(pid.to_string()).status();
+        if let Ok(mut c) = watched.lock() {
+            let _ = c.kill();
+        }
     });
-    let stderr = child.stderr.take().expect("stderr");
     let mut seen = Vec::new();
     for line in BufReader::new(stderr).lines() {
         let line = line.expect("a line of the log");
@@ -43,8 +47,10 @@ fn a_log_that_is_not_a_terminal_has_no_colour_codes() {
             break;
         }
     }
-    let _ = child.kill();
-    let _ = child.wait();
+    if let Ok(mut c) = child.lock() {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
     let log = seen.join("\n");
     assert!(
         log.contains("planned files="),
