@@ -10,7 +10,7 @@
      6-second window unless --full), time against the optimum [within 5 %] and -32 answers [0].
 Run from the repository root after `cargo build --release`:
   bench/zalo.py [--full] [--followers N] [--repeat N] [--concurrency C1,C2...]"""
-import json, os, resource, signal, socket, sqlite3, subprocess, sys, tempfile, time, urllib.request
+import json, os, resource, signal, socket, sqlite3, statistics, subprocess, sys, tempfile, time, urllib.request
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -207,8 +207,7 @@ if __name__ == "__main__":
     runs = [fanout(followers) for _ in range(int(sys.argv[sys.argv.index("--repeat") + 1]) if "--repeat" in sys.argv else 1)]
     if len(runs) > 1:
         rates = sorted(r[0] for r in runs); ratios = sorted(r[0] / r[1] for r in runs)
-        mid = lambda xs: (xs[(len(xs) - 1) // 2] + xs[len(xs) // 2]) / 2
-        print(f"{len(runs)} fan-outs: {rates[0]:,.0f}-{rates[-1]:,.0f}/s (median {mid(rates):,.0f}), "
+        print(f"{len(runs)} fan-outs: {rates[0]:,.0f}-{rates[-1]:,.0f}/s (median {statistics.median(rates):,.0f}), "
               f"{sum(r >= 20_000 for r in rates)} at 20,000/s or more; ratios {ratios[0]:.2f}-{ratios[-1]:.2f} "
-              f"(median {mid(ratios):.2f}), {sum(r >= 0.5 for r in ratios)} at 0.50 or more")
+              f"(median {statistics.median(ratios):.2f}), {sum(r >= 0.5 for r in ratios)} at 0.50 or more")
     pacing(10_000, 60 if "--full" in sys.argv else 6)
