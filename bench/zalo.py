@@ -13,6 +13,7 @@ Run from the repository root after `cargo build --release`:
 import json, os, resource, signal, socket, sqlite3, statistics, subprocess, sys, tempfile, time, urllib.request
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import NamedTuple, Optional
 
 ROOT = Path(__file__).resolve().parent.parent
 LOA = Path(os.environ.get("LOA_BIN", ROOT / "target" / "release" / "loa"))
@@ -74,11 +75,17 @@ PROGRESS = """SELECT (SELECT COUNT(*) FROM deliveries)
                    - (SELECT COUNT(*) FROM deliveries WHERE state IN ('planned', 'retrying'))
                    - (SELECT COUNT(*) FROM deliveries WHERE state = 'sending')"""
 
-def run_broadcast(d: Path, env: dict, expected: int, lead=os.environ.get("BENCH_LEAD"), sim=None):
-    """Runs the daemon until `expected` deliveries are final. Returns the seconds from the first
-    claim to the last outcome, the states, the follower sync's seconds, and the CPU microseconds
-    per delivery of the daemon and of the simulator while the middle 80 % were sent (read from
-    /proc every half second; None when too few samples fell in that stretch)."""
+class Broadcast(NamedTuple):
+    secs: float            # from the first claim to the last outcome
+    states: dict           # deliveries per state at the end
+    sync: float            # the follower sync's seconds before the daemon started
+    cpu: Optional[tuple]   # CPU µs per delivery of the daemon and of the simulator, middle 80 %
+    idle: Optional[float]  # share of that time the machine's cores were idle
+    peak_kib: int          # the daemon's peak RSS
+
+def run_broadcast(d: Path, env: dict, expected: int, lead=os.environ.get("BENCH_LEAD"), sim=None) -> Broadcast:
+    """Runs the daemon until `expected` deliveries are final. The CPU figures are read from /proc
+    every half second while the middle 80 % were sent; None when too few samples fell there."""
     sync = time.time()
     subprocess.run([str(LOA), "zalo", "sync"], cwd=d, env=env, check=True, stdout=subprocess.DEVNULL)
     sync = time.time() - sync
@@ -111,17 +118,16 @@ def run_broadcast(d: Path, env: dict, expected: int, lead=os.environ.get("BENCH_
     peak = Path(f"/proc/{p.pid}/status").read_text()
     peak_kib = int(next(l.split()[1] for l in peak.splitlines() if l.startswith("VmHWM")))
     p.send_signal(signal.SIGTERM); p.wait()
-    run_broadcast.peak_kib = peak_kib
     first = db.execute("SELECT MIN(at) FROM delivery_events WHERE state = 'sending'").fetchone()[0]
     last = db.execute("SELECT MAX(at) FROM delivery_events WHERE state IN ('sent', 'failed')").fetchone()[0]
     states = dict(db.execute("SELECT state, COUNT(*) FROM deliveries GROUP BY state").fetchall())
     mid = [s for s in samples if 0.1 * expected <= s[0] <= 0.9 * expected]
-    run_broadcast.cpu = run_broadcast.idle = None
+    cpu = idle = None
     if len(mid) >= 3 and mid[-1][0] > mid[0][0]:
         sent = mid[-1][0] - mid[0][0]
-        run_broadcast.cpu = tuple((mid[-1][i] - mid[0][i]) / sent * 1e6 for i in (1, 2))
-        run_broadcast.idle = (mid[-1][3] - mid[0][3]) / max(1, mid[-1][4] - mid[0][4])
-    return (last - first) / 1e6, states, sync
+        cpu = tuple((mid[-1][i] - mid[0][i]) / sent * 1e6 for i in (1, 2))
+        idle = (mid[-1][3] - mid[0][3]) / max(1, mid[-1][4] - mid[0][4])
+    return Broadcast((last - first) / 1e6, states, sync, cpu, idle, peak_kib)
 
 WRK_LUA = """
 wrk.method = "POST"
@@ -159,20 +165,21 @@ def fanout(followers: int, concurrency: int = 256, wrk: bool = True):
             # ratio uses the mean of the two, since a shared machine's speed drifts within minutes.
             before = wrk_rate(d, base, sim) if wrk else None
             refresh = http(f"{base}/_sim/tokens", b"")["refresh_token"]
-            secs, states, sync = run_broadcast(d, env_for(d, base, refresh, LOA_ZALO_RATE_LIMIT=0, LOA_CONCURRENCY=concurrency), followers, sim=sim)
+            b = run_broadcast(d, env_for(d, base, refresh, LOA_ZALO_RATE_LIMIT=0, LOA_CONCURRENCY=concurrency), followers, sim=sim)
+            secs, states, sync = b.secs, b.states, b.sync
             after = wrk_rate(d, base, sim) if wrk else None
             n = states.get("sent", 0) + states.get("failed", 0)
             rate = n / secs
             print(f"fan-out ({concurrency} in flight): {n} deliveries in {secs:.2f} s = {rate:,.0f}/s (states {states}); follower sync {sync:.1f} s")
-            if run_broadcast.cpu:
+            if b.cpu:
                 print("CPU per delivery while sending: daemon {:.0f} µs, simulator {:.0f} µs; the machine's cores idle {:.0f} % of the time".format(
-                    *run_broadcast.cpu, run_broadcast.idle * 100))
+                    *b.cpu, b.idle * 100))
             if wrk:
                 raw = (before[0] + after[0]) / 2
                 print(f"simulator raw rate under wrk: {before[0]:,.0f} requests/s before the fan-out, {after[0]:,.0f} after "
                       f"({before[1]:.0f} and {after[1]:.0f} µs of the simulator's CPU each, {before[2]:.0f} and {after[2]:.0f} µs of wrk's; "
                       f"cores idle {before[3] * 100:.0f} and {after[3] * 100:.0f} %); ratio {rate / raw:.2f} to their mean")
-            return rate, raw, run_broadcast.peak_kib
+            return rate, raw, b.peak_kib
         finally:
             sim.send_signal(signal.SIGTERM); sim.wait()
 
@@ -185,7 +192,7 @@ def pacing(sends: int, window: int):
             refresh = http(f"{base}/_sim/tokens", b"")["refresh_token"]
             env = env_for(d, base, refresh, LOA_ZALO_RATE_LIMIT=4000, LOA_ZALO_RATE_WINDOW_MS=window * 1000)
             before = http(f"{base}/_sim/stats")
-            secs, states, _ = run_broadcast(d, env, sends, lead=2 * window + 5)
+            secs, states = run_broadcast(d, env, sends, lead=2 * window + 5)[:2]
             after = http(f"{base}/_sim/stats")
             optimum = sends / 4000 * window
             limited = after["rate_limited"] - before["rate_limited"]
