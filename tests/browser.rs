@@ -387,13 +387,8 @@ async fn the_confirm_page_in_a_headless_browser() {
         .fetch_one(store.pool())
         .await
         .expect("the head's message");
-    let start = text
-        .find(&format!("{site}/c/"))
-        .expect("a link in the message");
-    let link = text[start..]
-        .split_whitespace()
-        .next()
-        .expect("link")
+    let link = loa::confirm::link::find_url(&text, &site)
+        .expect("a link in the message")
         .to_string();
 
     let (_driver, s) = open(&path).await;

@@ -96,9 +96,8 @@ fn link_for(sim: &loa::sim::Sim, user: &str) -> String {
         .map(|m| m.text.clone())
         .unwrap_or_else(|| panic!("no link sent to {user}"));
     let start = text.find("http://").expect("a link");
-    text[start..]
-        .split_whitespace()
-        .next()
+    let site = text[start..].split("/c/").next().expect("a site");
+    loa::confirm::link::find_url(&text, site)
         .expect("link")
         .to_string()
 }

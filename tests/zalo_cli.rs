@@ -185,23 +185,28 @@ async fn auth_then_run_through_the_simulator() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    // Heads got their confirm links, which open the daemon's confirm page; /metrics answers.
-    let link = sim
+    // Heads got their confirm links, in texts (`cs`) and in ZNS templates, and every one opens
+    // the daemon's confirm page; /metrics answers.
+    let site = format!("http://127.0.0.1:{port}");
+    let links: Vec<(String, String)> = sim
         .messages()
         .iter()
-        .find_map(|m| {
-            let at = m.text.find(&format!("http://127.0.0.1:{port}/c/"))?;
-            m.text[at..].split_whitespace().next().map(str::to_string)
+        .filter_map(|m| {
+            let link = loa::confirm::link::find_url(&m.text, &site)?;
+            Some((m.kind.to_string(), link.to_string()))
         })
-        .expect("a confirm link in a head's message");
-    let page = reqwest::get(&link).await.expect("confirm page");
-    assert_eq!(page.status().as_u16(), 200);
-    assert!(
-        page.text()
-            .await
-            .unwrap_or_default()
-            .contains("Tôi đã nhận thông báo")
-    );
+        .collect();
+    assert!(!links.is_empty(), "a confirm link in a head's message");
+    for (kind, link) in &links {
+        let page = reqwest::get(link).await.expect("confirm page");
+        assert_eq!(page.status().as_u16(), 200, "{kind}: {link}");
+        let page = page.text().await.unwrap_or_default();
+        assert!(
+            page.contains("Tôi đã nhận thông báo")
+                || page.contains("Thông báo này đã được xác nhận"),
+            "{kind}: {page}"
+        );
+    }
     let metrics = reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
         .await
         .expect("metrics")

@@ -207,13 +207,11 @@ async fn tap_one_link(sim: crate::sim::Sim, base: String) {
         .filter(|u| u.head)
         .map(|u| u.user_id.clone())
         .collect();
-    let prefix = format!("{base}/c/");
     let link = sim.messages().iter().rev().find_map(|m| {
         if !heads.contains(&m.to) {
             return None;
         }
-        let at = m.text.find(&prefix)?;
-        m.text[at..].split_whitespace().next().map(str::to_string)
+        crate::confirm::link::find_url(&m.text, &base).map(str::to_string)
     });
     if let Some(link) = link {
         match reqwest::Client::new().post(&link).send().await {

@@ -114,6 +114,21 @@ impl Links {
 /// 128 bits of the tag: short enough for a text message, far beyond guessing.
 const TAG_BYTES: usize = 16;
 
+/// The first confirm link under `base_url` in a message as the recipient sees it, without what
+/// follows it: a reminder ends the sentence with a period after the link, and a ZNS message is
+/// kept as its template's JSON, where a quote and a brace follow. A token is only unpadded
+/// base64url and dots, so the link ends where those end (a dot at the very end is the sentence's).
+pub fn find_url<'a>(text: &'a str, base_url: &str) -> Option<&'a str> {
+    let prefix = format!("{}{PATH}/", base_url.trim_end_matches('/'));
+    let start = text.find(&prefix)?;
+    let rest = &text[start + prefix.len()..];
+    let len = rest
+        .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
+        .unwrap_or(rest.len());
+    let token = rest[..len].trim_end_matches('.');
+    (!token.is_empty()).then(|| &text[start..start + prefix.len() + token.len()])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -169,6 +184,28 @@ mod tests {
         let (_, sig) = token.rsplit_once('.').expect("dotted");
         let short = format!("{head}.{}", &sig[..8]);
         assert_eq!(l.verify(&short, t(1_000)), Err(LinkError::Forged));
+    }
+
+    #[test]
+    fn links_are_found_in_every_kind_of_message() {
+        let l = links();
+        let url = l.url("k3y", t(2_000));
+        let site = "https://loa.example.vn";
+        // At the end of a head's copy, inside a sentence, at a sentence's end, in ZNS's JSON.
+        for text in [
+            format!("Bão số 13.\n\nBấm để xác nhận đã nhận: {url}"),
+            format!("Xin trả lời “đã nhận” hoặc bấm {url}\n\nBão"),
+            format!("Nhắc lại: … Xin trả lời “đã nhận” hoặc bấm {url}."),
+            serde_json::json!({ "content": format!("Bấm: {url}") }).to_string(),
+        ] {
+            let found = find_url(&text, site).expect("found");
+            assert_eq!(found, url, "{text}");
+            let token = found.rsplit_once('/').expect("slash").1;
+            assert_eq!(l.verify(token, t(1_000)), Ok("k3y".into()), "{text}");
+        }
+        assert_eq!(find_url("no link here", site), None);
+        assert_eq!(find_url(&format!("{site}/c/."), site), None);
+        assert_eq!(find_url(&url, "https://other.example.vn"), None);
     }
 
     #[test]
