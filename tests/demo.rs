@@ -31,6 +31,7 @@ async fn the_demo_sends_and_heads_confirm() {
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
+        .map(support::Running)
         .expect("loa demo");
     let stdout = child.stdout.take().expect("stdout");
     let mut lines = BufReader::new(stdout).lines();

@@ -66,6 +66,7 @@ async fn auth_then_run_through_the_simulator() {
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
+        .map(support::Running)
         .expect("loa zalo auth");
     let mut out = BufReader::new(child.stdout.take().expect("stdout"));
     let mut link = String::new();
@@ -146,6 +147,7 @@ async fn auth_then_run_through_the_simulator() {
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(repo.join("daemon.log")).expect("log"))
         .spawn()
+        .map(support::Running)
         .expect("loa run");
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     let groups = commune

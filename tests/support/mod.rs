@@ -124,8 +124,39 @@ pub fn local_in(secs: i64) -> String {
         .to_string()
 }
 
+/// A child process that is killed when the test lets go of it: a test that fails half way would
+/// otherwise leave its daemon running, holding a port and the cores the next tests measure on.
+pub struct Running(pub std::process::Child);
+
+impl Running {
+    pub fn spawn(cmd: &mut std::process::Command) -> std::io::Result<Running> {
+        cmd.spawn().map(Running)
+    }
+}
+
+impl std::ops::Deref for Running {
+    type Target = std::process::Child;
+    fn deref(&self) -> &std::process::Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Running {
+    fn deref_mut(&mut self) -> &mut std::process::Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        // Through `Child`: once it was reaped, `kill` signals nothing, so a reused pid is safe.
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Starts `loa run` in `dir` with the given environment.
-pub fn spawn_daemon(dir: &std::path::Path, env: &[(&str, String)]) -> std::process::Child {
+pub fn spawn_daemon(dir: &std::path::Path, env: &[(&str, String)]) -> Running {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_loa"));
     cmd.arg("run")
         .current_dir(dir)
@@ -135,7 +166,7 @@ pub fn spawn_daemon(dir: &std::path::Path, env: &[(&str, String)]) -> std::proce
     for (k, v) in env {
         cmd.env(k, v);
     }
-    cmd.spawn().expect("spawn loa run")
+    Running::spawn(&mut cmd).expect("spawn loa run")
 }
 
 /// Asks a daemon to stop (SIGTERM) and waits for it.
