@@ -166,11 +166,10 @@ def fanout(followers: int, concurrency: int = 256, wrk: bool = True):
             before = wrk_rate(d, base, sim) if wrk else None
             refresh = http(f"{base}/_sim/tokens", b"")["refresh_token"]
             b = run_broadcast(d, env_for(d, base, refresh, LOA_ZALO_RATE_LIMIT=0, LOA_CONCURRENCY=concurrency), followers, sim=sim)
-            secs, states, sync = b.secs, b.states, b.sync
             after = wrk_rate(d, base, sim) if wrk else None
-            n = states.get("sent", 0) + states.get("failed", 0)
-            rate = n / secs
-            print(f"fan-out ({concurrency} in flight): {n} deliveries in {secs:.2f} s = {rate:,.0f}/s (states {states}); follower sync {sync:.1f} s")
+            n = b.states.get("sent", 0) + b.states.get("failed", 0)
+            rate = n / b.secs
+            print(f"fan-out ({concurrency} in flight): {n} deliveries in {b.secs:.2f} s = {rate:,.0f}/s (states {b.states}); follower sync {b.sync:.1f} s")
             if b.cpu:
                 print("CPU per delivery while sending: daemon {:.0f} µs, simulator {:.0f} µs; the machine's cores idle {:.0f} % of the time".format(
                     *b.cpu, b.idle * 100))
