@@ -191,12 +191,12 @@ def pacing(sends: int, window: int):
             refresh = http(f"{base}/_sim/tokens", b"")["refresh_token"]
             env = env_for(d, base, refresh, LOA_ZALO_RATE_LIMIT=4000, LOA_ZALO_RATE_WINDOW_MS=window * 1000)
             before = http(f"{base}/_sim/stats")
-            secs, states = run_broadcast(d, env, sends, lead=2 * window + 5)[:2]
+            b = run_broadcast(d, env, sends, lead=2 * window + 5)
             after = http(f"{base}/_sim/stats")
             optimum = sends / 4000 * window
             limited = after["rate_limited"] - before["rate_limited"]
-            print(f"pacing: {sends} sends at 4,000 per {window} s: {secs:.2f} s against an optimum of {optimum:.2f} s "
-                  f"({(secs / optimum - 1) * 100:+.1f} %); -32 answers: {limited}; most in one window: {after['max_requests_in_window']}")
+            print(f"pacing: {sends} sends at 4,000 per {window} s: {b.secs:.2f} s against an optimum of {optimum:.2f} s "
+                  f"({(b.secs / optimum - 1) * 100:+.1f} %); -32 answers: {limited}; most in one window: {after['max_requests_in_window']}")
         finally:
             sim.send_signal(signal.SIGTERM); sim.wait()
 

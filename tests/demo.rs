@@ -89,6 +89,4 @@ async fn the_demo_sends_and_heads_confirm() {
         "the demo's send is on the dashboard"
     );
     assert!(html.contains("Làng Trê"), "with the villages by name");
-    let _ = child.kill();
-    let _ = child.wait();
 }

@@ -65,7 +65,7 @@ impl Links {
 
     /// The whole link for `key`.
     pub fn url(&self, key: &str, expires: Timestamp) -> String {
-        format!("{}{PATH}/{}", self.base_url, self.token(key, expires))
+        format!("{}{}", prefix(&self.base_url), self.token(key, expires))
     }
 
     /// The confirmation key a token names, if it is genuine and not expired at `now`. The
@@ -114,12 +114,17 @@ impl Links {
 /// 128 bits of the tag: short enough for a text message, far beyond guessing.
 const TAG_BYTES: usize = 16;
 
+/// What every link under `base_url` starts with, before the token.
+fn prefix(base_url: &str) -> String {
+    format!("{}{PATH}/", base_url.trim_end_matches('/'))
+}
+
 /// The first confirm link under `base_url` in a message as the recipient sees it, without what
 /// follows it: a reminder ends the sentence with a period after the link, and a ZNS message is
 /// kept as its template's JSON, where a quote and a brace follow. A token is only unpadded
 /// base64url and dots, so the link ends where those end (a dot at the very end is the sentence's).
 pub fn find_url<'a>(text: &'a str, base_url: &str) -> Option<&'a str> {
-    let prefix = format!("{}{PATH}/", base_url.trim_end_matches('/'));
+    let prefix = prefix(base_url);
     let start = text.find(&prefix)?;
     let rest = &text[start + prefix.len()..];
     let len = rest

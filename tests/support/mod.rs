@@ -128,12 +128,6 @@ pub fn local_in(secs: i64) -> String {
 /// otherwise leave its daemon running, holding a port and the cores the next tests measure on.
 pub struct Running(pub std::process::Child);
 
-impl Running {
-    pub fn spawn(cmd: &mut std::process::Command) -> std::io::Result<Running> {
-        cmd.spawn().map(Running)
-    }
-}
-
 impl std::ops::Deref for Running {
     type Target = std::process::Child;
     fn deref(&self) -> &std::process::Child {
@@ -166,7 +160,7 @@ pub fn spawn_daemon(dir: &std::path::Path, env: &[(&str, String)]) -> Running {
     for (k, v) in env {
         cmd.env(k, v);
     }
-    Running::spawn(&mut cmd).expect("spawn loa run")
+    cmd.spawn().map(Running).expect("spawn loa run")
 }
 
 /// Asks a daemon to stop (SIGTERM) and waits for it.
