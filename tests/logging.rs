@@ -4,6 +4,8 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
+mod support;
+
 #[test]
 fn a_log_that_is_not_a_terminal_has_no_colour_codes() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -27,14 +29,16 @@ fn a_log_that_is_not_a_terminal_has_no_colour_codes() {
         .spawn()
         .expect("loa run");
     let stderr = child.stderr.take().expect("stderr");
-    // A daemon that never logs its plan would leave the read below waiting: stop it after a
-    // minute, which ends the log and fails the test instead. Through `Child`, not its pid: once
-    // the child is reaped, `kill` signals nothing, so a reused pid is never hit.
-    let child = std::sync::Arc::new(std::sync::Mutex::new(child));
-    let watched = std::sync::Arc::clone(&child);
+    // Killed when this test lets go of it, even by panicking. A daemon that never logs its plan
+    // would leave the read below waiting: the watchdog stops it after a minute, which ends the
+    // log and fails the test instead. It holds the child weakly, so it cannot keep it alive.
+    let child = std::sync::Arc::new(std::sync::Mutex::new(support::Running(child)));
+    let watched = std::sync::Arc::downgrade(&child);
     std::thread::spawn(move || {
         std::thread::sleep(std::time::Duration::from_secs(60));
-        if let Ok(mut c) = watched.lock() {
+        if let Some(c) = watched.upgrade()
+            && let Ok(mut c) = c.lock()
+        {
             let _ = c.kill();
         }
     });
@@ -47,10 +51,7 @@ fn a_log_that_is_not_a_terminal_has_no_colour_codes() {
             break;
         }
     }
-    if let Ok(mut c) = child.lock() {
-        let _ = c.kill();
-        let _ = c.wait();
-    }
+    drop(child);
     let log = seen.join("\n");
     assert!(
         log.contains("planned files="),
