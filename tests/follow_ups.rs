@@ -87,18 +87,14 @@ async fn web(
 }
 
 /// The confirm link in the last text the simulator delivered to `user`.
-fn link_for(sim: &loa::sim::Sim, user: &str) -> String {
-    let messages = sim.messages();
-    let text = messages
+/// The confirm link on `site` in the last message to `user` that has one.
+fn link_for(sim: &loa::sim::Sim, user: &str, site: &str) -> String {
+    sim.messages()
         .iter()
         .rev()
-        .find(|m| m.to == user && m.text.contains("/c/"))
-        .map(|m| m.text.clone())
-        .unwrap_or_else(|| panic!("no link sent to {user}"));
-    let start = text.find("http://").expect("a link");
-    let site = text[start..].split("/c/").next().expect("a site");
-    loa::confirm::link::find_url(&text, site)
-        .expect("link")
+        .filter(|m| m.to == user)
+        .find_map(|m| loa::confirm::link::find_url(&m.text, site))
+        .unwrap_or_else(|| panic!("no link sent to {user}"))
         .to_string()
 }
 
@@ -237,7 +233,7 @@ async fn heads_confirm_by_reply_and_link_the_silent_one_is_reminded_then_escalat
 
     // Two heads open their link and tap the button.
     for v in &vs[2..4] {
-        let url = link_for(&sim, &v.head);
+        let url = link_for(&sim, &v.head, &base);
         let (status, page) = get(&url).await;
         assert_eq!(status, 200, "{page}");
         assert!(page.contains("Tôi đã nhận thông báo"), "{page}");
@@ -264,7 +260,7 @@ async fn heads_confirm_by_reply_and_link_the_silent_one_is_reminded_then_escalat
     );
 
     // The silent head's link, altered or expired, confirms nothing.
-    let silent = link_for(&sim, &vs[4].head);
+    let silent = link_for(&sim, &vs[4].head, &base);
     let mut forged = silent.clone();
     let last = forged.pop().expect("non-empty");
     forged.push(if last == 'A' { 'B' } else { 'A' });
