@@ -86,7 +86,6 @@ async fn web(
     tokio::spawn(loa::web::serve(listener, router, std::future::pending()));
 }
 
-/// The confirm link in the last text the simulator delivered to `user`.
 /// The confirm link on `site` in the last message to `user` that has one.
 fn link_for(sim: &loa::sim::Sim, user: &str, site: &str) -> String {
     sim.messages()
