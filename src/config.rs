@@ -82,7 +82,10 @@ pub struct WebConfig {
     pub listen: String,
     /// Larger webhook bodies are refused (413).
     pub max_body_bytes: u32,
-    /// Webhook events whose timestamp is further than this from now are refused, in seconds.
+    /// Webhook events whose timestamp is further than this from now are refused, in seconds. Zalo
+    /// retries an event with its first body (and timestamp) for almost two hours (30 s, 5, 15,
+    /// 30 and 60 minutes apart), so the default is three hours: a shorter one refuses the retries
+    /// that follow an outage, and the events are lost. Replays are refused by the event's key.
     pub webhook_max_age_secs: u32,
     /// The token that opens the dashboard (`LOA_WEB_DASHBOARD_TOKEN`); empty, and no file: the
     /// dashboard is off.
@@ -117,7 +120,7 @@ impl Default for WebConfig {
         WebConfig {
             listen: String::new(),
             max_body_bytes: 64 * 1024,
-            webhook_max_age_secs: 600,
+            webhook_max_age_secs: 3 * 3600,
             dashboard_token: Default::default(),
             dashboard_token_file: PathBuf::new(),
         }

@@ -229,6 +229,90 @@ async fn quiet_hours_hold_normal_sends_until_morning_but_not_urgent_ones() {
 }
 
 #[tokio::test]
+async fn a_reload_during_quiet_hours_does_not_send_the_held_message_twice() {
+    // Every two hours: 22:00, 00:00, 02:00 and 04:00 are held until 06:00 and go out once. A
+    // reload at 03:00 (SIGHUP, a restart, a template change) plans again from 03:00, where 04:00
+    // is the first of the night; it must still be the one 06:00 send, not a second.
+    let file = "title: Đều\naudience: { villages: [a] }\nsend:\n  - cron: \"0 */2 * * *\"\n";
+    let h = harness(&[("deu.yaml", file)], "2026-11-30 20:30").await;
+    assert_eq!(h.at("2026-11-30 22:00").await.sent, 0, "held");
+    h.daemon
+        .load_all(t("2026-12-01 03:00"))
+        .await
+        .expect("reload");
+    assert_eq!(h.at("2026-12-01 03:00").await.sent, 0);
+    assert_eq!(h.at("2026-12-01 06:00").await.sent, 1, "{:?}", h.sent());
+    // The same when the horizon is extended in the night: planning goes a day at a time, at
+    // about the hour the daemon started (here 00:30, so the next day's starts at 01:30).
+    let g = harness(&[("deu.yaml", file)], "2026-11-30 00:30").await;
+    let mut at = t("2026-11-30 00:30");
+    while at < t("2026-12-02 06:30") {
+        at += jiff::SignedDuration::from_hours(1);
+        g.clock.set(at);
+        g.daemon.extend_horizon(at).await.expect("extend");
+        g.daemon.tick(at, &|| false).await.expect("tick");
+    }
+    // Each morning's 06:00 once (the night's sends held until then) and 08:00 to 20:00.
+    assert_eq!(g.sent().len(), 1 + 7 + 1 + 7 + 1, "{:#?}", g.sent());
+}
+
+#[tokio::test]
+async fn an_edit_during_quiet_hours_keeps_the_send_held_until_morning() {
+    // Due at 23:00, held until 06:00; a typo fixed at 01:00 replaces it with the new text, it
+    // does not cancel it.
+    let v1 = "title: Một\naudience: { villages: [a] }\nsend:\n  - at: 2026-12-01 23:00\n";
+    let h = harness(&[("tb.yaml", v1)], "2026-12-01 12:00").await;
+    assert_eq!(h.at("2026-12-01 23:00").await.sent, 0, "held");
+    h.edit(
+        "tb.yaml",
+        Some(&v1.replace("Một", "Hai")),
+        "2026-12-02 01:00",
+    )
+    .await;
+    assert_eq!(h.at("2026-12-02 06:00").await.sent, 1);
+    let sent = h.sent();
+    assert_eq!(sent.len(), 1);
+    assert!(sent[0].1.starts_with("Hai"), "{sent:?}");
+}
+
+#[tokio::test]
+async fn a_file_edited_during_downtime_continues_from_where_planning_stopped() {
+    // A storm warning every 6 hours; planned two days ahead, then the daemon is down for four
+    // days and the warning is edited meanwhile. At the restart the latest overdue send goes out,
+    // with the new text, and the earlier ones are recorded as missed, not silently dropped.
+    let v1 = "title: Bão cũ\nkind: storm_warning\npriority: urgent\naudience: { villages: [a] }\nsend:\n  - cron: \"0 */6 * * *\"\nexpires: 2026-12-10 00:00\n";
+    let h = harness(&[("bao.yaml", v1)], "2026-12-01 12:00").await;
+    std::fs::write(h.path("bao.yaml"), v1.replace("Bão cũ", "Bão mới")).expect("write");
+    h.daemon
+        .load_all(t("2026-12-05 13:00"))
+        .await
+        .expect("restart");
+    let report = h.at("2026-12-05 13:00").await;
+    let sent = h.sent();
+    assert_eq!(report.sent, 1, "{report:?} {sent:?}");
+    assert!(
+        sent[0].1.starts_with("Bão mới") && sent[0].1.contains("05/12/2026 lúc 12:00"),
+        "{sent:?}"
+    );
+    // Every six hours from 12:00 on the 1st to 12:00 on the 5th, but the one sent.
+    assert_eq!(report.missed, 16, "{report:?}");
+}
+
+#[tokio::test]
+async fn a_send_due_when_its_deadline_falls_goes_out_when_found_on_time() {
+    // A meeting notice at the very start of the meeting: its deadline is its own time. The
+    // daemon wakes a moment after it; that is on time, not after downtime.
+    let file = "title: Họp ngay\nkind: meeting\naudience: { villages: [a] }\nevent: { starts: 2026-12-05 07:30 }\nsend:\n  - at: 2026-12-05 07:30\n";
+    let h = harness(&[("hop.yaml", file)], "2026-12-05 06:00").await;
+    let report = h.at("2026-12-05 07:30:01").await;
+    assert_eq!((report.sent, report.missed), (1, 0), "{report:?}");
+    // Found an hour late it is missed, as before.
+    let g = harness(&[("hop.yaml", file)], "2026-12-05 06:00").await;
+    let report = g.at("2026-12-05 08:30").await;
+    assert_eq!((report.sent, report.missed), (0, 1), "{report:?}");
+}
+
+#[tokio::test]
 async fn downtime_past_the_deadline_is_missed_and_recorded() {
     // A meeting reminder is worthless once the meeting has started.
     let file = "title: Họp\nkind: meeting\naudience: { villages: [a] }\nevent: { starts: 2026-12-05 19:30 }\nsend:\n  - before_event: [2h]\n";

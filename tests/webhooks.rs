@@ -35,7 +35,9 @@ async fn server_with(
             app_id: APP.into(),
             oa_secret: Secret::new(SECRET),
         }),
-        max_age: Duration::from_secs(600),
+        max_age: Duration::from_secs(u64::from(
+            loa::config::WebConfig::default().webhook_max_age_secs,
+        )),
         wake: wake.clone(),
         links: None,
         villages: Default::default(),
@@ -109,10 +111,10 @@ async fn bad_requests_are_refused_and_nothing_is_recorded() {
     assert_eq!(post(&url, &tampered, Some(good.clone())).await.0, 401);
     assert_eq!(post(&url, &body, Some("mac=".into())).await.0, 401);
     assert_eq!(post(&url, &body, Some("mac=zz".repeat(40))).await.0, 401);
-    // Stale: correctly signed, an hour old.
+    // Stale: correctly signed, a day old.
     let (old, old_ms) = event(
         "follow",
-        now - SignedDuration::from_hours(1),
+        now - SignedDuration::from_hours(24),
         r#","follower":{"id":"1000000000000000001"}"#,
     );
     let old_sig = format!("mac={}", signature(APP, old.as_bytes(), &old_ms, SECRET));
@@ -156,6 +158,31 @@ async fn bad_requests_are_refused_and_nothing_is_recorded() {
         assert!(std::time::Instant::now() < deadline, "follow not applied");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+#[tokio::test]
+async fn zalos_retries_after_an_outage_are_accepted() {
+    // Zalo retries an event with its first body 30 s, 5, 15, 30 and 60 minutes apart: the
+    // retries after an outage of the webhook carry a timestamp up to about two hours old.
+    let db = support::sqlite();
+    let store = db.store().await;
+    let url = server(&store, 4096).await;
+    let sent = Timestamp::now() - SignedDuration::from_mins(110);
+    let (body, ms) = event(
+        "user_send_text",
+        sent,
+        r#","sender":{"id":"1000000000000000001"},"recipient":{"id":"1"},"message":{"text":"đã nhận","msg_id":"retry-1"}"#,
+    );
+    let sig = format!("mac={}", signature(APP, body.as_bytes(), &ms, SECRET));
+    assert_eq!(
+        post(&url, &body, Some(sig.clone())).await,
+        (200, "ok".into())
+    );
+    assert_eq!(
+        post(&url, &body, Some(sig)).await,
+        (200, "duplicate".into())
+    );
+    assert_eq!(stored(&store).await, 1);
 }
 
 #[tokio::test]

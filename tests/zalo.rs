@@ -707,6 +707,51 @@ async fn a_refused_refresh_never_replaces_good_tokens() {
 }
 
 #[tokio::test]
+async fn a_failed_early_refresh_waits_instead_of_retrying_on_every_send() {
+    let sim = start_sim(SimConfig::default()).await;
+    let db = support::sqlite();
+    let store = db.store().await;
+    // A margin longer than the token's life: every use is inside it, so each wants a refresh.
+    let config = ZaloConfig {
+        refresh_margin_secs: 30 * 3600,
+        ..zalo_config(&sim)
+    };
+    let ch = channel(&sim, &store, "n1", config).await;
+    let before = store
+        .zalo_tokens("default")
+        .await
+        .expect("read")
+        .expect("tokens");
+    // The refresh token spent behind loa's back: every refresh is refused.
+    let spent = reqwest::Client::new()
+        .post(format!("{}/v4/oa/access_token", sim.base_url()))
+        .header("secret_key", "sim-app-secret")
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("app_id", "3304985733420011111"),
+            ("refresh_token", before.refresh_token.as_str()),
+        ])
+        .send()
+        .await
+        .expect("refresh");
+    assert!(spent.status().is_success());
+    let refused = sim.stats().refresh_reuse_rejections;
+    let asks: Vec<_> = (0..20).map(|_| ch.tokens.access()).collect();
+    for access in futures_util::future::join_all(asks).await {
+        let access = access.expect("the current token still works");
+        assert_eq!(access.token, before.access_token);
+    }
+    for _ in 0..20 {
+        ch.tokens.access().await.expect("still works");
+    }
+    assert_eq!(
+        sim.stats().refresh_reuse_rejections - refused,
+        1,
+        "one refresh tried, then a pause"
+    );
+}
+
+#[tokio::test]
 async fn a_long_text_goes_in_numbered_parts() {
     let population = Population {
         users: vec![user("1000000000000000001")],

@@ -313,11 +313,14 @@ impl<C: Channel> Daemon<C> {
                         change.problems.push((id.clone(), None));
                     }
                     let content_hash = hash(&source);
-                    let same = stored
-                        .get(&id)
-                        .filter(|s| s.active && s.content_hash == content_hash);
+                    let known = stored.get(&id).filter(|s| s.active);
+                    let same = known.filter(|s| s.content_hash == content_hash);
+                    // A known announcement, changed or not, continues from where planning
+                    // stopped: an edit made while the daemon was down does not drop what fell due
+                    // meanwhile (the due loop sends the latest late or records it missed). A new
+                    // file starts now: nothing from before it was known is sent.
                     let window = Window {
-                        start: if same.is_some() { resume } else { now },
+                        start: if known.is_some() { resume } else { now },
                         end: horizon_end,
                     };
                     change

@@ -65,28 +65,45 @@ pub struct Occurrence {
     pub fate: Fate,
 }
 
-/// The sends of one announcement whose due time lies in `window`, in time order. Reminders whose
-/// time has already passed (before `now` and before the window) are listed too, as `Past`, as long
-/// as their event is still ahead: the people who wrote the file need to see that they won't go out.
+/// How far before a window to look for sends that quiet hours hold into it: quiet hours are
+/// shorter than a day.
+const HELD_LOOKBACK: SignedDuration = SignedDuration::from_hours(24);
+
+/// The sends of one announcement whose due time lies in `window`, in time order, and those due
+/// before it that quiet hours hold until inside it. The latter are looked for so that a window
+/// starting in the night (a reload, an edit, the next day's planning) gives the same one morning
+/// send as the plan made before the night: otherwise its first send in the night would be a
+/// second morning send, and an edit would drop the send held from before it. Reminders whose
+/// time has already passed (before `now` and before the window) are listed too, as `Past`, as
+/// long as their event is still ahead: the people who wrote the file need to see that they won't
+/// go out.
 pub fn occurrences(
     ann: &Announcement,
     commune: &Commune,
     window: Window,
     now: Timestamp,
 ) -> Vec<Occurrence> {
-    let mut out = Vec::new();
-    let mut push = |rule: usize, trigger: Trigger, due: Timestamp| {
-        out.push(fate(ann, commune, rule, trigger, due, now));
+    let search = Window {
+        start: window
+            .start
+            .checked_sub(HELD_LOOKBACK)
+            .unwrap_or(window.start),
+        end: window.end,
+    };
+    // Each with whether it belongs to the window itself (or is a passed reminder to show).
+    let mut out: Vec<(Occurrence, bool)> = Vec::new();
+    let mut push = |rule: usize, trigger: Trigger, due: Timestamp, listed: bool| {
+        out.push((fate(ann, commune, rule, trigger, due, now), listed));
     };
     for rule in &ann.rules {
         match &rule.kind {
             RuleKind::Once { at } => {
-                if window.contains(*at) {
-                    push(rule.index, Trigger::Once, *at);
+                if search.contains(*at) {
+                    push(rule.index, Trigger::Once, *at, window.contains(*at));
                 }
             }
             RuleKind::Cron { expr, from, until } => {
-                let start = from.map_or(window.start, |f| f.max(window.start));
+                let start = from.map_or(search.start, |f| f.max(search.start));
                 let trigger = Trigger::Cron {
                     expr: expr.source.clone(),
                 };
@@ -98,7 +115,7 @@ pub fn occurrences(
                     if t >= window.end || until.is_some_and(|u| t > u) {
                         break;
                     }
-                    push(rule.index, trigger.clone(), t);
+                    push(rule.index, trigger.clone(), t, window.contains(t));
                     // One dropped occurrence says it all; the rest would only repeat it.
                     if ann.expires.is_some_and(|e| t > e) {
                         break;
@@ -112,17 +129,26 @@ pub fn occurrences(
                         continue;
                     };
                     let passed_unseen = t < window.start && t < now && event.starts >= window.start;
-                    if window.contains(t) || passed_unseen {
+                    if search.contains(t) || passed_unseen {
                         let offset = crate::announce::values::format_duration(*offset);
-                        push(rule.index, Trigger::BeforeEvent { offset }, t);
+                        let listed = window.contains(t) || passed_unseen;
+                        push(rule.index, Trigger::BeforeEvent { offset }, t, listed);
                     }
                 }
             }
         }
     }
-    out.sort_by_key(|a| (a.send_at, a.due, a.rule));
-    merge_same_time(&mut out);
-    out
+    out.sort_by_key(|(a, _)| (a.send_at, a.due, a.rule));
+    let (mut all, listed): (Vec<Occurrence>, Vec<bool>) = out.into_iter().unzip();
+    // Merged with the sends held from before the window, then those left out unless held into it.
+    merge_same_time(&mut all);
+    all.into_iter()
+        .zip(listed)
+        .filter(|(o, listed)| {
+            *listed || (o.fate == Fate::MovedQuietHours && o.send_at >= window.start)
+        })
+        .map(|(o, _)| o)
+        .collect()
 }
 
 fn fate(

@@ -20,6 +20,10 @@ use crate::ledger::Store;
 /// How long a refresher's claim holds: longer than one token call can take.
 const REFRESH_LEASE: SignedDuration = SignedDuration::from_secs(60);
 
+/// After an early refresh failed, the token that still works is used this long before the next
+/// try: otherwise every send (each asks for the token) would try again, one after another.
+const EARLY_RETRY: SignedDuration = SignedDuration::from_secs(60);
+
 /// An access token and the generation it belongs to.
 #[derive(Clone)]
 pub struct Access {
@@ -59,6 +63,8 @@ pub struct Tokens {
     margin: SignedDuration,
     current: RwLock<Option<Access>>,
     refreshing: Mutex<()>,
+    /// When the last early refresh failed, if it did and none has succeeded since.
+    early_failed_at: std::sync::Mutex<Option<Timestamp>>,
 }
 
 impl Tokens {
@@ -79,6 +85,7 @@ impl Tokens {
             margin,
             current: RwLock::new(None),
             refreshing: Mutex::new(()),
+            early_failed_at: std::sync::Mutex::new(None),
         }
     }
 
@@ -143,14 +150,45 @@ impl Tokens {
         if self.fresh(&access) {
             return Ok(access);
         }
-        match self.refresh(access.generation).await {
+        let works = access.expires_at > now && !access.token.is_empty();
+        if works && self.waiting_after_failure(now) {
+            return Ok(access);
+        }
+        let _one_at_a_time = self.refreshing.lock().await;
+        // While this call waited, another may have refreshed, or failed to.
+        if let Some(a) = self.current.read().await.clone()
+            && self.fresh(&a)
+        {
+            return Ok(a);
+        }
+        if works && self.waiting_after_failure(self.clock.now()) {
+            return Ok(access);
+        }
+        match self.refresh_locked(access.generation).await {
             Ok(fresh) => Ok(fresh),
-            Err(e) if access.expires_at > now && !access.token.is_empty() => {
-                tracing::warn!(error = %e, "early token refresh failed; the current token still works");
+            Err(e) if works => {
+                tracing::warn!(error = %e, retry_in_secs = EARLY_RETRY.as_secs(), "early token refresh failed; the current token still works");
+                self.set_early_failure(Some(self.clock.now()));
                 Ok(access)
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// Whether an early refresh failed less than `EARLY_RETRY` before `now`.
+    fn waiting_after_failure(&self, now: Timestamp) -> bool {
+        let failed = *self
+            .early_failed_at
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        failed.is_some_and(|t| now < t + EARLY_RETRY)
+    }
+
+    fn set_early_failure(&self, at: Option<Timestamp>) {
+        *self
+            .early_failed_at
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = at;
     }
 
     /// Zalo refused `generation`'s access token: get a newer one (refreshing if nobody has).
@@ -163,6 +201,11 @@ impl Tokens {
     /// one the winner writes.
     async fn refresh(&self, seen: i64) -> Result<Access, AuthError> {
         let _one_at_a_time = self.refreshing.lock().await;
+        self.refresh_locked(seen).await
+    }
+
+    /// `refresh()` with `refreshing` held by the caller.
+    async fn refresh_locked(&self, seen: i64) -> Result<Access, AuthError> {
         let deadline = std::time::Instant::now() + Duration::from_secs(90);
         loop {
             let now = self.clock.now();
@@ -229,6 +272,7 @@ impl Tokens {
                     expires_at,
                 };
                 *self.current.write().await = Some(fresh.clone());
+                self.set_early_failure(None);
                 Ok(fresh)
             }
             Err(e) => {

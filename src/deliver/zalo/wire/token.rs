@@ -29,9 +29,22 @@ pub struct TokenReply {
     pub expires_in: String,
 }
 
+/// The longest life a token reply is believed to give (Zalo's access tokens live 25 hours).
+const MAX_EXPIRES_IN: i64 = 30 * 24 * 3600;
+
 impl TokenReply {
+    /// `expires_in` in seconds, within 0 to 30 days; None when it is not a number. A reply is
+    /// believed only that far: a value past jiff's range would otherwise panic where it is added
+    /// to the clock, after Zalo had already spent the old refresh token.
     pub fn expires_in_secs(&self) -> Option<i64> {
-        self.expires_in.trim().parse().ok()
+        let text = self.expires_in.trim();
+        let secs = text.parse::<i64>().ok().or_else(|| {
+            text.parse::<f64>()
+                .ok()
+                .filter(|f| f.is_finite())
+                .map(|f| f.clamp(0.0, MAX_EXPIRES_IN as f64) as i64)
+        })?;
+        Some(secs.clamp(0, MAX_EXPIRES_IN))
     }
 }
 
@@ -93,20 +106,15 @@ pub fn parse_token_reply(body: &[u8]) -> Result<TokenReply, OAuthError> {
         Some(serde_json::Value::Number(n)) => Some(n.to_string()),
         _ => None,
     };
-    match (
-        text("access_token"),
-        text("refresh_token"),
-        text("expires_in"),
-    ) {
-        (Some(access_token), Some(refresh_token), Some(expires_in))
-            if expires_in.trim().parse::<i64>().is_ok() =>
-        {
-            Ok(TokenReply {
-                access_token,
-                refresh_token,
-                expires_in,
-            })
-        }
+    // Both tokens make a success whatever `expires_in` says: Zalo has spent the old refresh
+    // token by then, so dropping the new pair would leave the OA to be authorised again. An
+    // unreadable expiry counts as short (callers refresh after an hour).
+    match (text("access_token"), text("refresh_token")) {
+        (Some(access_token), Some(refresh_token)) => Ok(TokenReply {
+            access_token,
+            refresh_token,
+            expires_in: text("expires_in").unwrap_or_default(),
+        }),
         _ => Err(
             serde_json::from_value::<OAuthError>(value.clone()).unwrap_or_else(|_| OAuthError {
                 error: 0,
@@ -132,6 +140,29 @@ mod tests {
             parse_token_reply(br#"{"access_token":"a","refresh_token":"r","expires_in":90000}"#)
                 .unwrap();
         assert_eq!(r.expires_in, "90000");
+    }
+
+    #[test]
+    fn a_new_pair_is_kept_whatever_its_expiry_says() {
+        let reply = |expires: &str| {
+            parse_token_reply(
+                format!(r#"{{"access_token":"a","refresh_token":"r"{expires}}}"#).as_bytes(),
+            )
+            .expect("both tokens: a success")
+        };
+        assert_eq!(reply("").expires_in_secs(), None);
+        assert_eq!(reply(r#","expires_in":"soon""#).expires_in_secs(), None);
+        assert_eq!(
+            reply(r#","expires_in":90000.0"#).expires_in_secs(),
+            Some(90000)
+        );
+        let huge = reply(r#","expires_in":"99999999999999""#);
+        assert_eq!(huge.expires_in_secs(), Some(MAX_EXPIRES_IN));
+        assert_eq!(reply(r#","expires_in":"-5""#).expires_in_secs(), Some(0));
+        assert_eq!(
+            reply(r#","expires_in":1e300"#).expires_in_secs(),
+            Some(MAX_EXPIRES_IN)
+        );
     }
 
     #[test]
