@@ -915,3 +915,73 @@ async fn a_chunk_claimed_ahead_that_never_left_is_released_not_in_doubt() {
         assert_eq!(again.len(), 8, "{}", db.name);
     }
 }
+
+#[tokio::test]
+async fn a_wire_mark_never_moves_back() {
+    // Two processes under one node name: one marks chunk 7 as it goes out, the other then marks
+    // an older number. Chunk 7 was on the wire: after a crash it is in doubt, not released.
+    for db in support::databases().await {
+        let store = db.store().await;
+        let (claimed, at) = claimed_at_two(&store, "dead", &[("bao", true)]).await;
+        let lease = at + SignedDuration::from_secs(30);
+        let targets: Vec<NewDelivery> = (0..4).map(target).collect();
+        store
+            .expand(C, &claimed[0], &targets, None, "dead", at)
+            .await
+            .expect("expand");
+        let claim = Claim {
+            now: at,
+            lease_until: lease,
+            limit: 4,
+            chunk: Some(7),
+        };
+        let (_, on_wire) = store
+            .record_and_claim(C, "dead", &[], at, claim)
+            .await
+            .expect("claim 7");
+        assert_eq!(on_wire.len(), 4, "{}", db.name);
+        store.mark_on_wire("dead", 7).await.expect("mark");
+        store.mark_on_wire("dead", 5).await.expect("older mark");
+        let (resend, unknown) = store
+            .recover_in_doubt(C, "new", lease + SignedDuration::from_secs(1), false)
+            .await
+            .expect("recover");
+        assert_eq!((resend, unknown), (4, 0), "{}", db.name);
+        let flagged = count(
+            &store,
+            "SELECT COUNT(*) FROM deliveries WHERE possible_duplicate = 1",
+        )
+        .await;
+        assert_eq!(flagged, 4, "{}", db.name);
+    }
+}
+
+#[tokio::test]
+async fn a_delivery_past_its_deadline_is_not_claimed() {
+    // A long send loop claims chunk after chunk; a delivery whose deadline passed meanwhile
+    // (a reminder, worthless once the meeting started) is left for the next tick to expire.
+    for db in support::databases().await {
+        let store = db.store().await;
+        let (claimed, at) = claimed_at_two(&store, "n1", &[("hop", false)]).await;
+        let targets: Vec<NewDelivery> = (0..3).map(target).collect();
+        store
+            .expand(C, &claimed[0], &targets, None, "n1", at)
+            .await
+            .expect("expand");
+        sqlx::query("UPDATE deliveries SET deadline = $1 WHERE target = $2")
+            .bind(at.as_microsecond() - 1)
+            .bind(target(1).target)
+            .execute(store.pool())
+            .await
+            .expect("deadline");
+        let got = store
+            .claim_deliveries(C, "n1", at, at + SignedDuration::from_secs(30), 10)
+            .await
+            .expect("claim");
+        let mut names: Vec<String> = got.into_iter().map(|d| d.target).collect();
+        names.sort();
+        let mut want = vec![target(0).target, target(2).target];
+        want.sort();
+        assert_eq!(names, want, "{}", db.name);
+    }
+}

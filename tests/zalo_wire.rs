@@ -106,6 +106,7 @@ fn outgoing<'a>(kind: TargetKind, target: &'a str, text: &'a str) -> Outgoing<'a
         urgent: true,
         possible_duplicate: false,
         fallback: None,
+        sent_parts: None,
     }
 }
 

@@ -177,6 +177,7 @@ async fn thank(ctx: &Context, user: &str, announcement: &str) -> &'static str {
         urgent: false,
         possible_duplicate: false,
         fallback: None,
+        sent_parts: None,
     };
     match channel.send(&msg).await {
         Ok(_) => "; thanked",

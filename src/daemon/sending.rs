@@ -193,10 +193,16 @@ impl<C: Channel> Daemon<C> {
         result: Result<crate::deliver::Sent, SendError>,
         now: Timestamp,
     ) -> Outcome {
+        // The parts of a long text accepted before the error are kept with the delivery: the
+        // next attempt sends only the rest.
+        let (sent_parts, result) = match result {
+            Err(SendError::PartlySent { sent, then }) => (Some(sent), Err(*then)),
+            result => (None, result),
+        };
         let base = Outcome {
             id: d.id,
             state: DeliveryState::Sent,
-            provider_message_id: None,
+            provider_message_id: sent_parts,
             error_code: None,
             error_reason: None,
             next_attempt_at: None,
@@ -211,7 +217,13 @@ impl<C: Channel> Daemon<C> {
             Err(SendError::Final { code, reason }) => Outcome {
                 state: DeliveryState::Failed,
                 error_code: Some(code),
-                error_reason: Some(reason),
+                error_reason: Some(match &base.provider_message_id {
+                    Some(ids) => format!(
+                        "{reason} (after {} part(s) were accepted)",
+                        ids.split(',').count()
+                    ),
+                    None => reason,
+                }),
                 ..base
             },
             Err(e) => {
@@ -304,6 +316,7 @@ async fn send_one<C: Channel>(
         urgent: d.urgent,
         possible_duplicate: d.possible_duplicate,
         fallback: d.fallback.as_deref(),
+        sent_parts: d.sent_parts.as_deref(),
     };
     let started = std::time::Instant::now();
     let result = channel.send(&msg).await;
@@ -332,6 +345,7 @@ mod tests {
             attempts: 1,
             possible_duplicate: false,
             fallback: None,
+            sent_parts: None,
         }
     }
 

@@ -27,14 +27,6 @@ pub struct TickReport {
 /// How late an occurrence may be found before it counts as a catch-up after downtime.
 const CATCH_UP_SLACK: SignedDuration = SignedDuration::from_secs(60);
 
-/// Whether an occurrence found at `now` may still go out: before its deadline, or on time. A
-/// send whose deadline is its own time (a meeting notice at the meeting's start, a send at the
-/// expiry) is found a moment after it by a running daemon, which is not the downtime deadlines
-/// are about.
-fn in_time(occ: &ClaimedOccurrence, now: Timestamp) -> bool {
-    now <= occ.deadline || now.duration_since(occ.send_at) <= CATCH_UP_SLACK
-}
-
 /// Occurrences claimed per round trip.
 const OCCURRENCE_BATCH: i64 = 1000;
 
@@ -80,7 +72,7 @@ impl<C: Channel> Daemon<C> {
         // every 6 hours, down for a day): residents get the latest one, once; the earlier ones are
         // recorded as missed, never silently dropped.
         let mut latest: HashMap<&str, Timestamp> = HashMap::new();
-        for occ in claimed.iter().filter(|o| in_time(o, now)) {
+        for occ in claimed.iter().filter(|o| now <= o.deadline) {
             let t = latest
                 .entry(occ.announcement_id.as_str())
                 .or_insert(occ.send_at);
@@ -101,7 +93,7 @@ impl<C: Channel> Daemon<C> {
                 && latest
                     .get(occ.announcement_id.as_str())
                     .is_some_and(|t| *t > occ.send_at);
-            let missed = if !in_time(occ, now) {
+            let missed = if now > occ.deadline {
                 Some(format!(
                     "deadline {} passed: due {}, found {} late (the daemon was not running)",
                     occ.deadline,

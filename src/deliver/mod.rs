@@ -50,6 +50,9 @@ pub struct Outgoing<'a> {
     pub possible_duplicate: bool,
     /// Another address for the same person (a head's phone behind their Zalo id).
     pub fallback: Option<&'a str>,
+    /// The ids of the parts of a long text an earlier attempt got accepted (comma-separated):
+    /// only the parts after them are sent.
+    pub sent_parts: Option<&'a str>,
 }
 
 /// The provider accepted the message.
@@ -80,6 +83,11 @@ pub enum SendError {
     /// Final for this recipient (not a follower, blocked, invalid phone…).
     #[error("failed ({code}): {reason}")]
     Final { code: String, reason: String },
+    /// A long text sent in parts: the first parts were accepted (`sent`: their ids,
+    /// comma-separated), then a part met `then`. Recorded with the delivery, so that a retry
+    /// sends only the parts after them and nobody gets a part twice.
+    #[error("{then} (after parts {sent} were accepted)")]
+    PartlySent { sent: String, then: Box<SendError> },
 }
 
 impl SendError {
@@ -88,6 +96,7 @@ impl SendError {
             SendError::RetryLater { code, .. }
             | SendError::RefreshCredentials { code, .. }
             | SendError::Final { code, .. } => code,
+            SendError::PartlySent { then, .. } => then.code(),
         }
     }
 
@@ -96,6 +105,7 @@ impl SendError {
             SendError::RetryLater { reason, .. }
             | SendError::RefreshCredentials { reason, .. }
             | SendError::Final { reason, .. } => reason,
+            SendError::PartlySent { then, .. } => then.reason(),
         }
     }
 }

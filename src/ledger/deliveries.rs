@@ -70,6 +70,9 @@ pub struct ClaimedDelivery {
     pub attempts: i64,
     pub possible_duplicate: bool,
     pub fallback: Option<String>,
+    /// The provider's ids of the parts of a long text that an earlier attempt got accepted
+    /// before a later part failed (comma-separated): this attempt sends only the rest.
+    pub sent_parts: Option<String>,
 }
 
 /// What became of one attempt.
@@ -338,9 +341,10 @@ impl Store {
              WHERE id IN (
                SELECT id FROM deliveries
                WHERE commune_id = $1 AND state IN ('planned', 'retrying') AND next_attempt_at <= $4
+                 AND deadline >= $4
                ORDER BY urgent DESC, next_attempt_at, id LIMIT $5 {})
              RETURNING id, occurrence_id, announcement_id, village_id, target_kind, target, text, urgent, due, deadline,
-                       attempts, possible_duplicate, fallback",
+                       attempts, possible_duplicate, fallback, provider_message_id",
             self.skip_locked()
         );
         let rows = sqlx::query(&sql)
@@ -368,6 +372,7 @@ impl Store {
                     attempts: r.try_get(10)?,
                     possible_duplicate: r.try_get::<i64, _>(11)? != 0,
                     fallback: r.try_get(12)?,
+                    sent_parts: r.try_get(13)?,
                 })
             })
             .collect()
@@ -478,11 +483,14 @@ impl Store {
 
     /// Writes that the chunk numbered `chunk` is about to go out (see `Claim::chunk`). One
     /// statement, committed on its own: a transaction around it would add two round trips to the
-    /// database before every chunk.
+    /// database before every chunk. The mark only moves up: two processes under one node name
+    /// (`loa send --now` beside the daemon) must not move it below a chunk already on the wire,
+    /// which recovery would then put back in the queue as never sent.
     pub async fn mark_on_wire(&self, node: &str, chunk: i64) -> sqlx::Result<()> {
         sqlx::query(
             "INSERT INTO wire_marks (node, chunk) VALUES ($1, $2)
-             ON CONFLICT (node) DO UPDATE SET chunk = excluded.chunk",
+             ON CONFLICT (node) DO UPDATE SET chunk = CASE WHEN excluded.chunk > wire_marks.chunk
+               THEN excluded.chunk ELSE wire_marks.chunk END",
         )
         .bind(node)
         .bind(chunk)
@@ -538,7 +546,7 @@ impl Store {
 /// The claimed columns, in the order `ClaimedDelivery` is read from JSON.
 const CLAIMED_JSON: &str =
     "json_array(id, occurrence_id, announcement_id, village_id, target_kind, target, text, urgent,
-    due, deadline, attempts, possible_duplicate, fallback)";
+    due, deadline, attempts, possible_duplicate, fallback, provider_message_id)";
 
 #[derive(serde::Deserialize)]
 struct ClaimedRow(
@@ -554,6 +562,7 @@ struct ClaimedRow(
     i64,
     i64,
     i64,
+    Option<String>,
     Option<String>,
 );
 
@@ -573,9 +582,10 @@ async fn claim_json(
     let rows: String = sqlx::query(&format!(
         "SELECT json_group_array({CLAIMED_JSON}) FROM (
            SELECT id, occurrence_id, announcement_id, village_id, target_kind, target, text, urgent, due, deadline,
-                  attempts + 1 AS attempts, possible_duplicate, fallback
+                  attempts + 1 AS attempts, possible_duplicate, fallback, provider_message_id
            FROM deliveries
            WHERE commune_id = $1 AND state IN ('planned', 'retrying') AND next_attempt_at <= $2
+             AND deadline >= $2
            ORDER BY urgent DESC, next_attempt_at, id LIMIT $3)"
     ))
     .bind(commune)
@@ -618,6 +628,7 @@ async fn claim_json(
             attempts: r.10,
             possible_duplicate: r.11 != 0,
             fallback: r.12,
+            sent_parts: r.13,
         })
         .collect())
 }

@@ -10,6 +10,11 @@ use crate::announce::model::{Announcement, Kind};
 
 const DAY: SignedDuration = SignedDuration::from_hours(24);
 
+/// Every send may go out this long after its time, whatever its deadline: a running daemon finds
+/// a send a moment after it is due, and a meeting notice at the meeting's very start (or a send
+/// at the expiry) is on time then, not missed.
+const ON_TIME: SignedDuration = SignedDuration::from_mins(1);
+
 /// The latest time an occurrence sent at `send_at` may still go out.
 pub fn deadline(ann: &Announcement, trigger: &Trigger, send_at: Timestamp) -> Timestamp {
     let event_start = ann.event.as_ref().map(|e| e.starts);
@@ -33,5 +38,5 @@ pub fn deadline(ann: &Announcement, trigger: &Trigger, send_at: Timestamp) -> Ti
     if let (Trigger::BeforeEvent { .. }, Some(start)) = (trigger, event_start) {
         deadline = deadline.min(start);
     }
-    deadline.max(send_at)
+    deadline.max(send_at.checked_add(ON_TIME).unwrap_or(send_at))
 }
