@@ -512,3 +512,101 @@ async fn a_retry_past_the_deadline_expires() {
     h.at("2026-12-01 08:10:00").await;
     assert_eq!(h.count(DeliveryState::Expired).await, 1);
 }
+
+/// Holds its first send until released; every send is written down, whichever daemon made it.
+struct Gate {
+    hold_first: std::sync::atomic::AtomicBool,
+    release: std::sync::Arc<tokio::sync::Notify>,
+    sent: std::sync::Arc<Mutex<Vec<String>>>,
+}
+
+impl Channel for Gate {
+    fn name(&self) -> &'static str {
+        "gate"
+    }
+
+    async fn send(&self, msg: &Outgoing<'_>) -> Result<Sent, SendError> {
+        if self
+            .hold_first
+            .swap(false, std::sync::atomic::Ordering::SeqCst)
+        {
+            self.release.notified().await;
+        }
+        self.sent.lock().expect("lock").push(msg.target.to_string());
+        Ok(Sent {
+            message_id: format!("m{}", msg.delivery_id),
+            note: None,
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_chunk_held_past_its_lease_is_not_sent_after_another_daemon_took_it() {
+    // Daemon A's first send hangs (as behind Zalo's rate-limit pause) past the lease, with the
+    // next chunk claimed ahead. Daemon B takes that chunk back and sends it. When A's send
+    // returns, A must not send the chunk it no longer holds.
+    let file = "title: Họp\naudience: { villages: [a, b] }\nsend:\n  - at: 2026-12-01 08:00\n";
+    let h = harness(&[("hop.yaml", file)], "2026-12-01 07:00").await;
+    let sent = std::sync::Arc::new(Mutex::new(Vec::new()));
+    let release = std::sync::Arc::new(tokio::sync::Notify::new());
+    let daemon = |node: &str, hold: bool| {
+        let gate = Gate {
+            hold_first: std::sync::atomic::AtomicBool::new(hold),
+            release: release.clone(),
+            sent: sent.clone(),
+        };
+        let settings = Settings {
+            node: node.into(),
+            concurrency: 1,
+            ..settings(h.dir.path())
+        };
+        Daemon::new(h.daemon.store.clone(), gate, settings).with_clock(h.clock.clone())
+    };
+    let (a, b) = (std::sync::Arc::new(daemon("a", true)), daemon("b", false));
+    a.load_all(t("2026-12-01 07:00")).await.expect("load a");
+    b.load_all(t("2026-12-01 07:00")).await.expect("load b");
+    let due = t("2026-12-01 08:00");
+    h.clock.set(due);
+    let sending = tokio::spawn({
+        let a = a.clone();
+        async move { a.tick(due, &|| false).await }
+    });
+    // A has one delivery on the wire and the next claimed ahead.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while h.count(DeliveryState::Sending).await < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "A never claimed ahead"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let later = due + jiff::SignedDuration::from_secs(31);
+    h.clock.set(later);
+    let report = b.tick(later, &|| false).await.expect("tick b");
+    assert_eq!(report.sent, 2, "{report:?}");
+    release.notify_one();
+    sending.await.expect("join").expect("tick a");
+    let mut targets = sent.lock().expect("lock").clone();
+    let all = targets.len();
+    targets.sort();
+    targets.dedup();
+    assert_eq!(all, targets.len(), "sent twice: {:?}", sent.lock());
+    assert_eq!(all, 3, "{targets:?}");
+}
+
+#[tokio::test]
+async fn two_files_with_one_id_are_refused_until_one_goes() {
+    // `tb.yaml` and `tb.yml` would both be announcement `tb`: neither goes out, both are
+    // reported, and once one is removed the other is the announcement.
+    let one = "title: Một\naudience: { villages: [a] }\nsend:\n  - at: 2026-12-01 08:00\n";
+    let two = one.replace("Một", "Hai");
+    let h = harness(&[("tb.yaml", one), ("tb.yml", &two)], "2026-12-01 07:00").await;
+    let catalog = loa::announce::load_dir(&h.dir.path().join("announcements")).expect("load");
+    let codes: Vec<&str> = catalog.problems.iter().map(|p| p.kind.code()).collect();
+    assert_eq!(codes, ["same-id-file", "same-id-file"]);
+    assert!(catalog.announcements.is_empty());
+    h.edit("tb.yml", None, "2026-12-01 07:30").await;
+    assert_eq!(h.at("2026-12-01 08:00").await.sent, 1);
+    let sent = h.sent();
+    assert!(sent[0].1.starts_with("Một"), "{sent:?}");
+}

@@ -748,7 +748,9 @@ async fn follow_ups_on_every_backend() {
 
 #[tokio::test]
 async fn receipts_find_a_person_through_their_recent_sends() {
-    for db in support::databases().await {
+    let mut all = support::databases().await;
+    all.extend(support::postgres_icu().await);
+    for db in all {
         let store = db.store().await;
         let (claimed, at) = claimed_at_two(&store, "n1", &[("bao", true)]).await;
         let lease = at + SignedDuration::from_secs(30);

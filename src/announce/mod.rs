@@ -84,6 +84,14 @@ pub fn load_dir(dir: &Path) -> Result<Catalog, LoadError> {
     })?;
     files.sort();
     let mut problems = Vec::new();
+    // `x.yaml` and `x.yml` would both be announcement `x`: neither is loaded until one goes.
+    files.retain(|path| match same_id_file(path) {
+        Some(other) => {
+            problems.push(same_id_problem(dir, path, &other));
+            false
+        }
+        None => true,
+    });
     let commune = match load_commune(dir) {
         Ok(c) => Some(c),
         Err(ps) => {
@@ -144,6 +152,32 @@ fn read(path: &Path) -> Result<String, Vec<Problem>> {
     })?;
     String::from_utf8(bytes)
         .map_err(|_| vec![Problem::new(path, Pos::FILE, "", ProblemKind::NotUtf8)])
+}
+
+/// The other file that would have the same announcement id as `path` (`x.yml` for `x.yaml`, and
+/// the other way round), if it exists.
+pub fn same_id_file(path: &Path) -> Option<PathBuf> {
+    let other = match path.extension()?.to_str()? {
+        "yaml" => path.with_extension("yml"),
+        "yml" => path.with_extension("yaml"),
+        _ => return None,
+    };
+    other.is_file().then_some(other)
+}
+
+/// The problem reported on `path` when `other` has its announcement id.
+pub fn same_id_problem(dir: &Path, path: &Path, other: &Path) -> Problem {
+    Problem::new(
+        path,
+        Pos::FILE,
+        "",
+        ProblemKind::SameIdFile {
+            id: announcement_id(dir, path),
+            other: other
+                .file_name()
+                .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
+        },
+    )
 }
 
 /// The id of an announcement: its path below the directory, without extension, with `/`.

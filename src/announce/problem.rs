@@ -106,6 +106,11 @@ pub enum ProblemKind {
     DuplicateId {
         id: String,
     },
+    /// `x.yaml` beside `x.yml`: both would be announcement `x`.
+    SameIdFile {
+        id: String,
+        other: String,
+    },
     UnknownValue {
         value: String,
         allowed: Vec<&'static str>,
@@ -180,6 +185,7 @@ impl ProblemKind {
             InvalidPhone { .. } => "invalid-phone",
             InvalidZaloId { .. } => "invalid-zalo-id",
             DuplicateId { .. } => "duplicate-id",
+            SameIdFile { .. } => "same-id-file",
             UnknownValue { .. } => "unknown-value",
             UnknownVillage { .. } => "unknown-village",
             UnknownLeader { .. } => "unknown-leader",
@@ -268,6 +274,9 @@ impl ProblemKind {
                 format!("mã Zalo \"{value}\" không hợp lệ; chỉ gồm chữ số và chữ a–f")
             }
             DuplicateId { id } => format!("mã \"{id}\" bị trùng"),
+            SameIdFile { id, other } => format!(
+                "tệp \"{other}\" cũng là thông báo \"{id}\"; hãy đổi tên hoặc xoá một trong hai tệp"
+            ),
             UnknownValue {
                 value,
                 allowed,
@@ -391,6 +400,9 @@ impl ProblemKind {
                 format!("invalid Zalo id \"{value}\"; only digits and letters a–f")
             }
             DuplicateId { id } => format!("id \"{id}\" is used twice"),
+            SameIdFile { id, other } => format!(
+                "\"{other}\" is announcement \"{id}\" too; rename or remove one of the two files"
+            ),
             UnknownValue {
                 value,
                 allowed,

@@ -207,12 +207,23 @@ impl<C: Channel> Daemon<C> {
             let Some(id) = self.announcement_id_of(path) else {
                 continue;
             };
+            // A file removed beside its twin (`x.yml` beside `x.yaml`) leaves the twin as the
+            // announcement.
+            let path = match announce::same_id_file(path) {
+                Some(twin) if !path.exists() => twin,
+                _ => path.clone(),
+            };
             let entry = if path.exists() {
-                check_one(&self.settings.dir, path, &loaded.commune, &loaded.templates)
+                check_one(
+                    &self.settings.dir,
+                    &path,
+                    &loaded.commune,
+                    &loaded.templates,
+                )
             } else {
                 Entry::Missing
             };
-            entries.insert(id, (path.clone(), entry));
+            entries.insert(id, (path, entry));
         }
         self.plan_entries(loaded, entries, now, false).await
     }
@@ -527,6 +538,11 @@ fn release_freed_memory() {
 
 /// Reads and checks one file against the loaded commune and templates.
 fn check_one(dir: &Path, path: &Path, commune: &Commune, templates: &Templates) -> Entry {
+    if let Some(other) = announce::same_id_file(path) {
+        return Entry::Invalid {
+            problems: vec![announce::same_id_problem(dir, path, &other)],
+        };
+    }
     let source = match announce::read_file(path) {
         Ok(s) => s,
         Err(problems) => return Entry::Invalid { problems },

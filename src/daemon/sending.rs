@@ -38,9 +38,11 @@ impl<C: Channel> Daemon<C> {
             }
         };
         let mut number = self.next_chunk();
+        let first = claim(limit, number);
+        let mut lease_until = first.lease_until;
         let (_, mut chunk) = self
             .store
-            .record_and_claim(commune, node, &[], now, claim(limit, number))
+            .record_and_claim(commune, node, &[], now, first)
             .await?;
         let mut answered: Vec<Outcome> = Vec::new();
         let mut answered_at = now;
@@ -53,6 +55,29 @@ impl<C: Channel> Daemon<C> {
         };
         let timer = metrics::histogram!("loa_send_seconds", "channel" => self.channel.name());
         while !chunk.is_empty() {
+            // A chunk claimed ahead waits while the one before it is on the wire, which Zalo's
+            // rate-limit pause can make longer than the lease; then another daemon may have
+            // taken its deliveries back. Renewed when less than half the lease is left, and only
+            // what is still ours goes out.
+            let at = self.clock.now();
+            if at + self.settings.lease / 2 > lease_until {
+                lease_until = at + self.settings.lease;
+                let ours = self
+                    .store
+                    .renew_claim(commune, node, number, lease_until)
+                    .await?;
+                let before = chunk.len();
+                chunk.retain(|d| ours.contains(&d.id));
+                if chunk.len() < before {
+                    tracing::warn!(
+                        lost = before - chunk.len(),
+                        "a chunk waited past its lease; deliveries another daemon took back are left to it"
+                    );
+                }
+                if chunk.is_empty() {
+                    break;
+                }
+            }
             // Written before the chunk goes out, so that after a crash the chunk claimed ahead
             // (numbered after this one) is known never to have left. From this task, not through
             // the ledger thread: the chunk's sends and write are over, so nothing delays it here,
@@ -71,10 +96,12 @@ impl<C: Channel> Daemon<C> {
                     tokio::spawn(async move { send_lane(&*channel, lane, &timer).await })
                 })
                 .collect();
+            let earlier_count = answered.len();
             let write = {
                 let store = self.store.clone();
                 let (commune, node) = (commune.to_string(), node.to_string());
                 let next = claim(if stop() { 0 } else { limit }, next_number);
+                lease_until = next.lease_until;
                 let answered = std::mem::take(&mut answered);
                 ledger.run(move || async move {
                     store
@@ -101,7 +128,16 @@ impl<C: Channel> Daemon<C> {
                 .collect();
             self.count(&answered, report);
             match written? {
-                Ok((_, next)) => {
+                Ok((recorded, next)) => {
+                    if recorded < earlier_count {
+                        // Their lease ran out while they were on the wire, and another daemon
+                        // took them over as in doubt: its record stands.
+                        tracing::warn!(
+                            answered = earlier_count,
+                            recorded,
+                            "outcomes of deliveries no longer held were not recorded"
+                        );
+                    }
                     chunk = next;
                     number = next_number;
                 }

@@ -481,6 +481,31 @@ impl Store {
         Ok((resend, unknown))
     }
 
+    /// Extends the lease of the deliveries of chunk `chunk` that `node` still holds, and returns
+    /// their ids. A chunk claimed ahead can wait longer than its lease (behind a chunk held up by
+    /// Zalo's rate-limit pause); by then another daemon may have taken its deliveries back, and
+    /// only those still ours may go out.
+    pub async fn renew_claim(
+        &self,
+        commune: &str,
+        node: &str,
+        chunk: i64,
+        lease_until: Timestamp,
+    ) -> sqlx::Result<Vec<i64>> {
+        let rows = sqlx::query(
+            "UPDATE deliveries SET lease_until = $4
+             WHERE commune_id = $1 AND state = 'sending' AND claimed_by = $2 AND claim_chunk = $3
+             RETURNING id",
+        )
+        .bind(commune)
+        .bind(node)
+        .bind(chunk)
+        .bind(micros(lease_until))
+        .fetch_all(&self.writer)
+        .await?;
+        rows.iter().map(|r| r.try_get(0)).collect()
+    }
+
     /// Writes that the chunk numbered `chunk` is about to go out (see `Claim::chunk`). One
     /// statement, committed on its own: a transaction around it would add two round trips to the
     /// database before every chunk. The mark only moves up: two processes under one node name

@@ -135,10 +135,16 @@ impl Store {
         receipt: Receipt,
         now: Timestamp,
     ) -> sqlx::Result<u64> {
-        // `,` and `-` are adjacent characters: the range is every id list starting "<id>,".
+        // `,` and `-` are adjacent bytes: the range is every id list starting "<id>,". Compared
+        // byte by byte: PostgreSQL's usual collations (en_US, ICU) order punctuation otherwise,
+        // and the range would be empty there. SQLite compares bytes already.
+        let bytes = match self.dialect {
+            super::Dialect::Sqlite => "",
+            _ => r#" COLLATE "C""#,
+        };
         let names = |t: &str| {
             format!(
-                "({t}.provider_message_id = $4 OR ({t}.provider_message_id >= $4 || ',' AND {t}.provider_message_id < $4 || '-'))"
+                "({t}.provider_message_id = $4 OR ({t}.provider_message_id{bytes} >= $4 || ',' AND {t}.provider_message_id{bytes} < $4 || '-'))"
             )
         };
         let (matching, key, recipient) = match which {

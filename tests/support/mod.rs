@@ -55,13 +55,23 @@ pub fn sqlite() -> TestDb {
 }
 
 pub async fn postgres() -> Option<TestDb> {
+    postgres_with("").await
+}
+
+/// A PostgreSQL database ordering text as most installations do (ICU, English), not byte by
+/// byte as the test server's default `C.UTF-8` does.
+pub async fn postgres_icu() -> Option<TestDb> {
+    postgres_with("LOCALE_PROVIDER icu ICU_LOCALE 'en-US' TEMPLATE template0").await
+}
+
+async fn postgres_with(options: &str) -> Option<TestDb> {
     let admin = std::env::var("LOA_TEST_DATABASE_URL").ok()?;
     sqlx::any::install_default_drivers();
     let db = format!("loa_test_{}_{}", std::process::id(), rand::random::<u32>());
     let mut conn = sqlx::AnyConnection::connect(&admin)
         .await
         .expect("connect to LOA_TEST_DATABASE_URL");
-    sqlx::query(&format!("CREATE DATABASE {db}"))
+    sqlx::query(&format!("CREATE DATABASE {db} {options}"))
         .execute(&mut conn)
         .await
         .expect("create test database");
