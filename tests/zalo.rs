@@ -61,6 +61,23 @@ async fn channel(sim: &Sim, store: &Store, node: &str, config: ZaloConfig) -> Za
         .expect("channel")
 }
 
+/// Uses `refresh_token` at the simulator directly, as another integration on the same OA would:
+/// loa's next refresh with it is refused.
+async fn spend_refresh_token(sim: &Sim, refresh_token: &str) {
+    let spent = reqwest::Client::new()
+        .post(format!("{}/v4/oa/access_token", sim.base_url()))
+        .header("secret_key", "sim-app-secret")
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("app_id", "3304985733420011111"),
+            ("refresh_token", refresh_token),
+        ])
+        .send()
+        .await
+        .expect("refresh");
+    assert!(spent.text().await.expect("body").contains("access_token"));
+}
+
 fn user(id: &str) -> SimUser {
     SimUser {
         user_id: id.into(),
@@ -736,19 +753,7 @@ async fn a_refused_refresh_never_replaces_good_tokens() {
         .expect("tokens");
     // Spend the stored refresh token behind loa's back (as a second, misconfigured integration
     // would): Zalo then answers loa's refresh with an error body, with HTTP 200.
-    let client = reqwest::Client::new();
-    let spent = client
-        .post(format!("{}/v4/oa/access_token", sim.base_url()))
-        .header("secret_key", "sim-app-secret")
-        .form(&[
-            ("grant_type", "refresh_token"),
-            ("app_id", "3304985733420011111"),
-            ("refresh_token", before.refresh_token.as_str()),
-        ])
-        .send()
-        .await
-        .expect("refresh");
-    assert!(spent.text().await.expect("body").contains("access_token"));
+    spend_refresh_token(&sim, &before.refresh_token).await;
     let err = ch
         .tokens
         .rejected(before.generation)
@@ -794,18 +799,7 @@ async fn a_failed_early_refresh_waits_instead_of_retrying_on_every_send() {
         .expect("read")
         .expect("tokens");
     // The refresh token spent behind loa's back: every refresh is refused.
-    let spent = reqwest::Client::new()
-        .post(format!("{}/v4/oa/access_token", sim.base_url()))
-        .header("secret_key", "sim-app-secret")
-        .form(&[
-            ("grant_type", "refresh_token"),
-            ("app_id", "3304985733420011111"),
-            ("refresh_token", before.refresh_token.as_str()),
-        ])
-        .send()
-        .await
-        .expect("refresh");
-    assert!(spent.status().is_success());
+    spend_refresh_token(&sim, &before.refresh_token).await;
     let refused = sim.stats().refresh_reuse_rejections;
     let asks: Vec<_> = (0..20).map(|_| ch.tokens.access()).collect();
     for access in futures_util::future::join_all(asks).await {

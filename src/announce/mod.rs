@@ -85,7 +85,9 @@ pub fn load_dir(dir: &Path) -> Result<Catalog, LoadError> {
     files.sort();
     let mut problems = Vec::new();
     // `x.yaml` and `x.yml` would both be announcement `x`: neither is loaded until one goes.
-    files.retain(|path| match same_id_file(path) {
+    // Found in the list just walked, not by asking the disk again for each file.
+    let listed: std::collections::HashSet<PathBuf> = files.iter().cloned().collect();
+    files.retain(|path| match twin(path).filter(|t| listed.contains(t)) {
         Some(other) => {
             problems.push(same_id_problem(dir, path, &other));
             false
@@ -157,12 +159,16 @@ fn read(path: &Path) -> Result<String, Vec<Problem>> {
 /// The other file that would have the same announcement id as `path` (`x.yml` for `x.yaml`, and
 /// the other way round), if it exists.
 pub fn same_id_file(path: &Path) -> Option<PathBuf> {
-    let other = match path.extension()?.to_str()? {
-        "yaml" => path.with_extension("yml"),
-        "yml" => path.with_extension("yaml"),
-        _ => return None,
-    };
-    other.is_file().then_some(other)
+    twin(path).filter(|other| other.is_file())
+}
+
+/// The path with the other YAML extension.
+fn twin(path: &Path) -> Option<PathBuf> {
+    match path.extension()?.to_str()? {
+        "yaml" => Some(path.with_extension("yml")),
+        "yml" => Some(path.with_extension("yaml")),
+        _ => None,
+    }
 }
 
 /// The problem reported on `path` when `other` has its announcement id.
