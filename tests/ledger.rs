@@ -493,7 +493,11 @@ async fn story(store: &Store) {
         None
     );
     assert_eq!(
-        store.pending_webhooks(C, 10).await.expect("pending").len(),
+        store
+            .pending_webhooks(C, 10, at)
+            .await
+            .expect("pending")
+            .len(),
         1
     );
 }
@@ -985,5 +989,138 @@ async fn a_delivery_past_its_deadline_is_not_claimed() {
         let mut want = vec![target(0).target, target(2).target];
         want.sort();
         assert_eq!(names, want, "{}", db.name);
+    }
+}
+
+#[tokio::test]
+async fn a_receipt_ahead_of_its_outcome_is_applied_once_the_outcome_is_written() {
+    for db in support::databases().await {
+        let store = db.store().await;
+        let (claimed, at) = claimed_at_two(&store, "n1", &[("bao", false)]).await;
+        let to = |target: &str| NewDelivery {
+            village_id: Some("lang-tre".into()),
+            target_kind: "user",
+            target: target.into(),
+            person: None,
+            text: "Xin chào".into(),
+            fallback: None,
+        };
+        store
+            .expand(C, &claimed[0], &[to("u1"), to("u2")], None, "n1", at)
+            .await
+            .expect("expand");
+        let sending = store
+            .claim_deliveries(C, "n1", at, at + SignedDuration::from_hours(1), 10)
+            .await
+            .expect("claim");
+        // Zalo tells of u1's message, and of u2's, before the chunk's outcomes are written; and of
+        // a message loa never sent.
+        let receipt = |key: &str, msg: &str, user: &str| {
+            let store = store.clone();
+            let body = format!(
+                r#"{{"event_name":"user_received_message","timestamp":"{}","recipient":{{"id":"{user}"}},"message":{{"msg_id":"{msg}"}}}}"#,
+                at.as_millisecond()
+            );
+            let key = key.to_string();
+            async move {
+                store
+                    .store_webhook(C, &key, "user_received_message", &body, at)
+                    .await
+                    .expect("store")
+                    .expect("new")
+            }
+        };
+        let early = receipt("k1", "a1", "u1").await;
+        let never = receipt("k2", "b1", "u2").await;
+        let stranger = receipt("k3", "x1", "u3").await;
+        let ctx = loa::confirm::events::Context::new(&loa::config::ConfirmConfig::default(), None);
+        let pass = |now: Timestamp| {
+            let (store, ctx) = (store.clone(), &ctx);
+            async move {
+                loa::confirm::events::apply_pending(&store, C, ctx, now)
+                    .await
+                    .expect("apply")
+            }
+        };
+        let event = |id: i64| {
+            let store = store.clone();
+            async move {
+                let r =
+                    sqlx::query("SELECT processed_at, outcome FROM webhook_events WHERE id = $1")
+                        .bind(id)
+                        .fetch_one(store.pool())
+                        .await
+                        .expect("event");
+                let processed: Option<i64> = r.try_get("processed_at").expect("processed_at");
+                let outcome: Option<String> = r.try_get("outcome").expect("outcome");
+                (processed.is_some(), outcome.unwrap_or_default())
+            }
+        };
+        assert_eq!(pass(at).await, 3, "{}", db.name);
+        assert_eq!(
+            event(stranger).await,
+            (true, "delivered: 0".into()),
+            "{}",
+            db.name
+        );
+        assert!(!event(early).await.0, "kept for later: {}", db.name);
+        assert!(!event(never).await.0, "{}", db.name);
+
+        let u1 = sending.iter().find(|d| d.target == "u1").expect("u1");
+        let outcome = Outcome {
+            id: u1.id,
+            state: DeliveryState::Sent,
+            provider_message_id: Some("a1".into()),
+            error_code: None,
+            error_reason: None,
+            next_attempt_at: None,
+            in_doubt: false,
+        };
+        store
+            .record_outcomes(C, "n1", &[outcome], at)
+            .await
+            .expect("record");
+        // Put off for a few seconds, then applied.
+        assert_eq!(
+            pass(at + SignedDuration::from_secs(1)).await,
+            0,
+            "{}",
+            db.name
+        );
+        assert_eq!(
+            pass(at + SignedDuration::from_secs(6)).await,
+            2,
+            "{}",
+            db.name
+        );
+        assert_eq!(
+            event(early).await,
+            (true, "delivered: 1".into()),
+            "{}",
+            db.name
+        );
+        let state = |target: &'static str| {
+            let store = store.clone();
+            async move {
+                sqlx::query("SELECT state FROM deliveries WHERE target = $1")
+                    .bind(target)
+                    .fetch_one(store.pool())
+                    .await
+                    .expect("state")
+                    .try_get::<String, _>("state")
+                    .expect("text")
+            }
+        };
+        assert_eq!(state("u1").await, "delivered", "{}", db.name);
+        // u2's send never records an outcome: its receipt is given up after ten minutes.
+        assert!(!event(never).await.0, "{}", db.name);
+        assert_eq!(
+            pass(at + SignedDuration::from_mins(11)).await,
+            1,
+            "{}",
+            db.name
+        );
+        assert!(event(never).await.0, "{}", db.name);
+        assert_eq!(state("u2").await, "sending", "{}", db.name);
     }
 }

@@ -783,6 +783,60 @@ async fn a_refused_refresh_never_replaces_good_tokens() {
 }
 
 #[tokio::test]
+async fn a_new_pair_the_database_refuses_at_first_is_kept() {
+    let sim = start_sim(SimConfig::default()).await;
+    let db = support::sqlite();
+    let store = db.store().await;
+    let ch = channel(&sim, &store, "n1", zalo_config(&sim)).await;
+    let before = store
+        .zalo_tokens("default")
+        .await
+        .expect("read")
+        .expect("tokens");
+    // The database refuses to store a new pair for a moment (a full disk, a fail-over), after
+    // Zalo has already spent the old refresh token.
+    sqlx::query(
+        "CREATE TRIGGER refuse_tokens BEFORE UPDATE OF access_token ON zalo_tokens
+         BEGIN SELECT RAISE(ABORT, 'disk full'); END",
+    )
+    .execute(store.pool())
+    .await
+    .expect("trigger");
+    let lifted = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_millis(1_500)).await;
+            sqlx::query("DROP TRIGGER refuse_tokens")
+                .execute(store.pool())
+                .await
+                .expect("drop trigger");
+        })
+    };
+    let access = ch
+        .tokens
+        .rejected(before.generation)
+        .await
+        .expect("the new pair is kept until the database takes it");
+    lifted.await.expect("lifted");
+    let after = store
+        .zalo_tokens("default")
+        .await
+        .expect("read")
+        .expect("tokens");
+    assert_eq!(after.access_token, access.token);
+    assert_ne!(after.refresh_token, before.refresh_token);
+    assert_eq!(after.generation, before.generation + 1);
+    // The stored refresh token is the live one: the OA is not locked out.
+    let again = ch
+        .tokens
+        .rejected(access.generation)
+        .await
+        .expect("refreshes again");
+    assert_eq!(again.generation, access.generation + 1);
+    assert_eq!(sim.stats().refresh_reuse_rejections, 0);
+}
+
+#[tokio::test]
 async fn a_failed_early_refresh_waits_instead_of_retrying_on_every_send() {
     let sim = start_sim(SimConfig::default()).await;
     let db = support::sqlite();

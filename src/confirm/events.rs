@@ -68,18 +68,33 @@ pub fn event_time(event: &WebhookEvent) -> Option<Timestamp> {
         .and_then(|ms| Timestamp::from_millisecond(ms).ok())
 }
 
-/// Applies one event; returns what it did, for the record.
+/// What applying an event did.
+#[derive(Debug)]
+pub struct Applied {
+    /// For the record (`webhook_events.outcome`).
+    pub outcome: String,
+    /// A receipt that moved nothing while its send is still going out: Zalo told before loa
+    /// wrote the outcome, so it is applied again shortly.
+    pub early: bool,
+}
+
+/// How long after its arrival a receipt that matched nothing is applied again, and how often.
+const EARLY_FOR: jiff::SignedDuration = jiff::SignedDuration::from_mins(10);
+const EARLY_EVERY: jiff::SignedDuration = jiff::SignedDuration::from_secs(5);
+
+/// Applies one event; returns what it did.
 pub async fn apply(
     store: &Store,
     commune: &str,
     ctx: &Context,
     event: &WebhookEvent,
     now: Timestamp,
-) -> sqlx::Result<String> {
+) -> sqlx::Result<Applied> {
     let at = event_time(event).unwrap_or(now);
     let message = event.message.clone().unwrap_or_default();
     // The person a receipt is about: a follower's Zalo id, or the phone of a ZNS message.
     let recipient = event.recipient.as_ref().map(|r| r.id.as_str());
+    let mut early = false;
     let outcome = match event.event_name.as_str() {
         "user_received_message" => {
             // ZNS receipts carry our tracking id, which names the delivery.
@@ -102,6 +117,11 @@ pub async fn apply(
                 }
                 (None, None) => 0,
             };
+            if n == 0 && (ours.is_some() || message.msg_id.is_some()) {
+                early = store
+                    .receipt_may_be_early(commune, recipient, ours, now)
+                    .await?;
+            }
             format!("delivered: {n}")
         }
         "user_seen_message" => {
@@ -112,9 +132,16 @@ pub async fn apply(
                 .into_iter()
                 .chain(message.msg_id.clone());
             let mut n = 0;
+            let mut named = false;
             for id in ids {
+                named = true;
                 n += store
                     .apply_receipt(commune, &id, recipient, Receipt::Seen, now)
+                    .await?;
+            }
+            if n == 0 && named {
+                early = store
+                    .receipt_may_be_early(commune, recipient, None, now)
                     .await?;
             }
             if let Some(user) = &event.recipient {
@@ -160,7 +187,7 @@ pub async fn apply(
         },
         other => format!("ignored: {other}"),
     };
-    Ok(outcome)
+    Ok(Applied { outcome, early })
 }
 
 /// Thanks a head for confirming, best effort: a failed thank-you is logged, never retried.
@@ -197,33 +224,51 @@ pub async fn process(
     wake: Arc<tokio::sync::Notify>,
 ) {
     loop {
-        match store.pending_webhooks(&commune, 200).await {
-            Ok(batch) if !batch.is_empty() => {
-                for (id, body) in batch {
-                    let outcome = match serde_json::from_str::<WebhookEvent>(&body) {
-                        Ok(event) => {
-                            match apply(&store, &commune, &ctx, &event, Timestamp::now()).await {
-                                Ok(o) => o,
-                                Err(e) => {
-                                    tracing::error!(error = %e, id, "cannot apply webhook event; will retry");
-                                    tokio::time::sleep(Duration::from_secs(1)).await;
-                                    break;
-                                }
-                            }
-                        }
-                        Err(e) => format!("unreadable: {e}"),
-                    };
-                    if let Err(e) = store.finish_webhook(id, &outcome, Timestamp::now()).await {
-                        tracing::error!(error = %e, id, "cannot mark webhook event applied");
-                    }
-                }
-                continue;
+        match apply_pending(&store, &commune, &ctx, Timestamp::now()).await {
+            Ok(0) => {}
+            Ok(_) => continue,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot apply pending webhook events; will retry");
+                tokio::time::sleep(Duration::from_secs(1)).await;
             }
-            Ok(_) => {}
-            Err(e) => tracing::error!(error = %e, "cannot read pending webhook events"),
         }
         let _ = tokio::time::timeout(Duration::from_secs(5), wake.notified()).await;
     }
+}
+
+/// Applies the events waiting at `now` (up to a batch), each finished or, if it is a receipt
+/// ahead of its send's outcome, put off for a few seconds (for up to `EARLY_FOR` after it came).
+/// Returns how many were taken; an error leaves the rest for the next call.
+pub async fn apply_pending(
+    store: &Store,
+    commune: &str,
+    ctx: &Context,
+    now: Timestamp,
+) -> sqlx::Result<usize> {
+    let batch = store.pending_webhooks(commune, 200, now).await?;
+    for pending in &batch {
+        let applied = match serde_json::from_str::<WebhookEvent>(&pending.body) {
+            Ok(event) => apply(store, commune, ctx, &event, now).await?,
+            Err(e) => Applied {
+                outcome: format!("unreadable: {e}"),
+                early: false,
+            },
+        };
+        let kept = if applied.early && now < pending.received_at + EARLY_FOR {
+            let outcome = format!("{}; its send is still going out", applied.outcome);
+            store
+                .defer_webhook(pending.id, now + EARLY_EVERY, &outcome)
+                .await
+        } else {
+            store
+                .finish_webhook(pending.id, &applied.outcome, now)
+                .await
+        };
+        if let Err(e) = kept {
+            tracing::error!(error = %e, id = pending.id, "cannot mark webhook event applied");
+        }
+    }
+    Ok(batch.len())
 }
 
 #[cfg(test)]

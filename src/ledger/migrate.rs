@@ -60,6 +60,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "wire marks",
         include_str!("../../migrations/sqlite/0010_wire_marks.sql"),
     ),
+    (
+        11,
+        "early receipts",
+        include_str!("../../migrations/sqlite/0011_early_receipts.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (
@@ -111,6 +116,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         10,
         "wire marks",
         include_str!("../../migrations/postgres/0010_wire_marks.sql"),
+    ),
+    (
+        11,
+        "early receipts",
+        include_str!("../../migrations/postgres/0011_early_receipts.sql"),
     ),
 ];
 

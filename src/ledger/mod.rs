@@ -33,7 +33,7 @@ pub use deliveries::{
 pub use files::{Load, StoredAnnouncement};
 pub use follow_ups::{FollowUp, Late, LinkTarget, Stage};
 pub use occurrences::{ClaimedOccurrence, NewOccurrence, NewRevision, PlanChange, PlanResult};
-pub use receipts::Receipt;
+pub use receipts::{PendingEvent, Receipt};
 pub use states::{DeliveryState, OccurrenceState};
 pub use tokens::StoredTokens;
 

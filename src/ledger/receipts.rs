@@ -39,6 +39,14 @@ enum Which<'a> {
     Delivery(i64),
 }
 
+/// A webhook event received and not yet applied.
+#[derive(Clone, Debug)]
+pub struct PendingEvent {
+    pub id: i64,
+    pub body: String,
+    pub received_at: Timestamp,
+}
+
 /// How far back a receipt's send is looked for. Zalo retries a webhook for about an hour; a
 /// message read a month after it was sent no longer tells anyone anything.
 const RECEIPT_WINDOW: jiff::SignedDuration = jiff::SignedDuration::from_hours(30 * 24);
@@ -70,23 +78,90 @@ impl Store {
         row.map(|r| r.try_get::<i64, _>("id")).transpose()
     }
 
-    /// Events received but not yet applied (after a crash, or queued), oldest first.
+    /// Events received but not yet applied (after a crash, or queued), oldest first, without
+    /// those put off until after `now`.
     pub async fn pending_webhooks(
         &self,
         commune: &str,
         limit: i64,
-    ) -> sqlx::Result<Vec<(i64, String)>> {
+        now: Timestamp,
+    ) -> sqlx::Result<Vec<PendingEvent>> {
         let rows = sqlx::query(
-            "SELECT id, body FROM webhook_events WHERE commune_id = $1 AND processed_at IS NULL
+            "SELECT id, body, received_at FROM webhook_events
+             WHERE commune_id = $1 AND processed_at IS NULL AND (retry_at IS NULL OR retry_at <= $3)
              ORDER BY id LIMIT $2",
         )
         .bind(commune)
         .bind(limit)
+        .bind(micros(now))
         .fetch_all(&self.pool)
         .await?;
         rows.into_iter()
-            .map(|r| Ok((r.try_get("id")?, r.try_get("body")?)))
+            .map(|r| {
+                Ok(PendingEvent {
+                    id: r.try_get("id")?,
+                    body: r.try_get("body")?,
+                    received_at: super::from_micros(r.try_get("received_at")?),
+                })
+            })
             .collect()
+    }
+
+    /// Puts an event off until `retry_at`, with what applying it found so far.
+    pub async fn defer_webhook(
+        &self,
+        id: i64,
+        retry_at: Timestamp,
+        outcome: &str,
+    ) -> sqlx::Result<()> {
+        let mut tx = self.write().await?;
+        sqlx::query("UPDATE webhook_events SET retry_at = $2, outcome = $3 WHERE id = $1")
+            .bind(id)
+            .bind(micros(retry_at))
+            .bind(outcome)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await
+    }
+
+    /// Whether a receipt that moved nothing may have come before its send's outcome was written:
+    /// the delivery it names (a ZNS tracking id), or one of the person's recent deliveries or a
+    /// village group's (a group's receipt names a member), is still being sent.
+    pub async fn receipt_may_be_early(
+        &self,
+        commune: &str,
+        recipient: Option<&str>,
+        delivery: Option<i64>,
+        now: Timestamp,
+    ) -> sqlx::Result<bool> {
+        let row = match delivery {
+            Some(id) => {
+                sqlx::query(
+                    "SELECT 1 AS one FROM deliveries WHERE id = $2 AND commune_id = $1 AND state = 'sending'",
+                )
+                .bind(commune)
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?
+            }
+            None => {
+                sqlx::query(
+                    "SELECT 1 AS one FROM deliveries g
+                     WHERE g.commune_id = $1 AND g.state = 'sending' AND g.target_kind = 'group'
+                     UNION ALL
+                     SELECT 1 FROM occurrences o JOIN deliveries d
+                       ON d.occurrence_id = o.id AND d.target_kind IN ('user', 'phone') AND d.target = $2
+                     WHERE o.commune_id = $1 AND o.state = 'expanded' AND o.send_at >= CAST($3 AS BIGINT) AND d.state = 'sending'
+                     LIMIT 1",
+                )
+                .bind(commune)
+                .bind(recipient)
+                .bind(micros(now - RECEIPT_WINDOW))
+                .fetch_optional(&self.pool)
+                .await?
+            }
+        };
+        Ok(row.is_some())
     }
 
     pub async fn finish_webhook(&self, id: i64, outcome: &str, now: Timestamp) -> sqlx::Result<()> {

@@ -256,14 +256,7 @@ impl Tokens {
                     now + SignedDuration::from_secs(reply.expires_in_secs().unwrap_or(3600));
                 // Written before use: if we die now, the database still has the one good pair.
                 let generation = self
-                    .store
-                    .finish_token_refresh(
-                        &self.commune,
-                        &reply.access_token,
-                        &reply.refresh_token,
-                        expires_at,
-                        now,
-                    )
+                    .keep_new_pair(&reply.access_token, &reply.refresh_token, expires_at)
                     .await?;
                 tracing::info!(generation, expires = %expires_at, "Zalo access token refreshed");
                 let fresh = Access {
@@ -285,6 +278,48 @@ impl Tokens {
         }
     }
 }
+
+impl Tokens {
+    /// Writes a new pair, trying again while the database refuses (locked, disk full, failing
+    /// over): Zalo has spent the old refresh token already, so this pair, held only here, is the
+    /// OA's one way back short of a new consent. The sends wait meanwhile, since the new access
+    /// token is used only once stored.
+    async fn keep_new_pair(
+        &self,
+        access_token: &str,
+        refresh_token: &str,
+        expires_at: Timestamp,
+    ) -> Result<i64, AuthError> {
+        let started = std::time::Instant::now();
+        let mut wait = KEEP_FIRST_WAIT;
+        loop {
+            let now = self.clock.now();
+            let written = self
+                .store
+                .finish_token_refresh(&self.commune, access_token, refresh_token, expires_at, now)
+                .await;
+            match written {
+                Ok(generation) => return Ok(generation),
+                Err(e) if started.elapsed() < KEEP_TRYING => {
+                    tracing::error!(error = %e, retry_in_ms = wait.as_millis() as u64,
+                        "cannot store the new Zalo tokens (the old refresh token is spent); trying again");
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(KEEP_MAX_WAIT);
+                }
+                Err(e) => {
+                    tracing::error!(error = %e,
+                        "the new Zalo tokens could not be stored: authorise the OA again with `loa zalo auth`");
+                    return Err(e.into());
+                }
+            }
+        }
+    }
+}
+
+/// How long a new token pair's write is tried, and the waits between tries (doubling).
+const KEEP_TRYING: Duration = Duration::from_secs(15 * 60);
+const KEEP_FIRST_WAIT: Duration = Duration::from_millis(200);
+const KEEP_MAX_WAIT: Duration = Duration::from_secs(10);
 
 /// A PKCE verifier: base64url without padding of 32 random bytes.
 pub fn pkce_verifier() -> String {
