@@ -2,6 +2,7 @@
 //! depth. Loading parses and validates every file, in parallel, and keeps going past bad ones: the
 //! result holds every valid announcement and every problem.
 
+pub mod cadence;
 pub mod model;
 pub mod problem;
 pub mod raw;

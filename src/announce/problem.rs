@@ -90,6 +90,9 @@ pub enum ProblemKind {
     CronTooFrequent {
         value: String,
         minutes: i64,
+        /// Two such sends (local time), as an example.
+        first: String,
+        then: String,
     },
     InvalidTimeZone {
         value: String,
@@ -257,9 +260,19 @@ impl ProblemKind {
             CronNeverFires { value } => {
                 format!("biểu thức cron \"{value}\" không bao giờ tới (ngày không có thật)")
             }
-            CronTooFrequent { value, minutes } => format!(
-                "biểu thức cron \"{value}\" gửi cách nhau chỉ {minutes} phút; tối thiểu là 15 phút \
-                 (gửi lúc 7 giờ mỗi ngày là \"0 7 * * *\", không phải \"* 7 * * *\")"
+            CronTooFrequent {
+                value,
+                minutes,
+                first,
+                then,
+            } => format!(
+                "biểu thức cron \"{value}\" gửi cách nhau chỉ {minutes} phút (lúc {first} rồi {then}); \
+                 tối thiểu là 15 phút{}",
+                if every_minute(value) {
+                    " (gửi lúc 7 giờ mỗi ngày là \"0 7 * * *\", không phải \"* 7 * * *\")"
+                } else {
+                    ""
+                }
             ),
             InvalidTimeZone { value } => {
                 format!("múi giờ \"{value}\" không tồn tại; ở Việt Nam là Asia/Ho_Chi_Minh")
@@ -380,11 +393,21 @@ impl ProblemKind {
             CronNeverFires { value } => {
                 format!("cron expression \"{value}\" never fires (no such day)")
             }
-            CronTooFrequent { value, minutes } => {
+            CronTooFrequent {
+                value,
+                minutes,
+                first,
+                then,
+            } => {
                 let plural = if *minutes == 1 { "" } else { "s" };
                 format!(
-                    "cron expression \"{value}\" sends only {minutes} minute{plural} apart; the minimum is 15 \
-                 (7 o'clock daily is \"0 7 * * *\", not \"* 7 * * *\")"
+                    "cron expression \"{value}\" sends only {minutes} minute{plural} apart ({first}, then {then}); \
+                     the minimum is 15{}",
+                    if every_minute(value) {
+                        " (7 o'clock daily is \"0 7 * * *\", not \"* 7 * * *\")"
+                    } else {
+                        ""
+                    }
                 )
             }
             InvalidTimeZone { value } => {
@@ -529,6 +552,14 @@ impl CronFault {
             CronFault::Other(detail) => detail.clone(),
         }
     }
+}
+
+/// Whether a cron expression's minute field is `*`: the usual mistake behind a too-frequent one
+/// ("* 7 * * *" for seven o'clock), worth a hint.
+fn every_minute(cron: &str) -> bool {
+    let fields: Vec<&str> = cron.split(' ').collect();
+    let minute = if fields.len() == 6 { 1 } else { 0 };
+    fields.get(minute) == Some(&"*")
 }
 
 fn did_you_mean_vi(suggestion: &Option<String>) -> String {

@@ -492,32 +492,38 @@ fn cron_rule(
     let reference = from
         .unwrap_or(Timestamp::constant(1_767_225_600, 0))
         .to_zoned(tz.clone());
-    // The minute (and second) sets are the same in every hour, so the densest gap shows within
-    // the first matching hour: a dozen sends are enough to see it.
-    let mut times = expr.cron.iter_after(reference).take(12);
-    let Some(mut prev) = times.next() else {
-        c.report(
-            cron.pos(),
-            format!("{field}.cron"),
-            ProblemKind::CronNeverFires { value: expr.source },
-        );
-        return None;
-    };
-    let mut min_gap = i64::MAX;
-    for t in times {
-        min_gap = min_gap.min(t.timestamp().duration_since(prev.timestamp()).as_mins());
-        prev = t;
-    }
-    if min_gap < MIN_CRON_GAP_MINUTES {
-        c.report(
-            cron.pos(),
-            format!("{field}.cron"),
-            ProblemKind::CronTooFrequent {
-                value: expr.source,
-                minutes: min_gap,
-            },
-        );
-        return None;
+    let too_close = expr.too_close(&reference, SignedDuration::from_mins(MIN_CRON_GAP_MINUTES));
+    match too_close {
+        Err(super::cadence::NeverFires) => {
+            c.report(
+                cron.pos(),
+                format!("{field}.cron"),
+                ProblemKind::CronNeverFires { value: expr.source },
+            );
+            return None;
+        }
+        Ok(Some(close)) => {
+            let local = |t: &jiff::Zoned| {
+                let format = if close.gap.as_secs() % 60 == 0 && t.second() == 0 {
+                    "%Y-%m-%d %H:%M"
+                } else {
+                    "%Y-%m-%d %H:%M:%S"
+                };
+                t.strftime(format).to_string()
+            };
+            c.report(
+                cron.pos(),
+                format!("{field}.cron"),
+                ProblemKind::CronTooFrequent {
+                    first: local(&close.first),
+                    then: local(&close.then),
+                    value: expr.source,
+                    minutes: close.gap.as_mins(),
+                },
+            );
+            return None;
+        }
+        Ok(None) => {}
     }
     Some(RuleKind::Cron {
         expr: Box::new(expr),
