@@ -333,6 +333,52 @@ async fn every_error_the_simulator_produces_is_classified() {
 }
 
 #[tokio::test]
+async fn a_refusal_of_the_oa_itself_gives_up_on_nobody_and_pauses_the_channel() {
+    let population = Population {
+        users: vec![user("1000000000000000001")],
+        ..Population::default()
+    };
+    let sim = start_sim(SimConfig {
+        population,
+        ..SimConfig::default()
+    })
+    .await;
+    let db = support::sqlite();
+    let store = db.store().await;
+    // The operator mistyped the app secret: every call's appsecret_proof is wrong (-242).
+    let config = ZaloConfig {
+        appsecret_proof: true,
+        app_secret: Secret::new("mistyped-secret"),
+        rate_window_ms: 400,
+        ..zalo_config(&sim)
+    };
+    let ch = channel(&sim, &store, "n1", config).await;
+    let notice = msg(TargetKind::User, "1000000000000000001", "Thông báo");
+    let send = || ch.send(&notice);
+    match send().await {
+        Err(SendError::RetryLater {
+            code,
+            after: Some(after),
+            in_doubt: false,
+            ..
+        }) => {
+            assert_eq!(code, "-242");
+            assert!(after >= Duration::from_secs(5 * 60), "{after:?}");
+        }
+        other => panic!("{other:?}"),
+    }
+    // The channel pauses instead of spending a request per recipient on the same refusal.
+    let started = std::time::Instant::now();
+    let again = code(&send().await);
+    assert_eq!(again, "retry -242 after");
+    assert!(
+        started.elapsed() >= Duration::from_millis(300),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
 async fn two_daemons_race_to_refresh_and_refresh_once() {
     for db in support::databases().await {
         let sim = start_sim(SimConfig {

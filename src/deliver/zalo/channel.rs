@@ -206,6 +206,17 @@ impl ZaloChannel {
                         code: code.to_string(),
                         reason,
                     },
+                    Class::Halt => {
+                        let paused = self.limiter.pause();
+                        tracing::error!(code, reason = %reason, paused_secs = paused.as_secs_f64(),
+                            "Zalo refuses every send from this OA; pausing, and every message is tried again later (see the README: connecting a real OA)");
+                        SendError::RetryLater {
+                            code: code.to_string(),
+                            reason,
+                            after: Some(errors::HALT_RETRY),
+                            in_doubt: false,
+                        }
+                    }
                     Class::RetryLater { after } => {
                         let after = if code == -32 {
                             tracing::warn!(limit = ?rate.limit, remain = ?rate.remain, "Zalo rate limit reached; pausing");

@@ -1,5 +1,6 @@
 //! What each Zalo error code means for the recipient at hand: try again later, refresh the token
-//! and try again, or give up on this recipient with the reason recorded. The simulator answers
+//! and try again, give up on this recipient with the reason recorded, or (a refusal of the OA
+//! itself) pause and try everyone again later. The simulator answers
 //! with the same codes and messages.
 
 use std::time::Duration;
@@ -13,7 +14,15 @@ pub enum Class {
     Refresh,
     /// Final for this recipient.
     Final,
+    /// The OA itself cannot send (disabled, or a wrong app secret behind `appsecret_proof`):
+    /// every recipient would get the same answer, and it takes the operator to mend it. Nobody's
+    /// message is given up for it: each is tried again later (until its deadline), and the channel
+    /// pauses meanwhile instead of spending a request per recipient on the same refusal.
+    Halt,
 }
+
+/// How long after an OA-level refusal (`Class::Halt`) a delivery is tried again.
+pub const HALT_RETRY: Duration = Duration::from_secs(10 * 60);
 
 /// A known code: its class and what it means (English, for logs and the ledger).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,7 +43,7 @@ pub const CODES: &[Code] = &[
     ),
     code(-200, Class::RetryLater { after: None }, "send failed"),
     code(-201, Class::Final, "parameter invalid"),
-    code(-204, Class::Final, "OA disabled"),
+    code(-204, Class::Halt, "OA disabled"),
     code(-211, Class::RetryLater { after: HOUR }, "out of quota"),
     code(-213, Class::Final, "user has not followed the OA"),
     code(-216, Class::Refresh, "access token invalid"),
@@ -58,7 +67,7 @@ pub const CODES: &[Code] = &[
     ),
     code(-237, Class::Final, "group disabled"),
     code(-240, Class::Final, "the v2 send API is shut down"),
-    code(-242, Class::Final, "appsecret_proof invalid"),
+    code(-242, Class::Halt, "appsecret_proof invalid"),
     code(-244, Class::Final, "user restricted this message type"),
     code(-403, Class::Final, "the OA is not in this group"),
     code(-108, Class::Final, "phone number invalid"),
@@ -116,5 +125,7 @@ mod tests {
             assert_eq!(lookup(final_code).class, Class::Final);
         }
         assert_eq!(lookup(-99999).class, Class::Final);
+        assert_eq!(lookup(-204).class, Class::Halt);
+        assert_eq!(lookup(-242).class, Class::Halt);
     }
 }
