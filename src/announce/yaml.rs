@@ -12,14 +12,16 @@ use super::problem::{Pos, Problem, ProblemKind, suggest};
 
 /// Parses one file's text. On failure returns every problem found before giving up on the file.
 pub fn parse<T: DeserializeOwned>(path: &Path, text: &str) -> Result<T, Vec<Problem>> {
-    let tabs = tab_problems(path, text);
-    if !tabs.is_empty() {
-        return Err(tabs);
-    }
     // Most files are fine: read them without tracking field paths (a tenth of the parse time),
     // and read a failing file again with tracking to name the field.
     if let Ok(value) = serde_saphyr::from_str_with_options(text, options()) {
         return Ok(value);
+    }
+    // Only a file that fails is searched for tabs: a tab inside a block of text (`body: |`, pasted
+    // from a document) or on a blank line is valid YAML.
+    let tabs = tab_problems(path, text);
+    if !tabs.is_empty() {
+        return Err(tabs);
     }
     let mut field = String::new();
     let result = serde_saphyr::with_deserializer_from_str_with_options(text, options(), |de| {
@@ -215,6 +217,17 @@ mod tests {
         let out = problems("title: x\nsend:\n\t- at: 2026-11-25 08:00\n\t- at: 2026-11-26 08:00\n");
         assert_eq!(out.len(), 2);
         assert!(out[0].starts_with("t.yaml:3:1: a tab"), "{out:?}");
+    }
+
+    #[test]
+    fn tabs_inside_a_block_of_text_or_on_a_blank_line_are_fine() {
+        let raw: crate::announce::raw::RawAnnouncement = parse(
+            Path::new("t.yaml"),
+            "title: x\nsend:\n  - at: 2026-11-25 08:00\n\t\ndata:\n  body: |\n    Nội dung:\n    \t- mục 1\n",
+        )
+        .expect("valid YAML");
+        let body = raw.data.as_ref().map(|d| d.get()["body"].clone());
+        assert_eq!(body, Some(serde_json::json!("Nội dung:\n\t- mục 1\n")));
     }
 
     #[test]
