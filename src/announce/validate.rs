@@ -308,11 +308,13 @@ fn audience(
         });
     };
     let ra = raw.get();
-    let mut heads_only = false;
+    // Heads only when they are the only role named: `[village_head, residents]` is everyone
+    // (the heads are residents, reached with the others).
+    let (mut heads, mut residents) = (false, false);
     for (i, role) in ra.roles.iter().flat_map(|r| r.get().iter()).enumerate() {
         match role.get().as_str() {
-            "village_head" => heads_only = true,
-            "residents" => {}
+            "village_head" => heads = true,
+            "residents" => residents = true,
             v => c.report(
                 role.pos(),
                 format!("audience.roles[{i}]"),
@@ -320,6 +322,7 @@ fn audience(
             ),
         }
     }
+    let heads_only = heads && !residents;
     let named: Vec<&Sp<String>> = ra.villages.iter().flat_map(|v| v.get().iter()).collect();
     let mut villages = Vec::new();
     for (i, v) in named.iter().enumerate() {
