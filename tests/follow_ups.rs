@@ -159,10 +159,12 @@ async fn heads_confirm_by_reply_and_link_the_silent_one_is_reminded_then_escalat
     };
     let web_listener = loa::listen::bind("127.0.0.1:0").await.expect("bind");
     let base = format!("http://{}", web_listener.local_addr().expect("addr"));
+    // Links live half an hour, shorter than the hour heads have to confirm in: the reminder's
+    // link must still work when the reminder goes out.
     let links = Links::new(
         b"test commune secret",
         &base,
-        SignedDuration::from_hours(72),
+        SignedDuration::from_mins(30),
     );
     let thanks = Arc::new(AnyChannel::Zalo(Box::new(open().await.expect("channel"))));
     web(&store, web_listener, links.clone(), &vs, thanks).await;
@@ -321,6 +323,11 @@ async fn heads_confirm_by_reply_and_link_the_silent_one_is_reminded_then_escalat
         reminders[0].text.contains("bão số 13"),
         "and the message again"
     );
+    let reminder_link = loa::confirm::link::find_url(&reminders[0].text, &base).expect("link");
+    let token = reminder_link.rsplit('/').next().expect("token");
+    links
+        .verify(token, reminded_at + SignedDuration::from_mins(1))
+        .expect("the reminder's link works when the reminder arrives");
     assert_eq!(
         count(
             &store,

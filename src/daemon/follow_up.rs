@@ -72,7 +72,9 @@ impl<C: Channel> Daemon<C> {
                                 .links
                                 .as_ref()
                                 .zip(r.link_key.as_deref())
-                                .map(|(l, k)| l.url(k, r.sent_at + l.valid));
+                                // Valid for as long from the reminder as the first link was
+                                // from the send: `within` may be longer than a link lives.
+                                .map(|(l, k)| l.url(k, send_at.max(r.sent_at) + l.valid));
                             Some(NewDelivery {
                                 village_id: Some(r.village_id.clone()),
                                 target_kind: kind.as_str(),
