@@ -161,11 +161,7 @@ async fn heads_confirm_by_reply_and_link_the_silent_one_is_reminded_then_escalat
     let base = format!("http://{}", web_listener.local_addr().expect("addr"));
     // Links live half an hour, shorter than the hour heads have to confirm in: the reminder's
     // link must still work when the reminder goes out.
-    let links = Links::new(
-        b"test commune secret",
-        &base,
-        SignedDuration::from_mins(30),
-    );
+    let links = Links::new(b"test commune secret", &base, SignedDuration::from_mins(30));
     let thanks = Arc::new(AnyChannel::Zalo(Box::new(open().await.expect("channel"))));
     web(&store, web_listener, links.clone(), &vs, thanks).await;
     sim.set_webhook_url(Some(format!("{base}{WEBHOOK_PATH}")));

@@ -1124,3 +1124,100 @@ async fn a_receipt_ahead_of_its_outcome_is_applied_once_the_outcome_is_written()
         assert_eq!(state("u2").await, "sending", "{}", db.name);
     }
 }
+
+#[tokio::test]
+async fn an_event_the_database_refuses_does_not_hold_up_the_others() {
+    for db in support::databases().await {
+        let store = db.store().await;
+        let at = t("2026-11-24T02:00:00Z");
+        store
+            .upsert_commune(C, "Xã Long Môn", at)
+            .await
+            .expect("commune");
+        let text_event = |key: &str, text: &str| {
+            let store = store.clone();
+            let body = serde_json::json!({
+                "event_name": "user_send_text",
+                "timestamp": at.as_millisecond().to_string(),
+                "sender": {"id": "u1"},
+                "message": {"msg_id": key, "text": text},
+            })
+            .to_string();
+            let key = key.to_string();
+            async move {
+                store
+                    .store_webhook(C, &key, "user_send_text", &body, at)
+                    .await
+                    .expect("store")
+                    .expect("new")
+            }
+        };
+        // The database refuses one reply (as it would a reply it cannot store); a reply with a
+        // NUL in it (PostgreSQL's text cannot hold one) and a follow come after it.
+        let refusal: &[&str] = match db.name {
+            "sqlite" => &["CREATE TRIGGER refuse BEFORE INSERT ON inbound_messages WHEN NEW.text = 'độc'
+                           BEGIN SELECT RAISE(ABORT, 'refused'); END"],
+            _ => &[
+                "CREATE FUNCTION refuse() RETURNS trigger AS $$ BEGIN
+                   IF NEW.text = 'độc' THEN RAISE EXCEPTION 'refused'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql",
+                "CREATE TRIGGER refuse BEFORE INSERT ON inbound_messages FOR EACH ROW EXECUTE FUNCTION refuse()",
+            ],
+        };
+        for sql in refusal {
+            sqlx::query(sql)
+                .execute(store.pool())
+                .await
+                .expect("refusal");
+        }
+        let bad = text_event("m1", "độc").await;
+        let nul = text_event("m2", "ok\u{0}").await;
+        let ctx = loa::confirm::events::Context::new(&loa::config::ConfirmConfig::default(), None);
+        let taken = loa::confirm::events::apply_pending(&store, C, &ctx, at)
+            .await
+            .expect("the others went through");
+        assert_eq!(taken, 2, "{}", db.name);
+        let processed = |id: i64| {
+            let store = store.clone();
+            async move {
+                sqlx::query("SELECT processed_at FROM webhook_events WHERE id = $1")
+                    .bind(id)
+                    .fetch_one(store.pool())
+                    .await
+                    .expect("event")
+                    .try_get::<Option<i64>, _>("processed_at")
+                    .expect("processed_at")
+                    .is_some()
+            }
+        };
+        assert!(!processed(bad).await, "kept for later: {}", db.name);
+        assert!(processed(nul).await, "{}", db.name);
+        assert_eq!(
+            count(&store, "SELECT COUNT(*) FROM inbound_messages").await,
+            1,
+            "{}",
+            db.name
+        );
+        // Tried again a minute later, and given up after a day, its error kept.
+        let later = loa::confirm::events::apply_pending(
+            &store,
+            C,
+            &ctx,
+            at + SignedDuration::from_secs(30),
+        )
+        .await
+        .expect("nothing due");
+        assert_eq!(later, 0, "{}", db.name);
+        assert!(
+            loa::confirm::events::apply_pending(
+                &store,
+                C,
+                &ctx,
+                at + SignedDuration::from_hours(25)
+            )
+            .await
+            .is_err(),
+            "every event of that batch failed: the caller waits"
+        );
+        assert!(processed(bad).await, "given up: {}", db.name);
+    }
+}

@@ -82,6 +82,10 @@ pub struct Applied {
 const EARLY_FOR: jiff::SignedDuration = jiff::SignedDuration::from_mins(10);
 const EARLY_EVERY: jiff::SignedDuration = jiff::SignedDuration::from_secs(5);
 
+/// How long an event the database refuses is tried again, and how often.
+const FAILING_FOR: jiff::SignedDuration = jiff::SignedDuration::from_hours(24);
+const FAILING_EVERY: jiff::SignedDuration = jiff::SignedDuration::from_mins(1);
+
 /// Applies one event; returns what it did.
 pub async fn apply(
     store: &Store,
@@ -238,7 +242,9 @@ pub async fn process(
 
 /// Applies the events waiting at `now` (up to a batch), each finished or, if it is a receipt
 /// ahead of its send's outcome, put off for a few seconds (for up to `EARLY_FOR` after it came).
-/// Returns how many were taken; an error leaves the rest for the next call.
+/// An event the database refuses is put off a minute and the others go on: one bad event must not
+/// hold up every receipt and reply behind it; after `FAILING_FOR` it is given up, its error kept.
+/// Returns how many were taken; an error when every one of them failed.
 pub async fn apply_pending(
     store: &Store,
     commune: &str,
@@ -246,29 +252,51 @@ pub async fn apply_pending(
     now: Timestamp,
 ) -> sqlx::Result<usize> {
     let batch = store.pending_webhooks(commune, 200, now).await?;
+    let (mut failed, mut last_error) = (0, None);
     for pending in &batch {
         let applied = match serde_json::from_str::<WebhookEvent>(&pending.body) {
-            Ok(event) => apply(store, commune, ctx, &event, now).await?,
-            Err(e) => Applied {
+            Ok(event) => apply(store, commune, ctx, &event, now).await,
+            Err(e) => Ok(Applied {
                 outcome: format!("unreadable: {e}"),
                 early: false,
-            },
+            }),
         };
-        let kept = if applied.early && now < pending.received_at + EARLY_FOR {
-            let outcome = format!("{}; its send is still going out", applied.outcome);
-            store
-                .defer_webhook(pending.id, now + EARLY_EVERY, &outcome)
-                .await
-        } else {
-            store
-                .finish_webhook(pending.id, &applied.outcome, now)
-                .await
+        let kept = match applied {
+            Ok(applied) if applied.early && now < pending.received_at + EARLY_FOR => {
+                let outcome = format!("{}; its send is still going out", applied.outcome);
+                store
+                    .defer_webhook(pending.id, now + EARLY_EVERY, &outcome)
+                    .await
+            }
+            Ok(applied) => {
+                store
+                    .finish_webhook(pending.id, &applied.outcome, now)
+                    .await
+            }
+            Err(e) => {
+                tracing::error!(error = %e, id = pending.id, "cannot apply webhook event; will retry");
+                let outcome = format!("error: {e}");
+                let kept = if now < pending.received_at + FAILING_FOR {
+                    store
+                        .defer_webhook(pending.id, now + FAILING_EVERY, &outcome)
+                        .await
+                } else {
+                    store.finish_webhook(pending.id, &outcome, now).await
+                };
+                failed += 1;
+                last_error = Some(e);
+                kept
+            }
         };
         if let Err(e) = kept {
             tracing::error!(error = %e, id = pending.id, "cannot mark webhook event applied");
         }
     }
-    Ok(batch.len())
+    // When nothing went through (the database is down), the caller waits before trying again.
+    match last_error {
+        Some(e) if failed == batch.len() => Err(e),
+        _ => Ok(batch.len()),
+    }
 }
 
 #[cfg(test)]

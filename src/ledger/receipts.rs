@@ -280,7 +280,8 @@ impl Store {
         .bind(commune)
         .bind(user_id)
         .bind(msg_id)
-        .bind(text)
+        // PostgreSQL's text cannot hold NUL, and a reply carrying one must not fail for ever.
+        .bind(text.replace('\0', ""))
         .bind(micros(at))
         .fetch_optional(&mut *tx)
         .await?;
