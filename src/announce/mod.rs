@@ -3,6 +3,7 @@
 //! result holds every valid announcement and every problem.
 
 pub mod cadence;
+pub mod data;
 pub mod model;
 pub mod problem;
 pub mod raw;
@@ -213,7 +214,7 @@ pub fn announcement_from_text(
     commune: Option<&Commune>,
 ) -> Result<Announcement, Vec<Problem>> {
     let raw: raw::RawAnnouncement = yaml::parse(path, text)?;
-    validate::announcement(path, &announcement_id(dir, path), &raw, commune)
+    validate::announcement(path, &announcement_id(dir, path), &raw, text, commune)
 }
 
 /// Reads one file as text, or the problem that prevents it.

@@ -160,7 +160,7 @@ pub struct RawAnnouncement {
     pub confirm: Option<Sp<RawConfirm>>,
     #[serde(default)]
     #[schemars(description = "Giá trị tự do cho mẫu tin, dùng trong mẫu như {{ data.ten }}.")]
-    pub data: Option<Sp<serde_json::Value>>,
+    pub data: Option<Sp<super::data::Data>>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

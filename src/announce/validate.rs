@@ -184,6 +184,7 @@ pub fn announcement(
     path: &Path,
     id: &str,
     raw: &RawAnnouncement,
+    source: &str,
     commune: Option<&Commune>,
 ) -> Result<Announcement, Vec<Problem>> {
     let mut c = Checker {
@@ -226,16 +227,16 @@ pub fn announcement(
         .confirm
         .as_ref()
         .and_then(|k| confirm(&mut c, k, commune, audience.as_ref()));
-    let data = match &raw.data {
+    let data = match raw.data.as_ref().map(|d| (d, d.get().json(source))) {
         None => serde_json::Value::Object(Default::default()),
-        Some(d) if d.get().is_object() => d.get().clone(),
-        Some(d) => {
+        Some((_, json)) if json.is_object() => json,
+        Some((d, json)) => {
             c.report(
                 d.pos(),
                 "data",
                 ProblemKind::WrongType {
                     expected: "a map".into(),
-                    found: json_type(d.get()).into(),
+                    found: json_type(&json).into(),
                 },
             );
             serde_json::Value::Null
