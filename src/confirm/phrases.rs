@@ -17,6 +17,11 @@ pub fn fold(text: &str) -> String {
     const TO: &str = "aaaaaaaaaaaaaaaaaeeeeeeeeeeeiiiiiooooooooooooooooouuuuuuuuuuuyyyyyd";
     let mut out = String::with_capacity(text.len());
     for c in text.to_lowercase().chars() {
+        // Combining marks: text typed as "Unicode tổ hợp" (Unikey, EVKey) writes "ã" as "a" and
+        // a tilde. Folding drops diacritics anyway, so the marks go and the letters stay.
+        if ('\u{0300}'..='\u{036F}').contains(&c) {
+            continue;
+        }
         let c = FROM
             .chars()
             .position(|f| f == c)
@@ -55,6 +60,9 @@ mod tests {
     fn folds_vietnamese() {
         assert_eq!(fold("Đã NHẬN ạ!!"), "da nhan a");
         assert_eq!(fold("  Ừ,   được "), "u duoc");
+        // Decomposed ("Unicode tổ hợp"): a + combining tilde, a + dot below + circumflex.
+        assert_eq!(fold("Đa\u{0303} nha\u{0323}\u{0302}n a\u{0323}"), "da nhan a");
+        assert!(is_confirmation("đa\u{0303} nha\u{0323}\u{0302}n", &defaults()));
     }
 
     #[test]
