@@ -1221,3 +1221,111 @@ async fn an_event_the_database_refuses_does_not_hold_up_the_others() {
         assert!(processed(bad).await, "given up: {}", db.name);
     }
 }
+
+#[tokio::test]
+async fn a_reply_confirms_the_heads_latest_request_never_an_older_one() {
+    for db in support::databases().await {
+        let store = db.store().await;
+        let (claimed, at) = claimed_at_two(
+            &store,
+            "n1",
+            &[("hop", false), ("bao", false), ("cu", false)],
+        )
+        .await;
+        let occurrence = |id: &str, days_ago: i64| {
+            let mut o = claimed
+                .iter()
+                .find(|o| o.announcement_id == id)
+                .expect("claimed")
+                .clone();
+            o.send_at = at - SignedDuration::from_hours(24 * days_ago);
+            o
+        };
+        let head = |village: &str, user: &str, key: &str| NewConfirmation {
+            village_id: village.into(),
+            person: format!("Trưởng {village}"),
+            user_id: Some(user.into()),
+            phone: None,
+            within: SignedDuration::from_hours(1),
+            link_key: Some(key.into()),
+        };
+        // u1: a meeting request two days ago, still pending; today's storm warning, as head of
+        // two villages. u2: a request three weeks ago.
+        let (hop, bao, cu) = (
+            occurrence("hop", 2),
+            occurrence("bao", 0),
+            occurrence("cu", 21),
+        );
+        let sets = [
+            (&hop, vec![head("lang-tre", "u1", "k-hop")]),
+            (
+                &bao,
+                vec![
+                    head("lang-tre", "u1", "k-bao-1"),
+                    head("mit", "u1", "k-bao-2"),
+                ],
+            ),
+            (&cu, vec![head("mit", "u2", "k-cu")]),
+        ];
+        let expansions: Vec<Expansion> = sets
+            .iter()
+            .map(|(o, heads)| Expansion {
+                occurrence: o,
+                deliveries: &[],
+                confirmations: heads,
+                missed: None,
+            })
+            .collect();
+        store
+            .expand_many(C, &expansions, "n1", at)
+            .await
+            .expect("expand");
+        let reply = |user: &'static str, msg: &'static str, when: Timestamp| {
+            let store = store.clone();
+            async move {
+                let (inbound, _) = store
+                    .record_inbound(C, user, Some(msg), "đã nhận", when)
+                    .await
+                    .expect("inbound");
+                store
+                    .confirm_by_reply(C, user, inbound, when)
+                    .await
+                    .expect("reply")
+                    .map(|(_, announcement)| announcement)
+            }
+        };
+        let pending = |key: &'static str| {
+            let store = store.clone();
+            async move {
+                store
+                    .link_target(C, key)
+                    .await
+                    .expect("target")
+                    .expect("found")
+                    .state
+                    == "pending"
+            }
+        };
+        // The head taps today's link for one village, then replies: the reply confirms today's
+        // other village, and the second reply nothing; the meeting stays pending.
+        assert!(store.confirm_by_link(C, "k-bao-1", at).await.expect("link"));
+        let minute = SignedDuration::from_mins(1);
+        assert_eq!(
+            reply("u1", "r1", at + minute).await.as_deref(),
+            Some("bao"),
+            "{}",
+            db.name
+        );
+        assert!(!pending("k-bao-2").await, "{}", db.name);
+        assert_eq!(
+            reply("u1", "r2", at + minute * 2).await,
+            None,
+            "{}",
+            db.name
+        );
+        assert!(pending("k-hop").await, "{}", db.name);
+        // An "ok" three weeks after a request is about something else.
+        assert_eq!(reply("u2", "r3", at).await, None, "{}", db.name);
+        assert!(pending("k-cu").await, "{}", db.name);
+    }
+}

@@ -61,8 +61,14 @@ mod tests {
         assert_eq!(fold("Đã NHẬN ạ!!"), "da nhan a");
         assert_eq!(fold("  Ừ,   được "), "u duoc");
         // Decomposed ("Unicode tổ hợp"): a + combining tilde, a + dot below + circumflex.
-        assert_eq!(fold("Đa\u{0303} nha\u{0323}\u{0302}n a\u{0323}"), "da nhan a");
-        assert!(is_confirmation("đa\u{0303} nha\u{0323}\u{0302}n", &defaults()));
+        assert_eq!(
+            fold("Đa\u{0303} nha\u{0323}\u{0302}n a\u{0323}"),
+            "da nhan a"
+        );
+        assert!(is_confirmation(
+            "đa\u{0303} nha\u{0323}\u{0302}n",
+            &defaults()
+        ));
     }
 
     #[test]

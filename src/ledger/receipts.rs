@@ -39,6 +39,10 @@ enum Which<'a> {
     Delivery(i64),
 }
 
+/// How old a request a head's reply may still confirm: Zalo's window for replies to reach the OA
+/// is 7 days, and an "ok" weeks later is about something else.
+const REPLY_REACH: jiff::SignedDuration = jiff::SignedDuration::from_hours(7 * 24);
+
 /// A webhook event received and not yet applied.
 #[derive(Clone, Debug)]
 pub struct PendingEvent {
@@ -302,8 +306,11 @@ impl Store {
         Ok(out)
     }
 
-    /// A head's reply confirms their latest pending confirmation (requested before the reply).
-    /// Returns the confirmation's id and announcement, if there was one to confirm.
+    /// A head's reply confirms their latest request (the one sent last before the reply; every
+    /// village's, when they head several), if it is still pending and at most `REPLY_REACH` old.
+    /// Never an older request: a head who tapped the link of today's message and also replied
+    /// "đã nhận" did not confirm last week's, which stays pending (and is reminded) until they do.
+    /// Returns one confirmation's id and announcement, if there was one to confirm.
     pub async fn confirm_by_reply(
         &self,
         commune: &str,
@@ -312,20 +319,28 @@ impl Store {
         at: Timestamp,
     ) -> sqlx::Result<Option<(i64, String)>> {
         let mut tx = self.write().await?;
-        let row = sqlx::query(
+        let rows = sqlx::query(
             "UPDATE confirmations SET state = 'confirmed', confirmed_at = $3, via = 'reply', inbound_id = $4
-             WHERE id = (SELECT id FROM confirmations WHERE commune_id = $1 AND user_id = $2 AND state = 'pending'
-                           AND requested_at <= $3 ORDER BY requested_at DESC, id DESC LIMIT 1)
+             WHERE commune_id = $1 AND user_id = $2 AND state = 'pending' AND requested_at >= $5
+               AND requested_at = (SELECT MAX(requested_at) FROM confirmations
+                                   WHERE commune_id = $1 AND user_id = $2 AND requested_at <= $3)
              RETURNING id, announcement_id",
         )
         .bind(commune)
         .bind(user_id)
         .bind(micros(at))
         .bind(inbound_id)
-        .fetch_optional(&mut *tx)
+        .bind(micros(at - REPLY_REACH))
+        .fetch_all(&mut *tx)
         .await?;
-        if let Some(r) = &row {
+        let mut row = None;
+        for r in rows {
             let id: i64 = r.try_get("id")?;
+            if row.as_ref().is_none_or(|(first, _)| id < *first) {
+                row = Some((id, r.try_get::<String, _>("announcement_id")?));
+            }
+        }
+        if let Some((id, _)) = &row {
             sqlx::query("UPDATE inbound_messages SET confirms = $2 WHERE id = $1")
                 .bind(inbound_id)
                 .bind(id)
@@ -333,7 +348,6 @@ impl Store {
                 .await?;
         }
         tx.commit().await?;
-        row.map(|r| Ok((r.try_get("id")?, r.try_get("announcement_id")?)))
-            .transpose()
+        Ok(row)
     }
 }
