@@ -33,19 +33,35 @@ impl Templates {
         sources.sort();
         let mut tera = tera::Tera::new();
         tera.autoescape_on(Vec::<&str>::new());
-        // Shared parts first, so templates that include them find them.
+        // Shared parts first, so templates that include them find them. A template must also
+        // come after the one it `{% extends %}`, whatever their names: those that fail are tried
+        // again while another pass adds something, and only what never loads is reported.
         sources.sort_by_key(|(name, _)| !name.starts_with('_') && !name.contains("/_"));
-        for (name, text) in sources {
-            if let Err(e) = tera.add_raw_template(&name, &text) {
-                let path = dir.join(format!("{name}.tera"));
-                let (pos, detail) = error_position(&e);
-                problems.push(Problem::new(
-                    &path,
-                    pos,
-                    "",
-                    ProblemKind::TemplateSyntax { detail },
-                ));
+        let mut failed = Vec::new();
+        loop {
+            let before = sources.len();
+            for (name, text) in std::mem::take(&mut sources) {
+                if let Err(e) = tera.add_raw_template(&name, &text) {
+                    failed.push((name, text, e));
+                }
             }
+            if failed.len() == before || failed.is_empty() {
+                break;
+            }
+            sources = failed
+                .drain(..)
+                .map(|(name, text, _)| (name, text))
+                .collect();
+        }
+        for (name, _, e) in failed {
+            let path = dir.join(format!("{name}.tera"));
+            let (pos, detail) = error_position(&e);
+            problems.push(Problem::new(
+                &path,
+                pos,
+                "",
+                ProblemKind::TemplateSyntax { detail },
+            ));
         }
         (
             Templates {
@@ -184,4 +200,29 @@ fn tidy(text: &str) -> String {
         out.push('\n');
     }
     out.trim_end().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_template_loads_whatever_the_name_of_the_one_it_extends() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let write = |name: &str, text: &str| {
+            std::fs::write(dir.path().join(format!("{name}.tera")), text).expect("write")
+        };
+        // "general" sorts before "khung", the frame it extends.
+        write(
+            "general",
+            "{% extends \"khung\" %}{% block body %}Nội dung{% endblock %}",
+        );
+        write("khung", "Xã thông báo: {% block body %}{% endblock %}.");
+        write("hong", "{% if %}");
+        let (templates, problems) = Templates::load(dir.path());
+        assert!(templates.has("general") && templates.has("khung"));
+        assert!(!templates.has("hong"));
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].path.ends_with("hong.tera"), "{problems:?}");
+    }
 }
