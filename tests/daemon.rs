@@ -610,3 +610,55 @@ async fn two_files_with_one_id_are_refused_until_one_goes() {
     let sent = h.sent();
     assert!(sent[0].1.starts_with("Một"), "{sent:?}");
 }
+
+#[tokio::test]
+async fn a_deleted_or_expired_announcement_is_not_followed_up() {
+    // Two urgent sends asking heads to confirm within an hour: one file is deleted after its
+    // send (a notice sent by mistake), the other expires before the hour is up.
+    let h = harness(
+        &[
+            (
+                "nham.yaml",
+                "title: Gửi nhầm\npriority: urgent\nsend:\n  - at: 2026-12-01 10:00\nconfirm: { by: [village_head], within: 1h, escalate_to: [ct] }\n",
+            ),
+            (
+                "bao.yaml",
+                "title: Bão\npriority: urgent\nsend:\n  - at: 2026-12-01 10:00\nexpires: 2026-12-01 10:30\nconfirm: { by: [village_head], within: 1h, escalate_to: [ct] }\n",
+            ),
+            (
+                "hop.yaml",
+                "title: Họp\npriority: urgent\nsend:\n  - at: 2026-12-01 10:00\nconfirm: { by: [village_head], within: 1h, escalate_to: [ct] }\n",
+            ),
+        ],
+        "2026-12-01 09:00",
+    )
+    .await;
+    h.at("2026-12-01 10:00").await;
+    h.edit("nham.yaml", None, "2026-12-01 10:05").await;
+    let before = h.sent().len();
+    h.at("2026-12-01 11:01").await;
+    h.at("2026-12-01 12:02").await;
+    let follow_ups: Vec<String> = h.sent()[before..]
+        .iter()
+        .map(|(_, text)| text.clone())
+        .collect();
+    assert!(
+        follow_ups
+            .iter()
+            .all(|t| !t.contains("Gửi nhầm") && !t.contains("Bão")),
+        "{follow_ups:#?}"
+    );
+    // The meeting is still followed up: a reminder to each head, then the chairman.
+    assert!(
+        follow_ups
+            .iter()
+            .any(|t| t.starts_with("Nhắc lại") && t.contains("Họp")),
+        "{follow_ups:#?}"
+    );
+    assert!(
+        follow_ups
+            .iter()
+            .any(|t| t.contains("Họp") && !t.starts_with("Nhắc lại")),
+        "{follow_ups:#?}"
+    );
+}

@@ -45,6 +45,13 @@ impl<C: Channel> Daemon<C> {
                 }
                 _ => now,
             };
+            // Past its `expires` (the storm has passed) nothing more is said about it: no
+            // reminder, no escalation, and none that would go out after it.
+            if ann.expires.is_some_and(|e| send_at >= e) {
+                continue;
+            }
+            let deadline =
+                (send_at + FOLLOW_UP_DEADLINE).min(ann.expires.unwrap_or(Timestamp::MAX));
             let village_name =
                 |id: &str| model.village(id).map_or(id.to_string(), |v| v.name.clone());
             for stage in [Stage::Remind, Stage::Escalate] {
@@ -128,7 +135,7 @@ impl<C: Channel> Daemon<C> {
                     confirmations: &ids,
                     deliveries: &deliveries,
                     send_at,
-                    deadline: send_at + FOLLOW_UP_DEADLINE,
+                    deadline,
                 };
                 if self
                     .store

@@ -100,7 +100,8 @@ pub struct LinkTarget {
 }
 
 impl Store {
-    /// Pending confirmations that are due for a reminder or an escalation at `now`.
+    /// Pending confirmations that are due for a reminder or an escalation at `now`. Not those of a
+    /// deleted announcement: a notice withdrawn by deleting its file is not followed up.
     pub async fn late_confirmations(
         &self,
         commune: &str,
@@ -114,6 +115,8 @@ impl Store {
              FROM confirmations c JOIN occurrences o ON o.id = c.occurrence_id
              WHERE c.commune_id = $1 AND c.state = 'pending'
                AND ((c.reminded_at IS NULL AND c.due_at <= $2) OR (c.escalated_at IS NULL AND c.escalate_at <= $2))
+               AND NOT EXISTS (SELECT 1 FROM announcements a
+                               WHERE a.commune_id = c.commune_id AND a.id = c.announcement_id AND a.status = 'deleted')
              ORDER BY c.occurrence_id, c.village_id, c.id",
         )
         .bind(commune)
