@@ -1329,3 +1329,88 @@ async fn a_reply_confirms_the_heads_latest_request_never_an_older_one() {
         assert!(pending("k-cu").await, "{}", db.name);
     }
 }
+
+#[tokio::test]
+async fn a_thank_you_stuck_behind_a_fan_out_does_not_hold_up_the_events_after_it() {
+    let db = support::sqlite();
+    let store = db.store().await;
+    let (claimed, at) = claimed_at_two(&store, "n1", &[("bao", true)]).await;
+    let head = NewConfirmation {
+        village_id: "lang-tre".into(),
+        person: "Trưởng Làng Trê".into(),
+        user_id: Some("u1".into()),
+        phone: None,
+        within: SignedDuration::from_hours(1),
+        link_key: None,
+    };
+    let expansion = Expansion {
+        occurrence: &claimed[0],
+        deliveries: &[],
+        confirmations: std::slice::from_ref(&head),
+        missed: None,
+    };
+    store
+        .expand_many(C, &[expansion], "n1", at)
+        .await
+        .expect("expand");
+    let event = |key: &str, body: serde_json::Value| {
+        let store = store.clone();
+        let key = key.to_string();
+        async move {
+            let name = body["event_name"].as_str().unwrap_or_default().to_string();
+            store
+                .store_webhook(C, &key, &name, &body.to_string(), at)
+                .await
+                .expect("store")
+                .expect("new")
+        }
+    };
+    let ms = at.as_millisecond().to_string();
+    event(
+        "r1",
+        serde_json::json!({"event_name": "user_send_text", "timestamp": ms, "sender": {"id": "u1"}, "message": {"msg_id": "r1", "text": "đã nhận"}}),
+    )
+    .await;
+    event(
+        "f1",
+        serde_json::json!({"event_name": "follow", "timestamp": ms, "follower": {"id": "u7"}}),
+    )
+    .await;
+    // The thanks channel takes an hour per message (as behind a long urgent fan-out).
+    let dir = tempfile::tempdir().expect("tempdir");
+    let slow = loa::deliver::log::LogChannel::open(
+        Some(&dir.path().join("thanks.jsonl")),
+        std::time::Duration::from_secs(3600),
+    )
+    .expect("log");
+    let ctx = loa::confirm::events::Context::new(
+        &loa::config::ConfirmConfig::default(),
+        Some(std::sync::Arc::new(loa::deliver::select::AnyChannel::Log(
+            slow,
+        ))),
+    );
+    let applied = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        loa::confirm::events::apply_pending(&store, C, &ctx, at),
+    )
+    .await
+    .expect("the events after the reply were not held up")
+    .expect("applied");
+    assert_eq!(applied, 2);
+    assert_eq!(
+        count(
+            &store,
+            "SELECT COUNT(*) FROM webhook_events WHERE processed_at IS NOT NULL"
+        )
+        .await,
+        2
+    );
+    assert_eq!(
+        count(
+            &store,
+            "SELECT COUNT(*) FROM confirmations WHERE state = 'confirmed'"
+        )
+        .await,
+        1
+    );
+}

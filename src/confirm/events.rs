@@ -180,7 +180,7 @@ pub async fn apply(
                         Some((id, announcement)) => {
                             metrics::counter!("loa_confirmations_total", "via" => "reply")
                                 .increment(1);
-                            let thanked = thank(ctx, &sender.id, &announcement).await;
+                            let thanked = thank(ctx, &sender.id, &announcement);
                             format!("confirmed #{id} ({announcement}){thanked}")
                         }
                         None => "inbound text: a confirmation with nothing pending".to_string(),
@@ -194,29 +194,35 @@ pub async fn apply(
     Ok(Applied { outcome, early })
 }
 
-/// Thanks a head for confirming, best effort: a failed thank-you is logged, never retried.
-async fn thank(ctx: &Context, user: &str, announcement: &str) -> &'static str {
-    let Some(channel) = &ctx.channel else {
+/// Thanks a head for confirming, best effort, in a task of its own: the thank-you waits its turn
+/// behind any fan-out on the rate limiter (an urgent one first), and the receipts and replies
+/// after this event must not wait with it. A failed thank-you is logged, never retried.
+fn thank(ctx: &Context, user: &str, announcement: &str) -> &'static str {
+    let Some(channel) = ctx.channel.clone() else {
         return "";
     };
-    let msg = Outgoing {
-        delivery_id: 0,
-        announcement_id: announcement,
-        kind: TargetKind::User,
-        target: user,
-        text: &ctx.thanks,
-        urgent: false,
-        possible_duplicate: false,
-        fallback: None,
-        sent_parts: None,
-    };
-    match channel.send(&msg).await {
-        Ok(_) => "; thanked",
-        Err(e) => {
+    let (user, announcement, text) = (
+        user.to_string(),
+        announcement.to_string(),
+        ctx.thanks.clone(),
+    );
+    tokio::spawn(async move {
+        let msg = Outgoing {
+            delivery_id: 0,
+            announcement_id: &announcement,
+            kind: TargetKind::User,
+            target: &user,
+            text: &text,
+            urgent: false,
+            possible_duplicate: false,
+            fallback: None,
+            sent_parts: None,
+        };
+        if let Err(e) = channel.send(&msg).await {
             tracing::warn!(error = %e, user, "could not thank a head for confirming");
-            "; thanks not sent"
         }
-    }
+    });
+    "; thanks on their way"
 }
 
 /// Applies stored events as they arrive (woken by the webhook handler) and, at start, whatever a
