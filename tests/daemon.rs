@@ -662,3 +662,59 @@ async fn a_deleted_or_expired_announcement_is_not_followed_up() {
         "{follow_ups:#?}"
     );
 }
+
+#[tokio::test]
+async fn a_head_who_confirms_in_the_night_is_not_reminded_in_the_morning() {
+    // A routine send at 20:30 asks both villages' heads to confirm within an hour; quiet hours
+    // (21:30-06:00) hold the follow-ups until morning, and Thôn A's head confirms at 22:00.
+    let h = harness(
+        &[(
+            "hop.yaml",
+            "title: Họp\nsend:\n  - at: 2026-12-01 20:30\nconfirm: { by: [village_head], within: 1h, escalate_to: [ct] }\n",
+        )],
+        "2026-12-01 20:00",
+    )
+    .await;
+    h.at("2026-12-01 20:30").await;
+    let before = h.sent().len();
+    h.at("2026-12-01 21:31").await;
+    let store = &h.daemon.store;
+    let (inbound, _) = store
+        .record_inbound(
+            "thu",
+            "100001",
+            Some("r1"),
+            "đã nhận",
+            t("2026-12-01 22:00"),
+        )
+        .await
+        .expect("inbound");
+    store
+        .confirm_by_reply("thu", "100001", inbound, t("2026-12-01 22:00"))
+        .await
+        .expect("reply")
+        .expect("confirmed");
+    h.at("2026-12-01 22:31").await;
+    h.at("2026-12-02 06:00").await;
+    let morning: Vec<String> = h.sent()[before..].iter().map(|(_, t)| t.clone()).collect();
+    assert!(!morning.is_empty(), "Thôn B's heads are reminded");
+    assert!(
+        morning
+            .iter()
+            .all(|t| t.starts_with("Nhắc lại") && t.contains("Thôn B")),
+        "only Thôn B's heads, and no escalation yet: {morning:#?}"
+    );
+    // The chairman hears an hour after the reminder, of Thôn B only.
+    h.at("2026-12-02 06:31").await;
+    assert_eq!(h.sent().len() - before, morning.len(), "not yet");
+    h.at("2026-12-02 07:01").await;
+    let escalation: Vec<String> = h.sent()[before + morning.len()..]
+        .iter()
+        .map(|(_, t)| t.clone())
+        .collect();
+    assert_eq!(escalation.len(), 1, "{escalation:#?}");
+    assert!(
+        escalation[0].contains("Thôn B") && !escalation[0].contains("Thôn A"),
+        "{escalation:#?}"
+    );
+}

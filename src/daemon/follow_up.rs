@@ -38,13 +38,18 @@ impl<C: Channel> Daemon<C> {
                 tracing::warn!(announcement = %first.announcement_id, "cannot follow up: announcement version not available");
                 continue;
             };
-            // A routine announcement's reminder waits for the end of quiet hours, like its send.
+            // A routine announcement's follow-ups wait for the end of quiet hours, like its send,
+            // and are written only then: written now, they would say at 06:00 what was true at
+            // 21:30, reminding a head who confirmed in the night and reporting them missing.
             let send_at = match (&model.quiet_hours, first.urgent) {
                 (Some(q), false) => {
                     crate::schedule::quiet::quiet_end(q, now, &model.tz).unwrap_or(now)
                 }
                 _ => now,
             };
+            if send_at > now {
+                continue;
+            }
             // Past its `expires` (the storm has passed) nothing more is said about it: no
             // reminder, no escalation, and none that would go out after it.
             if ann.expires.is_some_and(|e| send_at >= e) {

@@ -60,13 +60,20 @@ pub struct Late {
 }
 
 impl Late {
-    /// The stages due at `now` and not yet done.
+    /// The stages due at `now` and not yet done. The escalation comes as long after the reminder
+    /// as the reminder came after its due time was set (`within` again), counted from when the
+    /// reminder was actually written: one held by quiet hours or downtime still leaves the head
+    /// that long before the leaders hear.
     pub fn stages(&self, now: Timestamp) -> Vec<Stage> {
         let mut out = Vec::new();
         if self.reminded_at.is_none() && self.due_at <= now {
             out.push(Stage::Remind);
         }
-        if self.escalated_at.is_none() && self.escalate_at <= now {
+        let again = self.escalate_at.duration_since(self.due_at);
+        if self.escalated_at.is_none()
+            && self.escalate_at <= now
+            && self.reminded_at.is_some_and(|r| r + again <= now)
+        {
             out.push(Stage::Escalate);
         }
         out
