@@ -256,6 +256,14 @@ async fn requests_match_the_documented_wire_format() {
     assert_eq!(followers.len(), 1);
     assert_eq!(followers[0].village_id.as_deref(), Some("lang-tre"));
     assert!(followers[0].in_group);
+    // The capturing server lists him in each of the commune's four groups: all kept.
+    assert_eq!(followers[0].groups.len(), 4, "{:?}", followers[0].groups);
+    assert!(
+        followers[0]
+            .groups
+            .iter()
+            .any(|g| g == "f414c8f76fa586fbdfb4")
+    );
     assert_eq!(
         followers[0].last_interaction.unwrap(),
         jiff::civil::date(2026, 11, 20)

@@ -1,7 +1,7 @@
 //! Who an announcement reaches, as delivery targets. Residents of a village are reached through
-//! its Zalo group (one message reaches every member); followers of the OA who are in no village
-//! group are reached one by one (`message/cs`), by their village tag, or all of them for the whole
-//! commune. A village without a group is reached through its heads too, who pass it on, as Long
+//! its Zalo group (one message reaches every member); followers of the OA whom none of the send's
+//! groups reaches (in no village group, or in another village's) are reached one by one
+//! (`message/cs`), by their village tag, or all of them for the whole commune. A village without a group is reached through its heads too, who pass it on, as Long
 //! Môn's village heads do. Heads are reached by Zalo id while they are inside Zalo's 7-day window,
 //! else by phone (ZNS); a head with both carries the phone as a fallback.
 
@@ -31,6 +31,8 @@ pub struct Follower {
     pub user_id: String,
     pub village_id: Option<String>,
     pub in_group: bool,
+    /// The village groups they are in (Zalo group ids); empty with `in_group` when not known.
+    pub groups: Vec<String>,
     pub last_interaction: Option<Timestamp>,
     pub display_name: Option<String>,
 }
@@ -38,27 +40,31 @@ pub struct Follower {
 /// The followers known to the ledger, ready for expansion.
 #[derive(Clone, Debug, Default)]
 pub struct Followers {
-    /// Outside every village group, by village (None: untagged).
-    outside_groups: HashMap<Option<String>, Vec<usize>>,
+    /// By village tag (None: untagged).
+    by_village: HashMap<Option<String>, Vec<usize>>,
     all: Vec<Follower>,
     by_id: HashMap<String, usize>,
 }
 
+impl Follower {
+    /// Whether one of `groups` (the village groups a send goes to) reaches them already. When
+    /// their groups are not known (synced before loa kept them), any group counts.
+    fn reached_by(&self, groups: &HashSet<&str>) -> bool {
+        self.in_group
+            && (self.groups.is_empty() || self.groups.iter().any(|g| groups.contains(g.as_str())))
+    }
+}
+
 impl Followers {
     pub fn new(all: Vec<Follower>) -> Followers {
-        let mut outside_groups: HashMap<Option<String>, Vec<usize>> = HashMap::new();
+        let mut by_village: HashMap<Option<String>, Vec<usize>> = HashMap::new();
         let mut by_id = HashMap::with_capacity(all.len());
         for (i, f) in all.iter().enumerate() {
             by_id.insert(f.user_id.clone(), i);
-            if !f.in_group {
-                outside_groups
-                    .entry(f.village_id.clone())
-                    .or_default()
-                    .push(i);
-            }
+            by_village.entry(f.village_id.clone()).or_default().push(i);
         }
         Followers {
-            outside_groups,
+            by_village,
             all,
             by_id,
         }
@@ -70,12 +76,18 @@ impl Followers {
             .and_then(|i| self.all[*i].last_interaction)
     }
 
-    fn outside(&self, village: Option<&str>) -> impl Iterator<Item = &Follower> {
-        self.outside_groups
+    /// The followers tagged `village` whom none of `groups` reaches.
+    fn outside<'s>(
+        &'s self,
+        village: Option<&str>,
+        groups: &'s HashSet<&str>,
+    ) -> impl Iterator<Item = &'s Follower> {
+        self.by_village
             .get(&village.map(str::to_string))
             .into_iter()
             .flatten()
             .map(|i| &self.all[*i])
+            .filter(move |f| !f.reached_by(groups))
     }
 }
 
@@ -101,7 +113,7 @@ pub fn person(
 }
 
 /// The targets of an audience: village groups and heads first, village by village, then the
-/// followers outside any group; without duplicates.
+/// followers no group of the send reaches; without duplicates.
 pub fn expand<'a>(
     audience: &Audience,
     commune: &'a Commune,
@@ -143,9 +155,15 @@ pub fn expand<'a>(
         }
     }
     if !audience.heads_only {
+        // A follower in a group this send goes to has it already; one in another village's group
+        // (or in none) is reached one by one.
+        let sent_groups: HashSet<&str> = villages
+            .iter()
+            .filter_map(|v| v.zalo_group.as_deref())
+            .collect();
         let outside = |id: Option<&str>| {
             followers
-                .outside(id)
+                .outside(id, &sent_groups)
                 .filter(|f| !heads_reached.contains(f.user_id.as_str()))
                 .collect::<Vec<_>>()
         };
@@ -230,9 +248,36 @@ mod tests {
             user_id: id.into(),
             village_id: village.map(str::to_string),
             in_group,
+            groups: if in_group { vec!["ga".into()] } else { vec![] },
             last_interaction: last,
             display_name: None,
         }
+    }
+
+    #[test]
+    fn a_follower_in_another_villages_group_is_reached_one_by_one() {
+        let now = Timestamp::from_second(1_800_000_000).unwrap();
+        let c = commune();
+        // u5 is tagged B but is a member of A's group; u6's groups are not known yet (synced
+        // before loa kept them): any group counts, as before.
+        let mut u6 = follower("u6", Some("b"), true, None);
+        u6.groups.clear();
+        let followers = Followers::new(vec![follower("u5", Some("b"), true, None), u6]);
+        let to = |villages: &[&str]| {
+            let audience = Audience {
+                villages: villages.iter().map(|v| v.to_string()).collect(),
+                whole_commune: false,
+                heads_only: false,
+            };
+            addresses(&expand(&audience, &c, &followers, now))
+        };
+        let u5 = (TargetKind::User, "u5".to_string(), None);
+        assert!(
+            to(&["b"]).contains(&u5),
+            "B's own announcement reaches them"
+        );
+        assert!(!to(&["a", "b"]).contains(&u5), "A's group does, once");
+        assert!(!to(&["b"]).contains(&(TargetKind::User, "u6".to_string(), None)));
     }
 
     fn addresses(targets: &[Target<'_>]) -> Vec<(TargetKind, String, Option<String>)> {

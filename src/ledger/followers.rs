@@ -1,5 +1,5 @@
 //! The OA's followers, as last synced from Zalo: who they are, which village tag they carry,
-//! whether a village group reaches them already, and when they last interacted with the OA (which
+//! which village groups reach them already, and when they last interacted with the OA (which
 //! decides whether the OA may still write to them).
 
 use jiff::Timestamp;
@@ -8,14 +8,14 @@ use sqlx::Row as _;
 use super::{Placeholders, Store, from_micros, micros};
 use crate::deliver::targets::Follower;
 
-/// Rows per multi-row statement (9 values each, well under SQLite's limit).
+/// Rows per multi-row statement (10 values each, well under SQLite's limit).
 const ROWS: usize = 200;
 
 impl Store {
     /// Every current follower of the commune's OA.
     pub async fn followers(&self, commune: &str) -> sqlx::Result<Vec<Follower>> {
         let rows = sqlx::query(
-            "SELECT user_id, village_id, in_group, last_interaction, display_name FROM followers
+            "SELECT user_id, village_id, in_group, group_ids, last_interaction, display_name FROM followers
              WHERE commune_id = $1 AND following = 1 ORDER BY user_id",
         )
         .bind(commune)
@@ -27,6 +27,10 @@ impl Store {
                     user_id: r.try_get("user_id")?,
                     village_id: r.try_get("village_id")?,
                     in_group: r.try_get::<i64, _>("in_group")? != 0,
+                    groups: r
+                        .try_get::<Option<String>, _>("group_ids")?
+                        .map(|g| g.split(',').map(str::to_string).collect())
+                        .unwrap_or_default(),
                     last_interaction: r
                         .try_get::<Option<i64>, _>("last_interaction")?
                         .map(from_micros),
@@ -44,17 +48,17 @@ impl Store {
         followers: &[Follower],
         now: Timestamp,
     ) -> sqlx::Result<()> {
-        const COLS: usize = 9;
+        const COLS: usize = 10;
         let mut tx = self.write().await?;
         let now_us = micros(now);
         for chunk in followers.chunks(ROWS) {
             let values = Placeholders::new(self.dialect).rows(chunk.len(), COLS, |_| None);
             let sql = format!(
-                "INSERT INTO followers (commune_id, user_id, village_id, in_group, last_interaction, display_name,
+                "INSERT INTO followers (commune_id, user_id, village_id, in_group, group_ids, last_interaction, display_name,
                    synced_at, updated_at, following)
                  VALUES {values}
                  ON CONFLICT (commune_id, user_id) DO UPDATE SET village_id = excluded.village_id,
-                   in_group = excluded.in_group, following = 1, display_name = COALESCE(excluded.display_name, followers.display_name),
+                   in_group = excluded.in_group, group_ids = excluded.group_ids, following = 1, display_name = COALESCE(excluded.display_name, followers.display_name),
                    last_interaction = CASE WHEN excluded.last_interaction IS NULL THEN followers.last_interaction
                      WHEN followers.last_interaction IS NULL OR excluded.last_interaction > followers.last_interaction
                      THEN excluded.last_interaction ELSE followers.last_interaction END,
@@ -67,6 +71,7 @@ impl Store {
                     .bind(&f.user_id)
                     .bind(f.village_id.as_deref())
                     .bind(i64::from(f.in_group))
+                    .bind((!f.groups.is_empty()).then(|| f.groups.join(",")))
                     .bind(f.last_interaction.map(micros))
                     .bind(f.display_name.as_deref())
                     .bind(now_us)

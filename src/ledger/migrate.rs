@@ -65,6 +65,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "early receipts",
         include_str!("../../migrations/sqlite/0011_early_receipts.sql"),
     ),
+    (
+        12,
+        "follower groups",
+        include_str!("../../migrations/sqlite/0012_follower_groups.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (
@@ -121,6 +126,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         11,
         "early receipts",
         include_str!("../../migrations/postgres/0011_early_receipts.sql"),
+    ),
+    (
+        12,
+        "follower groups",
+        include_str!("../../migrations/postgres/0012_follower_groups.sql"),
     ),
 ];
 

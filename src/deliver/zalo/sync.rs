@@ -48,13 +48,18 @@ impl ZaloChannel {
                 village_of.entry(user).or_insert_with(|| v.id.clone());
             }
         }
-        let mut in_group: HashSet<String> = HashSet::new();
+        let mut groups_of: HashMap<String, Vec<String>> = HashMap::new();
         for group in commune
             .villages
             .iter()
             .filter_map(|v| v.zalo_group.as_deref())
         {
-            in_group.extend(self.list_members(group, &mut report).await?);
+            for member in self.list_members(group, &mut report).await? {
+                let groups = groups_of.entry(member).or_default();
+                if !groups.iter().any(|g| g == group) {
+                    groups.push(group.to_string());
+                }
+            }
         }
         let mut interaction: HashMap<String, Timestamp> = HashMap::new();
         let following: HashSet<&str> = all.iter().map(String::as_str).collect();
@@ -82,7 +87,8 @@ impl ZaloChannel {
             .into_iter()
             .map(|user_id| Follower {
                 village_id: village_of.get(&user_id).cloned(),
-                in_group: in_group.contains(&user_id),
+                in_group: groups_of.contains_key(&user_id),
+                groups: groups_of.get(&user_id).cloned().unwrap_or_default(),
                 last_interaction: interaction.get(&user_id).copied(),
                 display_name: None,
                 user_id,
