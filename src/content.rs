@@ -95,17 +95,17 @@ pub fn render_problems(
     if ann.audience.whole_commune || villages.is_empty() {
         villages.push(None);
     }
+    // Every rule (and every offset of a reminder rule) with every village: a template may
+    // branch on either (`{% if send.before_event == "2 giờ" %}`), and a branch that fails at
+    // send time would make the whole send missed.
     let samples: Vec<(Timestamp, Trigger)> = ann
         .rules
         .iter()
-        .filter_map(|r| sample(ann, commune, r))
+        .flat_map(|r| every_sample(ann, commune, r))
         .collect();
-    let combos = samples.iter().map(|s| (villages[0], s)).chain(
-        villages
-            .iter()
-            .skip(1)
-            .filter_map(|v| samples.first().map(|s| (*v, s))),
-    );
+    let combos = villages
+        .iter()
+        .flat_map(|v| samples.iter().map(move |s| (*v, s)));
     let mut longest: Option<(usize, Option<String>)> = None;
     for (village, (at, trigger)) in combos {
         match templates.render(ann, commune, village, *at, trigger) {
@@ -130,6 +130,30 @@ pub fn render_problems(
             village,
         }),
         None => vec![],
+    }
+}
+
+/// A send of a rule for each trigger text it can carry: its first time, and for a reminder rule
+/// each offset.
+fn every_sample(
+    ann: &Announcement,
+    commune: &Commune,
+    rule: &SendRule,
+) -> Vec<(Timestamp, Trigger)> {
+    match (&rule.kind, &ann.event) {
+        (RuleKind::BeforeEvent { offsets }, Some(event)) => offsets
+            .iter()
+            .filter_map(|offset| {
+                let at = event.starts.checked_sub(*offset).ok()?;
+                Some((
+                    at,
+                    Trigger::BeforeEvent {
+                        offset: announce::values::format_duration(*offset),
+                    },
+                ))
+            })
+            .collect(),
+        _ => sample(ann, commune, rule).into_iter().collect(),
     }
 }
 
