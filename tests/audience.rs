@@ -23,3 +23,23 @@ fn heads_alone_are_heads_only_and_heads_with_residents_are_everyone() {
     assert!(!audience("[village_head, residents]").heads_only);
     assert!(!audience("[residents, village_head]").heads_only);
 }
+
+#[test]
+fn heads_who_cannot_be_reached_count_as_no_heads() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let commune = "commune: Xã Thử\nvillages:\n  - id: x\n    name: Xóm Mới\n    heads: [{ name: Trưởng xóm }]\n";
+    std::fs::write(dir.path().join("commune.yaml"), commune).expect("write");
+    let file = "title: T\nsend:\n  - at: 2026-12-01 08:00\naudience: { villages: [x], roles: [village_head] }\n";
+    std::fs::write(dir.path().join("t.yaml"), file).expect("write");
+    let catalog = announce::load_dir(dir.path()).expect("load");
+    let problems: Vec<String> = catalog
+        .problems
+        .iter()
+        .map(|p| p.render(announce::problem::Lang::En))
+        .collect();
+    assert_eq!(problems.len(), 1, "{problems:#?}");
+    assert!(
+        problems[0].contains("has no head (with a phone or zalo_user)"),
+        "{problems:#?}"
+    );
+}

@@ -144,6 +144,10 @@ pub enum ProblemKind {
         villages: Vec<String>,
     },
     NobodyToConfirm,
+    /// A head or leader with neither a phone nor a Zalo id: nothing can reach them.
+    NoContact {
+        name: String,
+    },
     TemplateMissing {
         name: String,
     },
@@ -203,6 +207,7 @@ impl ProblemKind {
             StormWithoutExpiry => "storm-without-expiry",
             NoHeads { .. } => "no-heads",
             NobodyToConfirm => "nobody-to-confirm",
+            NoContact { .. } => "no-contact",
             TemplateMissing { .. } => "template-missing",
             TemplateSyntax { .. } => "template-syntax",
             TemplateRender { .. } => "template-render",
@@ -329,11 +334,14 @@ impl ProblemKind {
             }
             NoHeads { villages } => {
                 format!(
-                    "thôn {} chưa có trưởng thôn trong commune.yaml",
+                    "thôn {} chưa có trưởng thôn (có phone hoặc zalo_user) trong commune.yaml",
                     villages.join(", ")
                 )
             }
             NobodyToConfirm => "cần ít nhất một vai trò xác nhận, ví dụ [village_head]".into(),
+            NoContact { name } => format!(
+                "{name} không có số điện thoại (phone) hay mã Zalo (zalo_user): không gửi tin cho người này được"
+            ),
             TemplateMissing { name } => {
                 format!("không có mẫu tin \"{name}\" (cần tệp templates/{name}.tera)")
             }
@@ -463,11 +471,14 @@ impl ProblemKind {
             }
             NoHeads { villages } => {
                 format!(
-                    "village {} has no head in commune.yaml",
+                    "village {} has no head (with a phone or zalo_user) in commune.yaml",
                     villages.join(", ")
                 )
             }
             NobodyToConfirm => "needs at least one confirming role, e.g. [village_head]".into(),
+            NoContact { name } => {
+                format!("{name} has neither a phone nor a zalo_user: nothing can reach them")
+            }
             TemplateMissing { name } => {
                 format!("no template \"{name}\" (expected templates/{name}.tera)")
             }

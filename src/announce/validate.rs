@@ -371,7 +371,14 @@ fn no_heads(
     let Some(k) = commune else { return };
     let missing: Vec<String> = villages
         .iter()
-        .filter(|id| k.village(id).is_some_and(|v| v.heads.is_empty()))
+        // A head with neither a phone nor a Zalo id cannot be written to: as good as none.
+        .filter(|id| {
+            k.village(id).is_some_and(|v| {
+                v.heads
+                    .iter()
+                    .all(|h| h.phone.is_none() && h.zalo_user.is_none())
+            })
+        })
         .cloned()
         .collect();
     if !missing.is_empty() {
@@ -630,6 +637,19 @@ fn confirm(
                 ProblemKind::UnknownLeader {
                     id: id.into(),
                     suggestion,
+                },
+            );
+            continue;
+        }
+        if let Some(leader) = commune.and_then(|k| k.leader(id))
+            && leader.phone.is_none()
+            && leader.zalo_user.is_none()
+        {
+            c.report(
+                l.pos(),
+                format!("confirm.escalate_to[{i}]"),
+                ProblemKind::NoContact {
+                    name: leader.name.clone(),
                 },
             );
             continue;
