@@ -328,3 +328,63 @@ fn webhook_signature_matches_sha256sum() {
     ));
     assert!(!verify(&expected, "other-app", body, "oa-secret"));
 }
+
+/// Answers every send with an error whose `data` is not a success's (`""`, `{}`), and `user/detail`
+/// with the phone as a number.
+async fn odd_replies(uri: Uri) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    let reply = match uri.path() {
+        "/v3.0/oa/message/cs" => {
+            json!({"error":-213,"message":"User has not followed OA","data":""})
+        }
+        "/v3.0/oa/group/message" => json!({"error":-237,"message":"Group is disabled","data":{}}),
+        "/v3.0/oa/user/detail" => json!({"error":0,"message":"Success","data":{
+            "user_id":"2468458835296197922","display_name":"Hùng","user_is_follower":true,
+            "user_last_interaction_date":"20/11/2026","shared_info":{"phone":84912345678u64,"name":"Hùng"}}}),
+        _ => json!({"error":-201,"message":"unknown path"}),
+    };
+    axum::Json(reply).into_response()
+}
+
+#[tokio::test]
+async fn an_error_reply_with_odd_data_is_still_the_error_and_a_numeric_phone_is_read() {
+    let app = Router::new().fallback(odd_replies);
+    let listener = loa::listen::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let db = support::sqlite();
+    let store = db.store().await;
+    let now = Timestamp::now();
+    store
+        .put_zalo_tokens(
+            "default",
+            "access",
+            "refresh",
+            now + SignedDuration::from_hours(20),
+            false,
+            now,
+        )
+        .await
+        .unwrap();
+    let ch = ZaloChannel::open(config(&base), store.clone(), "default", "n1", Clock::System)
+        .await
+        .unwrap();
+    for (kind, target, want) in [
+        (TargetKind::User, "2468458835296197922", "-213"),
+        (TargetKind::Group, "f414c8f76fa586fbdfb4", "-237"),
+    ] {
+        match ch.send(&outgoing(kind, target, "Thông báo")).await {
+            Err(loa::deliver::SendError::Final { code, .. }) => assert_eq!(code, want),
+            other => panic!("{kind:?}: {other:?}"),
+        }
+    }
+    let detail: loa::deliver::zalo::wire::UserDetail = serde_json::from_value(json!({
+        "user_id":"1","display_name":"Hùng","user_is_follower":true,
+        "shared_info":{"phone":84912345678u64}
+    }))
+    .unwrap();
+    assert_eq!(
+        detail.shared_info.map(|s| s.phone).as_deref(),
+        Some("84912345678")
+    );
+}

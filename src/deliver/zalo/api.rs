@@ -237,8 +237,21 @@ impl Api {
         if status != 200 {
             return Err(ApiError::Http { status });
         }
-        let envelope: Envelope<T> =
-            serde_json::from_slice(&body).map_err(|e| ApiError::Body(e.to_string()))?;
+        let envelope: Envelope<T> = match serde_json::from_slice(&body) {
+            Ok(envelope) => envelope,
+            // An error reply whose `data` is not what a success carries (`{}`, `""`): the error
+            // is what counts, not an unreadable reply (which would count as possibly sent).
+            Err(e) => match serde_json::from_slice::<Envelope<serde_json::Value>>(&body) {
+                Ok(head) if head.error != 0 => {
+                    return Err(ApiError::Zalo {
+                        code: head.error,
+                        message: head.message,
+                        rate,
+                    });
+                }
+                _ => return Err(ApiError::Body(e.to_string())),
+            },
+        };
         match (envelope.error, envelope.data) {
             (0, Some(data)) => Ok((data, rate)),
             (0, None) => Err(ApiError::Body("success without data".into())),

@@ -180,7 +180,8 @@ pub struct TagsAndNotes {
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SharedInfo {
-    #[serde(default)]
+    /// A string in Zalo's examples, a number in some clients' typings: either is read.
+    #[serde(default, deserialize_with = "string_or_number")]
     pub phone: String,
     #[serde(default)]
     pub name: String,
@@ -237,3 +238,15 @@ mod webhook;
 
 pub use token::{OAuthError, TokenGrant, TokenReply, appsecret_proof, parse_token_reply};
 pub use webhook::{EventId, EventMessage, WebhookEvent, signature, verify_signature};
+
+/// A JSON string, or a number read as its digits.
+fn string_or_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    match serde_json::Value::deserialize(d)? {
+        serde_json::Value::String(s) => Ok(s),
+        serde_json::Value::Number(n) => Ok(n.to_string()),
+        serde_json::Value::Null => Ok(String::new()),
+        other => Err(serde::de::Error::custom(format!(
+            "expected a string or a number, found {other}"
+        ))),
+    }
+}
