@@ -71,9 +71,8 @@ impl Repo {
     }
 }
 
-/// Renders the announcement the ways it will be sent — each rule once, each village once — and
-/// reports what fails or is too long. Not every combination: the text differs by rule and by
-/// village, rarely by both, and this keeps `check` fast on thousands of files.
+/// Renders the announcement the ways it will be sent — every rule (each reminder offset) for
+/// every village — and reports what fails or is too long.
 pub fn render_problems(
     ann: &Announcement,
     commune: &Commune,

@@ -88,3 +88,99 @@ fn an_invalid_file_sends_nothing() {
     assert!(stderr.contains("announcements/hong.yaml:3:"), "{stderr}");
     assert!(!dir.join("sends.jsonl").exists(), "nothing was sent");
 }
+
+#[test]
+fn an_edit_that_fails_its_template_sends_nothing_not_the_last_good_version() {
+    let repo = repo();
+    let dir = repo.path();
+    let file = dir.join("announcements/hop-thon-yen-ngua.yaml");
+    // A first send records the meeting's good version in the ledger.
+    assert!(
+        loa(
+            dir,
+            &["send", "announcements/hop-thon-yen-ngua.yaml", "--now"]
+        )
+        .status
+        .success()
+    );
+    let sent = std::fs::read_to_string(dir.join("sends.jsonl")).expect("log");
+    // The edit the leader sends at once: a text over Zalo's 2,000 characters.
+    let good = std::fs::read_to_string(&file).expect("read");
+    let long = "Phổ biến kế hoạch phòng chống bão lũ. ".repeat(80);
+    std::fs::write(
+        &file,
+        good.replace(
+            "    - Bình xét hộ nghèo năm 2027",
+            &format!("    - \"{long}\""),
+        ),
+    )
+    .expect("write");
+    let out = loa(
+        dir,
+        &["send", "announcements/hop-thon-yen-ngua.yaml", "--now"],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("hop-thon-yen-ngua.yaml"), "{stderr}");
+    assert!(
+        stderr.contains("2000") || stderr.contains("2.000"),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("sends.jsonl")).expect("log"),
+        sent,
+        "nothing more was sent"
+    );
+}
+
+#[tokio::test]
+async fn ctrl_c_records_what_went_out_and_leaves_the_rest_to_the_daemon() {
+    let repo = repo();
+    let dir = repo.path();
+    // One message at a time, a second and a half each: the send is still going when Ctrl-C comes.
+    let child = Command::new(env!("CARGO_BIN_EXE_loa"))
+        .args(["send", "announcements/tiem-phong-dai.yaml", "--now"])
+        .current_dir(dir)
+        .env(
+            "LOA_DATABASE",
+            format!("sqlite://{}", dir.join("loa.db").display()),
+        )
+        .env("LOA_LOG_CHANNEL_PATH", dir.join("sends.jsonl"))
+        .env("LOA_LOG_CHANNEL_DELAY_MS", "1500")
+        .env("LOA_CONCURRENCY", "1")
+        .env("LOA_LOG", "warn")
+        .env_remove("LOA_NOW")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("loa send");
+    tokio::time::sleep(std::time::Duration::from_millis(1_800)).await;
+    let interrupted = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill -INT");
+    assert!(interrupted.success());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    let out = rx
+        .recv_timeout(std::time::Duration::from_secs(30))
+        .expect("loa send stops")
+        .expect("output");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let store = loa::ledger::Store::open(&format!("sqlite://{}", dir.join("loa.db").display()))
+        .await
+        .expect("ledger");
+    let counts = store.delivery_counts("default").await.expect("counts");
+    let count =
+        |s: loa::ledger::DeliveryState| counts.iter().find(|(k, _)| *k == s).map_or(0, |(_, n)| *n);
+    use loa::ledger::DeliveryState::{Planned, Sending, Sent};
+    assert_eq!(count(Sending), 0, "nothing left in doubt: {counts:?}");
+    assert!(count(Sent) >= 1 && count(Planned) >= 1, "{counts:?}");
+    assert!(
+        stderr.contains("loa run"),
+        "the rest is left to the daemon: {stderr}"
+    );
+}

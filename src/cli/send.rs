@@ -42,11 +42,28 @@ pub fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
         config.announcements = dir;
     }
     let dir = config.announcements.clone();
-    // The file must be valid before anything is sent.
+    // The file must be valid before anything is sent, with everything `loa check` asks of it:
+    // the daemon keeps the last good version of a file that fails, and that older version is
+    // what would go out.
     let commune = crate::announce::load_commune(&dir).ok();
     let problems = match crate::announce::read_file(&args.file) {
         Ok(text) => {
-            crate::announce::announcement_from_text(&dir, &args.file, &text, commune.as_ref()).err()
+            match crate::announce::announcement_from_text(&dir, &args.file, &text, commune.as_ref())
+            {
+                Err(problems) => Some(problems),
+                Ok(ann) => {
+                    let mut problems = Vec::new();
+                    if let Some(other) = crate::announce::same_id_file(&args.file) {
+                        problems.push(crate::announce::same_id_problem(&dir, &args.file, &other));
+                    }
+                    if let Some(commune) = &commune {
+                        let (templates, _) =
+                            crate::render::Templates::load(&config.templates_dir());
+                        problems.extend(crate::content::render_problems(&ann, commune, &templates));
+                    }
+                    (!problems.is_empty()).then_some(problems)
+                }
+            }
         }
         Err(p) => Some(p),
     };
@@ -78,6 +95,26 @@ async fn send(
     let now = cli.now(&tz)?;
     daemon.load_all(now).await?;
     let occurrence = daemon.send_now(id, now).await?;
+    // Ctrl-C or SIGTERM: the chunk already claimed goes out and is recorded, nothing more is
+    // claimed, and the rest is left to the daemon (killed outright, the chunks on the wire would
+    // be in doubt: not sent again, or sent twice if urgent).
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (mut term, mut int) = (
+            signal(SignalKind::terminate())?,
+            signal(SignalKind::interrupt())?,
+        );
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+            stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        });
+    }
+    let stopped = || stop.load(std::sync::atomic::Ordering::SeqCst);
     let started = std::time::Instant::now();
     let progress = loop {
         let at = if cli.now.as_deref().is_some_and(|s| !s.is_empty()) {
@@ -85,10 +122,11 @@ async fn send(
         } else {
             jiff::Timestamp::now()
         };
-        daemon.tick(at, &|| false).await?;
+        daemon.tick(at, &stopped).await?;
         let progress = store.progress(occurrence).await?;
         draw(&progress, cli.lang);
-        if progress.pending == 0 || started.elapsed() > Duration::from_secs(args.wait) {
+        if progress.pending == 0 || stopped() || started.elapsed() > Duration::from_secs(args.wait)
+        {
             break progress;
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
