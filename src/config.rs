@@ -174,12 +174,19 @@ impl Config {
         if path.exists() || required {
             let text = std::fs::read_to_string(&path)
                 .with_context(|| format!("reading {}", path.display()))?;
-            let from_file: toml::Table = text
-                .parse()
-                .with_context(|| format!("parsing {}", path.display()))?;
+            let from_file: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+                // Where and what only: toml's own message quotes the line, and the line may be
+                // `database = postgres://loa:password@…` written without its quotes.
+                let (line, column) = e.span().map_or((0, 0), |s| line_column(&text, s.start));
+                anyhow::anyhow!(
+                    "parsing {}: line {line}, column {column}: {}",
+                    path.display(),
+                    e.message()
+                )
+            })?;
             merge(&mut table, from_file);
         }
-        apply_env(&mut table, "LOA", &mut std::env::vars().collect());
+        apply_env(&mut table, "LOA", &mut std::env::vars().collect())?;
         let config: Config = table.try_into().context("invalid configuration")?;
         Ok(config)
     }
@@ -208,33 +215,57 @@ fn merge(base: &mut toml::Table, over: toml::Table) {
     }
 }
 
-/// Overrides each key present in `table` from `PREFIX_KEY`, keeping the key's type.
+/// The 1-based line and column of byte `at` in `text`.
+fn line_column(text: &str, at: usize) -> (usize, usize) {
+    let before = text.get(..at).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+/// Overrides each key present in `table` from `PREFIX_KEY`, keeping the key's type: a number or a
+/// yes/no that does not read as one is an error naming the variable (a silently ignored
+/// `LOA_ZALO_APPSECRET_PROOF=1` left the proof off), and a list is given comma-separated.
 fn apply_env(
     table: &mut toml::Table,
     prefix: &str,
     env: &mut std::collections::HashMap<String, String>,
-) {
+) -> anyhow::Result<()> {
     for (key, value) in table.iter_mut() {
         let name = format!("{prefix}_{}", key.to_uppercase());
+        if let toml::Value::Table(t) = value {
+            apply_env(t, &name, env)?;
+            continue;
+        }
+        let Some(given) = env.remove(&name) else {
+            continue;
+        };
+        let text = given.trim();
         match value {
-            toml::Value::Table(t) => apply_env(t, &name, env),
             toml::Value::Integer(i) => {
-                if let Some(n) = env.remove(&name).and_then(|s| s.trim().parse().ok()) {
-                    *i = n;
-                }
+                *i = text
+                    .parse()
+                    .map_err(|_| anyhow::anyhow!("{name}={text:?} is not a whole number"))?;
             }
             toml::Value::Boolean(b) => {
-                if let Some(n) = env.remove(&name).and_then(|s| s.trim().parse().ok()) {
-                    *b = n;
-                }
+                *b = match text.to_ascii_lowercase().as_str() {
+                    "true" | "1" | "yes" | "on" => true,
+                    "false" | "0" | "no" | "off" => false,
+                    _ => anyhow::bail!("{name}={text:?} is not true or false"),
+                };
             }
-            other => {
-                if let Some(s) = env.remove(&name) {
-                    *other = toml::Value::String(s);
-                }
+            toml::Value::Array(items) => {
+                *items = text
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(|s| toml::Value::String(s.to_string()))
+                    .collect();
             }
+            other => *other = toml::Value::String(given),
         }
     }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -253,18 +284,48 @@ mod tests {
         let mut env = std::collections::HashMap::from([
             ("LOA_LEASE_SECS".to_string(), "90".to_string()),
             ("LOA_LOG_CHANNEL_PATH".to_string(), "-".to_string()),
-            ("LOA_CONCURRENCY".to_string(), "not a number".to_string()),
+            ("LOA_ZALO_APPSECRET_PROOF".to_string(), "1".to_string()),
+            (
+                "LOA_CONFIRM_PHRASES".to_string(),
+                "đã nhận, ok ,rõ".to_string(),
+            ),
         ]);
-        apply_env(&mut table, "LOA", &mut env);
+        apply_env(&mut table, "LOA", &mut env).expect("env");
         let c: Config = table.try_into().expect("valid");
         assert_eq!(c.database, "postgres://db/loa");
         assert_eq!(c.log_channel.delay_ms, 5);
         assert_eq!(c.lease_secs, 90);
         assert_eq!(c.log_channel.path, PathBuf::from("-"));
-        assert_eq!(
-            c.concurrency, 256,
-            "an unparsable number keeps the value it had"
-        );
+        assert!(c.zalo.appsecret_proof, "1 is yes");
+        assert_eq!(c.confirm.phrases, ["đã nhận", "ok", "rõ"]);
+    }
+
+    #[test]
+    fn a_value_that_does_not_read_is_an_error_naming_its_variable() {
+        for (name, value) in [
+            ("LOA_CONCURRENCY", "64k"),
+            ("LOA_ZALO_APPSECRET_PROOF", "có"),
+        ] {
+            let mut table = toml::Table::try_from(Config::default()).expect("defaults");
+            let mut env = std::collections::HashMap::from([(name.to_string(), value.to_string())]);
+            let err = apply_env(&mut table, "LOA", &mut env).expect_err("refused");
+            assert!(err.to_string().contains(name), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_broken_file_is_reported_without_its_text() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("loa.toml");
+        std::fs::write(
+            &path,
+            "commune_id = \"xa\"\ndatabase = postgres://loa:hunter2@db/loa\n",
+        )
+        .expect("write");
+        // As `loa` prints it: the whole chain.
+        let err = format!("{:#}", Config::load(Some(&path)).expect_err("refused"));
+        assert!(err.contains("line 2"), "{err}");
+        assert!(!err.contains("hunter2"), "{err}");
     }
 
     #[test]
