@@ -285,4 +285,22 @@ fn cannot_run_exits_2() {
         Some(2),
         "a database that cannot be opened"
     );
+    // Run from the wrong directory (or with a mistyped path): no empty ledger is made and
+    // reported as empty, for `loa report` nor `loa zalo status`.
+    for args in [&["report"][..], &["zalo", "status"][..]] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_loa"))
+            .args(args)
+            .arg("--database")
+            .arg(format!("sqlite://{}", dir.path().join("loa.db").display()))
+            .current_dir(dir.path())
+            .output()
+            .expect("run");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains("no database at"), "{stderr}");
+        assert!(
+            !dir.path().join("loa.db").exists(),
+            "{args:?} made a database"
+        );
+    }
 }

@@ -77,7 +77,9 @@ pub fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()?;
     let out = runtime.block_on(async {
-        let store = Store::open(&config.database).await?;
+        let store = Store::open_existing(&config.database)
+            .await
+            .map_err(|e| super::CannotRun(format!("{e:#}")))?;
         let commune = &config.commune_id;
         let out = if args.people {
             let rows = store.report_people(commune, &sel).await?;

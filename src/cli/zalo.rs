@@ -144,7 +144,9 @@ async fn sync(args: &RunArgs) -> anyhow::Result<ExitCode> {
 
 async fn status(args: &RunArgs) -> anyhow::Result<ExitCode> {
     let config = args.config()?;
-    let store = Store::open(&config.database).await?;
+    let store = Store::open_existing(&config.database)
+        .await
+        .map_err(|e| super::CannotRun(format!("{e:#}")))?;
     match store.zalo_tokens(&config.commune_id).await? {
         None => println!("tokens: none (run `loa zalo auth` or set zalo.refresh_token)"),
         Some(t) => {

@@ -70,6 +70,24 @@ pub fn from_micros(us: i64) -> Timestamp {
 impl Store {
     /// Opens (creating a SQLite file if needed) and migrates. `url` is `sqlite://path` (or a bare
     /// path) or `postgres://…`.
+    /// Opens a database that must exist already. The commands that only read it (`loa report`,
+    /// `loa zalo status`) must not create an empty SQLite file where the operator mistyped the
+    /// path or ran them from another directory, and then report an empty ledger.
+    pub async fn open_existing(url: &str) -> anyhow::Result<Store> {
+        let sqlite = url
+            .strip_prefix("sqlite://")
+            .or(url.strip_prefix("sqlite:"))
+            .map(|p| p.split('?').next().unwrap_or(p));
+        if let Some(path) = sqlite
+            && !std::path::Path::new(path).exists()
+        {
+            anyhow::bail!(
+                "no database at {path}: run from the directory of loa.toml, or name it with --config or --database"
+            );
+        }
+        Store::open(url).await
+    }
+
     pub async fn open(url: &str) -> anyhow::Result<Store> {
         sqlx::any::install_default_drivers();
         let (url, dialect) = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
