@@ -718,3 +718,45 @@ async fn a_head_who_confirms_in_the_night_is_not_reminded_in_the_morning() {
         "{escalation:#?}"
     );
 }
+
+#[tokio::test]
+async fn a_directory_moved_in_is_planned_and_one_moved_out_is_cancelled() {
+    let h = harness(
+        &[("hop.yaml", "title: Họp\nsend:\n  - at: 2026-12-01 10:00\n")],
+        "2026-12-01 08:00",
+    )
+    .await;
+    // `mv ~/soan/cccd announcements/`: the watcher reports the directory alone.
+    let moved = h.dir.path().join("announcements/cccd");
+    std::fs::create_dir_all(&moved).expect("dir");
+    std::fs::write(
+        moved.join("dot-1.yaml"),
+        "title: Làm CCCD\nsend:\n  - at: 2026-12-01 09:00\n",
+    )
+    .expect("write");
+    h.daemon
+        .load_files(std::slice::from_ref(&moved), t("2026-12-01 08:05"))
+        .await
+        .expect("reload");
+    h.at("2026-12-01 09:00").await;
+    assert!(
+        h.sent().iter().any(|(_, text)| text.contains("Làm CCCD")),
+        "{:?}",
+        h.sent()
+    );
+    // And moved out again: the meeting's send is cancelled with the directory holding it.
+    let hop = h.dir.path().join("announcements/thon");
+    std::fs::create_dir_all(&hop).expect("dir");
+    std::fs::rename(h.path("hop.yaml"), hop.join("hop.yaml")).expect("move");
+    std::fs::rename(&hop, h.dir.path().join("thon")).expect("move out");
+    h.daemon
+        .load_files(&[hop], t("2026-12-01 09:05"))
+        .await
+        .expect("reload");
+    h.at("2026-12-01 10:00").await;
+    assert!(
+        !h.sent().iter().any(|(_, text)| text.contains("Họp")),
+        "{:?}",
+        h.sent()
+    );
+}

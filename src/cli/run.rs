@@ -113,6 +113,11 @@ fn watch(
     use notify::{EventKind, RecursiveMode, Watcher as _, event::ModifyKind};
     let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
         let Ok(event) = res else { return };
+        // The kernel's queue overflowed (events were lost): everything is read again.
+        if event.need_rescan() {
+            let _ = tx.blocking_send(Signals::ReloadAll);
+            return;
+        }
         let content = match event.kind {
             EventKind::Create(_) | EventKind::Remove(_) => true,
             EventKind::Modify(ModifyKind::Metadata(_)) => false,

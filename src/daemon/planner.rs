@@ -187,10 +187,15 @@ impl<C: Channel> Daemon<C> {
         paths: &[PathBuf],
         now: Timestamp,
     ) -> anyhow::Result<PlanSummary> {
+        // A path without a YAML extension below the announcements is a directory (moved in or
+        // out, or made and filled before its watch was set): every file under it changed, and
+        // only a full load sees which.
         let needs_full = paths.iter().any(|p| {
             p.file_name().is_some_and(|n| n == COMMUNE_FILE)
                 || p.starts_with(&self.settings.templates)
                 || p.extension().is_some_and(|e| e == "tera")
+                || (p.starts_with(&self.settings.dir)
+                    && !p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
         });
         if needs_full || self.loaded.read().await.is_none() {
             return self.load_all(now).await;
