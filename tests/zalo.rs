@@ -78,6 +78,28 @@ async fn spend_refresh_token(sim: &Sim, refresh_token: &str) {
     assert!(spent.text().await.expect("body").contains("access_token"));
 }
 
+/// The commune's stored token pair.
+async fn stored(store: &Store) -> loa::ledger::StoredTokens {
+    store
+        .zalo_tokens("default")
+        .await
+        .expect("read")
+        .expect("tokens")
+}
+
+/// A simulator whose population is one follower, `1000000000000000001`.
+async fn one_follower_sim() -> Sim {
+    let population = Population {
+        users: vec![user("1000000000000000001")],
+        ..Population::default()
+    };
+    start_sim(SimConfig {
+        population,
+        ..SimConfig::default()
+    })
+    .await
+}
+
 fn user(id: &str) -> SimUser {
     SimUser {
         user_id: id.into(),
@@ -334,15 +356,7 @@ async fn every_error_the_simulator_produces_is_classified() {
 
 #[tokio::test]
 async fn a_refusal_of_the_oa_itself_gives_up_on_nobody_and_pauses_the_channel() {
-    let population = Population {
-        users: vec![user("1000000000000000001")],
-        ..Population::default()
-    };
-    let sim = start_sim(SimConfig {
-        population,
-        ..SimConfig::default()
-    })
-    .await;
+    let sim = one_follower_sim().await;
     let db = support::sqlite();
     let store = db.store().await;
     // The operator mistyped the app secret: every call's appsecret_proof is wrong (-242).
@@ -792,11 +806,7 @@ async fn a_refused_refresh_never_replaces_good_tokens() {
     let db = support::sqlite();
     let store = db.store().await;
     let ch = channel(&sim, &store, "n1", zalo_config(&sim)).await;
-    let before = store
-        .zalo_tokens("default")
-        .await
-        .expect("read")
-        .expect("tokens");
+    let before = stored(&store).await;
     // Spend the stored refresh token behind loa's back (as a second, misconfigured integration
     // would): Zalo then answers loa's refresh with an error body, with HTTP 200.
     spend_refresh_token(&sim, &before.refresh_token).await;
@@ -806,11 +816,7 @@ async fn a_refused_refresh_never_replaces_good_tokens() {
         .await
         .expect_err("refused");
     assert!(err.to_string().contains("-14002"), "{err}");
-    let after = store
-        .zalo_tokens("default")
-        .await
-        .expect("read")
-        .expect("tokens");
+    let after = stored(&store).await;
     assert_eq!(
         (
             after.access_token.as_str(),
@@ -834,11 +840,7 @@ async fn a_new_pair_the_database_refuses_at_first_is_kept() {
     let db = support::sqlite();
     let store = db.store().await;
     let ch = channel(&sim, &store, "n1", zalo_config(&sim)).await;
-    let before = store
-        .zalo_tokens("default")
-        .await
-        .expect("read")
-        .expect("tokens");
+    let before = stored(&store).await;
     // The database refuses to store a new pair for a moment (a full disk, a fail-over), after
     // Zalo has already spent the old refresh token.
     sqlx::query(
@@ -864,11 +866,7 @@ async fn a_new_pair_the_database_refuses_at_first_is_kept() {
         .await
         .expect("the new pair is kept until the database takes it");
     lifted.await.expect("lifted");
-    let after = store
-        .zalo_tokens("default")
-        .await
-        .expect("read")
-        .expect("tokens");
+    let after = stored(&store).await;
     assert_eq!(after.access_token, access.token);
     assert_ne!(after.refresh_token, before.refresh_token);
     assert_eq!(after.generation, before.generation + 1);
@@ -893,11 +891,7 @@ async fn a_failed_early_refresh_waits_instead_of_retrying_on_every_send() {
         ..zalo_config(&sim)
     };
     let ch = channel(&sim, &store, "n1", config).await;
-    let before = store
-        .zalo_tokens("default")
-        .await
-        .expect("read")
-        .expect("tokens");
+    let before = stored(&store).await;
     // The refresh token spent behind loa's back: every refresh is refused.
     spend_refresh_token(&sim, &before.refresh_token).await;
     let refused = sim.stats().refresh_reuse_rejections;
@@ -918,15 +912,7 @@ async fn a_failed_early_refresh_waits_instead_of_retrying_on_every_send() {
 
 #[tokio::test]
 async fn a_long_text_goes_in_numbered_parts() {
-    let population = Population {
-        users: vec![user("1000000000000000001")],
-        ..Population::default()
-    };
-    let sim = start_sim(SimConfig {
-        population,
-        ..SimConfig::default()
-    })
-    .await;
+    let sim = one_follower_sim().await;
     let db = support::sqlite();
     let store = db.store().await;
     let ch = channel(&sim, &store, "n1", zalo_config(&sim)).await;
