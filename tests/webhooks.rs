@@ -294,6 +294,18 @@ async fn receipts_reads_and_replies_from_the_simulator() {
 
 #[tokio::test]
 async fn heads_confirm_by_reply_and_are_thanked() {
+    heads_confirm(false).await;
+}
+
+/// Heads who answer in their village's Zalo group (`user_send_group_text`) rather than to the OA.
+#[tokio::test]
+async fn heads_who_answer_in_their_village_group_confirm_too() {
+    heads_confirm(true).await;
+}
+
+/// Three villages' heads, asked to confirm a storm warning, each reply "đã nhận" (or the like):
+/// to the OA, or, `in_groups`, in their village's group, which the warning went to.
+async fn heads_confirm(in_groups: bool) {
     use loa::clock::Clock;
     use loa::daemon::Daemon;
     use loa::deliver::select::AnyChannel;
@@ -305,12 +317,16 @@ async fn heads_confirm_by_reply_and_are_thanked() {
     let population = Population::generate(&GenerateSpec {
         villages: 3,
         followers: 12,
-        group_share: 0.0,
+        group_share: if in_groups { 1.0 } else { 0.0 },
         stale_share: 0.0,
         non_follower_share: 0.0,
         seed: 9,
     });
-    let sim = support::zalo::start_sim(population.clone(), support::zalo::quick_people()).await;
+    let people = loa::sim::People {
+        in_group_reply_share: if in_groups { 1.0 } else { 0.0 },
+        ..support::zalo::quick_people()
+    };
+    let sim = support::zalo::start_sim(population.clone(), people).await;
     let now = Timestamp::now();
     let config = zalo_for(&sim, &store).await;
     let open = || {
@@ -339,8 +355,13 @@ async fn heads_confirm_by_reply_and_are_thanked() {
             .iter()
             .find(|u| u.head && u.tags.contains(&g.name))
             .expect("head");
+        let group = if in_groups {
+            format!(", zalo_group: \"{}\"", g.group_id)
+        } else {
+            String::new()
+        };
         commune.push_str(&format!(
-            "  - {{ id: v{i}, name: \"{}\", heads: [{{ name: \"{}\", zalo_user: \"{}\" }}] }}\n",
+            "  - {{ id: v{i}, name: \"{}\"{group}, heads: [{{ name: \"{}\", zalo_user: \"{}\" }}] }}\n",
             g.name, head.display_name, head.user_id
         ));
     }

@@ -161,9 +161,14 @@ pub async fn apply(
             }
             None => "no follower".into(),
         },
-        "user_send_text" => match &event.sender {
+        // A head may answer in the village group instead of to the OA: the same reply, from the
+        // same person (Zalo names the group as the recipient). Only a text to the OA reopens
+        // the 7-day window; for one in a group that is not documented.
+        "user_send_text" | "user_send_group_text" => match &event.sender {
             Some(sender) => {
-                store.touch_interaction(commune, &sender.id, at).await?;
+                if event.event_name == "user_send_text" {
+                    store.touch_interaction(commune, &sender.id, at).await?;
+                }
                 let text = message.text.clone().unwrap_or_default();
                 let (inbound, confirmed_before) = store
                     .record_inbound(commune, &sender.id, message.msg_id.as_deref(), &text, at)

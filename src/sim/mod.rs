@@ -106,6 +106,9 @@ pub struct People {
     /// Share of village heads who answer (`user_send_text`) after `reply_delay`.
     pub head_reply_share: f64,
     pub reply_delay: Duration,
+    /// Of those answers to a message in their village's group, the share written in the group
+    /// (`user_send_group_text`, the group as recipient) rather than to the OA.
+    pub in_group_reply_share: f64,
     /// Whether a group send yields a `user_received_message` per member (unconfirmed in Zalo).
     pub group_receipts: bool,
     /// Expected follow/unfollow events per minute.
@@ -120,6 +123,7 @@ impl Default for People {
             seen_share: 0.7,
             head_reply_share: 0.8,
             reply_delay: Duration::from_secs(10),
+            in_group_reply_share: 0.0,
             group_receipts: false,
             churn_per_minute: 0.0,
         }

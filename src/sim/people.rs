@@ -96,9 +96,18 @@ pub(crate) fn plan(sim: &Sim, queue: &mut Queue, seq: u64, accepted: Instant) {
             planned.push((people.seen_delay, e));
         }
         if head && st.rng.random_bool(people.head_reply_share.clamp(0.0, 1.0)) {
-            let mut e = event(sim, "user_send_text");
+            let in_group = matches!(reached, Reached::Group(_))
+                && st
+                    .rng
+                    .random_bool(people.in_group_reply_share.clamp(0.0, 1.0));
+            let (name, recipient) = if in_group {
+                ("user_send_group_text", &to)
+            } else {
+                ("user_send_text", &oa)
+            };
+            let mut e = event(sim, name);
             e.sender = id(&user_id);
-            e.recipient = id(&oa);
+            e.recipient = id(recipient);
             let text = REPLIES[st.rng.random_range(0..REPLIES.len())];
             e.message = Some(EventMessage {
                 text: Some(text.into()),
@@ -128,6 +137,9 @@ pub(crate) fn apply(sim: &Sim, e: &WebhookEvent) -> (Option<String>, bool) {
                 st.counters.stats.replies += 1;
             }
         }
+        // Written in the group, not to the OA: whether that opens the 7-day window is not
+        // documented, so it does not here.
+        "user_send_group_text" => st.counters.stats.replies += 1,
         "follow" | "unfollow" => {
             if let Some(at) = e.follower.as_ref().and_then(|f| st.user_at(&f.id)) {
                 st.users[at as usize].follower = e.event_name == "follow";
