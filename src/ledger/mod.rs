@@ -13,6 +13,7 @@ mod followers;
 mod migrate;
 mod occurrences;
 mod receipts;
+mod replies;
 pub mod report;
 mod states;
 mod tokens;
