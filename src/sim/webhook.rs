@@ -63,8 +63,9 @@ impl Ord for Pending {
 
 /// Concurrent webhook POSTs at most; more wait their turn.
 const MAX_POSTS: usize = 64;
-/// How long one webhook POST may take (Zalo wants an answer within 2 s).
-const POST_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long one webhook POST may take: Zalo counts an answer later than 2 s as a failure and
+/// sends the event again, and so does the simulator.
+const POST_TIMEOUT: Duration = Duration::from_secs(2);
 
 pub(crate) struct Queue {
     heap: BinaryHeap<Reverse<Pending>>,

@@ -271,6 +271,50 @@ async fn failed_webhooks_are_given_up_after_the_last_retry() {
 }
 
 #[tokio::test]
+async fn an_answer_later_than_two_seconds_counts_as_failed_and_is_retried() {
+    // A receiver that takes 2.5 s to answer the first delivery, then answers at once.
+    let answers = Arc::new(Mutex::new(0usize));
+    let seen = answers.clone();
+    let app = axum::Router::new().route(
+        "/webhook",
+        axum::routing::post(move || {
+            let seen = seen.clone();
+            async move {
+                let first = {
+                    let mut n = seen.lock().unwrap();
+                    *n += 1;
+                    *n == 1
+                };
+                if first {
+                    tokio::time::sleep(Duration::from_millis(2_500)).await;
+                }
+                StatusCode::OK
+            }
+        }),
+    );
+    let listener = loa::listen::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/webhook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let h = start(SimConfig {
+        webhook_url: Some(url),
+        webhook_retry_delays: vec![Duration::from_millis(10)],
+        people: People {
+            seen_share: 0.0,
+            ..quick_people()
+        },
+        ..config()
+    })
+    .await;
+    assert_eq!(h.cs(FRESH, "x").await.error(), 0);
+    eventually("retried after the slow answer", || {
+        h.sim.stats().webhooks_sent == 1
+    })
+    .await;
+    let stats = h.sim.stats();
+    assert_eq!((stats.webhooks_failed, stats.webhooks_retried), (1, 1));
+}
+
+#[tokio::test]
 async fn churn_follows_and_unfollows() {
     let (rx, url) = receiver().await;
     let h = start(SimConfig {
