@@ -1414,3 +1414,20 @@ async fn a_thank_you_stuck_behind_a_fan_out_does_not_hold_up_the_events_after_it
         1
     );
 }
+
+#[tokio::test]
+async fn a_send_not_yet_expanded_is_pending_not_done() {
+    for db in support::databases().await {
+        let store = db.store().await;
+        // Claimed by a daemon that has not written its deliveries yet (as beside `loa send`).
+        let (claimed, at) = claimed_at_two(&store, "n1", &[("bao", true)]).await;
+        let p = store.progress(claimed[0].id).await.expect("progress");
+        assert_eq!((p.total, p.pending), (0, 1), "{}", db.name);
+        store
+            .expand(C, &claimed[0], &[target(1)], None, "n1", at)
+            .await
+            .expect("expand");
+        let p = store.progress(claimed[0].id).await.expect("progress");
+        assert_eq!((p.total, p.pending), (1, 1), "{}", db.name);
+    }
+}

@@ -161,7 +161,8 @@ async fn send(
 fn draw(p: &Progress, lang: Lang) {
     const WIDTH: i64 = 30;
     let done = p.sent + p.failed;
-    let filled = (done * WIDTH).checked_div(p.total).unwrap_or(WIDTH);
+    // Nothing to count yet (the send is still being expanded): an empty bar, not a full one.
+    let filled = (done * WIDTH).checked_div(p.total).unwrap_or(0);
     let bar: String = (0..WIDTH)
         .map(|i| if i < filled { '#' } else { '·' })
         .collect();

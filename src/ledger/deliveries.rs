@@ -790,6 +790,9 @@ pub struct Progress {
 }
 
 impl Store {
+    /// How far the send `occurrence` has got. A send not yet expanded into its deliveries (a
+    /// daemon beside `loa send` claimed it first and is still writing them) counts as one
+    /// pending, not as nothing to do.
     pub async fn progress(&self, occurrence: i64) -> sqlx::Result<Progress> {
         let rows = sqlx::query(
             "SELECT state, COUNT(*) AS n FROM deliveries WHERE occurrence_id = $1 GROUP BY state",
@@ -798,6 +801,18 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         let mut p = Progress::default();
+        if rows.is_empty() {
+            let state: Option<String> = sqlx::query("SELECT state FROM occurrences WHERE id = $1")
+                .bind(occurrence)
+                .fetch_optional(&self.pool)
+                .await?
+                .map(|r| r.try_get("state"))
+                .transpose()?;
+            if matches!(state.as_deref(), Some("planned" | "claimed")) {
+                p.pending = 1;
+            }
+            return Ok(p);
+        }
         for r in rows {
             let (state, n): (String, i64) = (r.try_get("state")?, r.try_get("n")?);
             p.total += n;
