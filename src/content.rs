@@ -71,6 +71,28 @@ impl Repo {
     }
 }
 
+/// Reads and checks one file as `loa check` does, against the loaded commune and templates: a
+/// same-id twin, the YAML and its fields, then the renders. The announcement and its source, or
+/// every problem found.
+pub fn check_file(
+    dir: &Path,
+    path: &Path,
+    commune: &Commune,
+    templates: &Templates,
+) -> Result<(Announcement, String), Vec<Problem>> {
+    if let Some(other) = announce::same_id_file(path) {
+        return Err(vec![announce::same_id_problem(dir, path, &other)]);
+    }
+    let source = announce::read_file(path)?;
+    let ann = announce::announcement_from_text(dir, path, &source, Some(commune))?;
+    let problems = render_problems(&ann, commune, templates);
+    if problems.is_empty() {
+        Ok((ann, source))
+    } else {
+        Err(problems)
+    }
+}
+
 /// Renders the announcement the ways it will be sent — every rule (each reminder offset) for
 /// every village — and reports what fails or is too long.
 pub fn render_problems(
@@ -142,15 +164,7 @@ fn every_sample(
     match (&rule.kind, &ann.event) {
         (RuleKind::BeforeEvent { offsets }, Some(event)) => offsets
             .iter()
-            .filter_map(|offset| {
-                let at = event.starts.checked_sub(*offset).ok()?;
-                Some((
-                    at,
-                    Trigger::BeforeEvent {
-                        offset: announce::values::format_duration(*offset),
-                    },
-                ))
-            })
+            .filter_map(|offset| reminder(event, *offset))
             .collect(),
         _ => sample(ann, commune, rule).into_iter().collect(),
     }
@@ -182,16 +196,20 @@ pub fn sample(
                 },
             ))
         }
-        RuleKind::BeforeEvent { offsets } => {
-            let event = ann.event.as_ref()?;
-            let offset = offsets.first()?;
-            let at = event.starts.checked_sub(*offset).ok()?;
-            Some((
-                at,
-                Trigger::BeforeEvent {
-                    offset: announce::values::format_duration(*offset),
-                },
-            ))
-        }
+        RuleKind::BeforeEvent { offsets } => reminder(ann.event.as_ref()?, *offsets.first()?),
     }
+}
+
+/// The send of a reminder `offset` before `event`, with its trigger.
+fn reminder(
+    event: &crate::announce::model::Event,
+    offset: jiff::SignedDuration,
+) -> Option<(Timestamp, Trigger)> {
+    let at = event.starts.checked_sub(offset).ok()?;
+    Some((
+        at,
+        Trigger::BeforeEvent {
+            offset: announce::values::format_duration(offset),
+        },
+    ))
 }

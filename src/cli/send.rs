@@ -45,27 +45,18 @@ pub fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
     // The file must be valid before anything is sent, with everything `loa check` asks of it:
     // the daemon keeps the last good version of a file that fails, and that older version is
     // what would go out.
-    let commune = crate::announce::load_commune(&dir).ok();
-    let problems = match crate::announce::read_file(&args.file) {
-        Ok(text) => {
-            match crate::announce::announcement_from_text(&dir, &args.file, &text, commune.as_ref())
-            {
-                Err(problems) => Some(problems),
-                Ok(ann) => {
-                    let mut problems = Vec::new();
-                    if let Some(other) = crate::announce::same_id_file(&args.file) {
-                        problems.push(crate::announce::same_id_problem(&dir, &args.file, &other));
-                    }
-                    if let Some(commune) = &commune {
-                        let (templates, _) =
-                            crate::render::Templates::load(&config.templates_dir());
-                        problems.extend(crate::content::render_problems(&ann, commune, &templates));
-                    }
-                    (!problems.is_empty()).then_some(problems)
-                }
-            }
+    let problems = match crate::announce::load_commune(&dir) {
+        Ok(commune) => {
+            let (templates, _) = crate::render::Templates::load(&config.templates_dir());
+            crate::content::check_file(&dir, &args.file, &commune, &templates).err()
         }
-        Err(p) => Some(p),
+        // Without a commune the file is still checked for what does not need one.
+        Err(_) => match crate::announce::read_file(&args.file) {
+            Ok(text) => {
+                crate::announce::announcement_from_text(&dir, &args.file, &text, None).err()
+            }
+            Err(p) => Some(p),
+        },
     };
     if let Some(problems) = problems {
         super::print_problems(&problems, cli.lang);

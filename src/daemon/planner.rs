@@ -543,28 +543,12 @@ fn release_freed_memory() {
 
 /// Reads and checks one file against the loaded commune and templates.
 fn check_one(dir: &Path, path: &Path, commune: &Commune, templates: &Templates) -> Entry {
-    if let Some(other) = announce::same_id_file(path) {
-        return Entry::Invalid {
-            problems: vec![announce::same_id_problem(dir, path, &other)],
-        };
-    }
-    let source = match announce::read_file(path) {
-        Ok(s) => s,
-        Err(problems) => return Entry::Invalid { problems },
-    };
-    match announce::announcement_from_text(dir, path, &source, Some(commune)) {
+    match content::check_file(dir, path, commune, templates) {
+        Ok((ann, source)) => Entry::Valid {
+            ann: Box::new(ann),
+            source,
+        },
         Err(problems) => Entry::Invalid { problems },
-        Ok(ann) => {
-            let problems = content::render_problems(&ann, commune, templates);
-            if problems.is_empty() {
-                Entry::Valid {
-                    ann: Box::new(ann),
-                    source,
-                }
-            } else {
-                Entry::Invalid { problems }
-            }
-        }
     }
 }
 
