@@ -78,6 +78,17 @@ async fn spend_refresh_token(sim: &Sim, refresh_token: &str) {
     assert!(spent.text().await.expect("body").contains("access_token"));
 }
 
+/// The one text column of every row `sql` selects.
+async fn texts(store: &Store, sql: &str) -> Vec<String> {
+    sqlx::query(sql)
+        .fetch_all(store.pool())
+        .await
+        .expect("rows")
+        .into_iter()
+        .map(|r| r.get::<String, _>(0))
+        .collect()
+}
+
 /// The commune's stored token pair.
 async fn stored(store: &Store) -> loa::ledger::StoredTokens {
     store
@@ -559,14 +570,11 @@ async fn followers_outside_groups_are_reached_one_by_one() {
     let messages = sim.messages();
     assert_eq!(messages.iter().filter(|m| m.kind == "group").count(), 4);
     assert_eq!(messages.iter().filter(|m| m.kind == "cs").count(), 296);
-    let ids: Vec<String> =
-        sqlx::query("SELECT provider_message_id FROM deliveries WHERE state = 'sent'")
-            .fetch_all(daemon.store.pool())
-            .await
-            .expect("ids")
-            .into_iter()
-            .map(|r| r.get::<String, _>(0))
-            .collect();
+    let ids = texts(
+        &daemon.store,
+        "SELECT provider_message_id FROM deliveries WHERE state = 'sent'",
+    )
+    .await;
     let sim_ids: std::collections::HashSet<&str> =
         messages.iter().map(|m| m.message_id.as_str()).collect();
     assert!(
@@ -780,13 +788,7 @@ async fn a_long_text_cut_off_by_the_rate_limit_resumes_at_the_part_that_failed()
     assert_eq!(parts.len(), 3 * total as usize, "{parts:?}");
     assert!(parts.values().all(|n| *n == 1), "a part twice: {parts:?}");
     // Each delivery keeps the ids of all its parts, in order.
-    let ids: Vec<String> = sqlx::query("SELECT provider_message_id FROM deliveries")
-        .fetch_all(daemon.store.pool())
-        .await
-        .expect("ids")
-        .into_iter()
-        .map(|r| r.get::<String, _>(0))
-        .collect();
+    let ids = texts(&daemon.store, "SELECT provider_message_id FROM deliveries").await;
     assert!(ids.iter().all(|i| i.split(',').count() == 3), "{ids:?}");
     // And the limit did cut texts off: some deliveries took more than one attempt.
     let attempts: i64 = sqlx::query("SELECT MAX(attempts) FROM deliveries")

@@ -239,6 +239,19 @@ async fn head_replies_without_a_webhook_and_group_receipts() {
     .await;
 }
 
+/// Webhooks to `url`, retried after `delays`, from people who receive but never read.
+fn unread(url: String, delays: Vec<Duration>) -> SimConfig {
+    SimConfig {
+        webhook_url: Some(url),
+        webhook_retry_delays: delays,
+        people: People {
+            seen_share: 0.0,
+            ..quick_people()
+        },
+        ..config()
+    }
+}
+
 #[tokio::test]
 async fn failed_webhooks_are_given_up_after_the_last_retry() {
     // Nothing listens on this port (bound then dropped).
@@ -247,15 +260,10 @@ async fn failed_webhooks_are_given_up_after_the_last_retry() {
         .local_addr()
         .unwrap()
         .port();
-    let h = start(SimConfig {
-        webhook_url: Some(format!("http://127.0.0.1:{port}/webhook")),
-        webhook_retry_delays: vec![Duration::from_millis(10), Duration::from_millis(10)],
-        people: People {
-            seen_share: 0.0,
-            ..quick_people()
-        },
-        ..config()
-    })
+    let h = start(unread(
+        format!("http://127.0.0.1:{port}/webhook"),
+        vec![Duration::from_millis(10), Duration::from_millis(10)],
+    ))
     .await;
     assert_eq!(h.cs(FRESH, "x").await.error(), 0);
     eventually("given up", || h.sim.stats().webhooks_given_up == 1).await;
@@ -295,16 +303,7 @@ async fn an_answer_later_than_two_seconds_counts_as_failed_and_is_retried() {
     let listener = loa::listen::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/webhook", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await });
-    let h = start(SimConfig {
-        webhook_url: Some(url),
-        webhook_retry_delays: vec![Duration::from_millis(10)],
-        people: People {
-            seen_share: 0.0,
-            ..quick_people()
-        },
-        ..config()
-    })
-    .await;
+    let h = start(unread(url, vec![Duration::from_millis(10)])).await;
     assert_eq!(h.cs(FRESH, "x").await.error(), 0);
     eventually("retried after the slow answer", || {
         h.sim.stats().webhooks_sent == 1
