@@ -169,7 +169,7 @@ async fn ctrl_c_records_what_went_out_and_leaves_the_rest_to_the_daemon() {
         .expect("loa send stops")
         .expect("output");
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(out.status.code(), Some(3), "the rest is left: {stderr}");
     let store = loa::ledger::Store::open(&format!("sqlite://{}", dir.join("loa.db").display()))
         .await
         .expect("ledger");
@@ -183,4 +183,84 @@ async fn ctrl_c_records_what_went_out_and_leaves_the_rest_to_the_daemon() {
         stderr.contains("loa run"),
         "the rest is left to the daemon: {stderr}"
     );
+}
+
+#[tokio::test]
+async fn only_the_named_file_is_planned_and_nothing_else_is_cancelled() {
+    // Two checkouts share one ledger, as a leader's laptop beside the daemon on PostgreSQL: the
+    // second lacks the meeting and holds a draft.
+    let (first, second) = (repo(), repo());
+    let db = first.path().join("loa.db");
+    let send = |dir: &std::path::Path, file: &str| {
+        Command::new(env!("CARGO_BIN_EXE_loa"))
+            .args(["send", file, "--now"])
+            .current_dir(dir)
+            .env("LOA_DATABASE", format!("sqlite://{}", db.display()))
+            .env("LOA_LOG_CHANNEL_PATH", dir.join("sends.jsonl"))
+            .env("LOA_LOG", "warn")
+            .env_remove("LOA_NOW")
+            .output()
+            .expect("loa send")
+    };
+    let out = send(first.path(), "announcements/hop-thon-yen-ngua.yaml");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::remove_file(second.path().join("announcements/hop-thon-yen-ngua.yaml")).expect("rm");
+    std::fs::copy(
+        second.path().join("announcements/cat-dien-2026-12-05.yaml"),
+        second.path().join("announcements/nhap.yaml"),
+    )
+    .expect("draft");
+    let out = send(second.path(), "announcements/tiem-phong-dai.yaml");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let store = loa::ledger::Store::open(&format!("sqlite://{}", db.display()))
+        .await
+        .expect("ledger");
+    let stored = store.stored_announcements("default").await.expect("stored");
+    let mut active: Vec<&str> = stored
+        .iter()
+        .filter(|(_, s)| s.active)
+        .map(|(id, _)| id.as_str())
+        .collect();
+    active.sort_unstable();
+    assert_eq!(
+        active,
+        ["hop-thon-yen-ngua", "tiem-phong-dai"],
+        "the two files sent, nothing else planned, the meeting not cancelled"
+    );
+}
+
+#[test]
+fn messages_still_waiting_after_the_wait_exit_3() {
+    let repo = repo();
+    let dir = repo.path();
+    // Every write fails (ENOSPC): each message waits for a retry past `--wait`.
+    let out = Command::new(env!("CARGO_BIN_EXE_loa"))
+        .args([
+            "send",
+            "announcements/hop-thon-yen-ngua.yaml",
+            "--now",
+            "--wait",
+            "1",
+        ])
+        .current_dir(dir)
+        .env(
+            "LOA_DATABASE",
+            format!("sqlite://{}", dir.join("loa.db").display()),
+        )
+        .env("LOA_LOG_CHANNEL_PATH", "/dev/full")
+        .env("LOA_LOG", "warn")
+        .env_remove("LOA_NOW")
+        .output()
+        .expect("loa send");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("loa run"), "{stderr}");
 }

@@ -45,35 +45,47 @@ pub fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
     // The file must be valid before anything is sent, with everything `loa check` asks of it:
     // the daemon keeps the last good version of a file that fails, and that older version is
     // what would go out.
-    let problems = match crate::announce::load_commune(&dir) {
-        Ok(commune) => {
-            let (templates, _) = crate::render::Templates::load(&config.templates_dir());
-            crate::content::check_file(&dir, &args.file, &commune, &templates).err()
+    let commune = match crate::announce::load_commune(&dir) {
+        Ok(commune) => commune,
+        Err(problems) => {
+            super::print_problems(&problems, cli.lang);
+            return Ok(ExitCode::from(1));
         }
-        // Without a commune the file is still checked for what does not need one.
-        Err(_) => match crate::announce::read_file(&args.file) {
-            Ok(text) => {
-                crate::announce::announcement_from_text(&dir, &args.file, &text, None).err()
-            }
-            Err(p) => Some(p),
-        },
     };
-    if let Some(problems) = problems {
-        super::print_problems(&problems, cli.lang);
-        return Ok(ExitCode::from(1));
-    }
-    let id = crate::announce::announcement_id(&dir, &args.file);
+    let (templates, _) = crate::render::Templates::load(&config.templates_dir());
+    let source = match crate::content::check_file(&dir, &args.file, &commune, &templates) {
+        Ok((_, source)) => source,
+        Err(problems) => {
+            super::print_problems(&problems, cli.lang);
+            return Ok(ExitCode::from(1));
+        }
+    };
+    let file = File {
+        path: crate::daemon::absolute(args.file.clone()),
+        commune,
+        templates,
+        source,
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(send(cli, args, config, &id))
+    runtime.block_on(send(cli, args, config, file))
+}
+
+/// The checked file, with what it was checked against.
+struct File {
+    path: PathBuf,
+    commune: crate::announce::model::Commune,
+    templates: crate::render::Templates,
+    /// The text checked: what is planned, whatever the file holds by then.
+    source: String,
 }
 
 async fn send(
     cli: &Cli,
     args: &Args,
     config: crate::config::Config,
-    id: &str,
+    file: File,
 ) -> anyhow::Result<ExitCode> {
     let settings = Settings::from_config(&config);
     let store = Store::open(&config.database).await?;
@@ -84,8 +96,12 @@ async fn send(
     }
     let tz = jiff::tz::TimeZone::get("Asia/Ho_Chi_Minh").unwrap_or(jiff::tz::TimeZone::UTC);
     let now = cli.now(&tz)?;
-    daemon.load_all(now).await?;
-    let occurrence = daemon.send_now(id, now).await?;
+    // Only this file is planned: the directory may be another checkout than the daemon's, whose
+    // missing files must not be cancelled nor its drafts planned.
+    let id = daemon
+        .load_alone(file.commune, file.templates, &file.path, file.source, now)
+        .await?;
+    let occurrence = daemon.send_now(&id, now).await?;
     // Ctrl-C or SIGTERM: the chunk already claimed goes out and is recorded, nothing more is
     // claimed, and the rest is left to the daemon (killed outright, the chunks on the wire would
     // be in doubt: not sent again, or sent twice if urgent).
@@ -145,7 +161,20 @@ async fn send(
     let report = store.report(&config.commune_id, &selection).await?;
     print!("{}", super::report_text::table(&report, &tz, cli.lang));
     store.close().await;
-    Ok(ExitCode::SUCCESS)
+    Ok(ExitCode::from(exit_code(&progress)))
+}
+
+/// 0: every message final, and some reached; 3: some left to the daemon (after `--wait`, or
+/// stopped); 4: all final and none reached, so a script or an operator sees at once that the
+/// announcement reached nobody.
+fn exit_code(p: &Progress) -> u8 {
+    if p.pending > 0 {
+        3
+    } else if p.sent == 0 {
+        4
+    } else {
+        0
+    }
 }
 
 /// `[##########··········] 512/1000  gửi 500 · lỗi 12`, redrawn in place.
@@ -168,4 +197,24 @@ fn draw(p: &Progress, lang: Lang) {
         p.total, p.sent, p.failed
     );
     let _ = err.flush();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_exit_code_tells_reached_left_and_reached_nobody_apart() {
+        let p = |sent, failed, pending| Progress {
+            total: sent + failed + pending,
+            sent,
+            failed,
+            pending,
+        };
+        assert_eq!(exit_code(&p(90, 10, 0)), 0, "some refused: still a send");
+        assert_eq!(exit_code(&p(50, 0, 50)), 3);
+        assert_eq!(exit_code(&p(0, 0, 1)), 3, "not yet expanded");
+        assert_eq!(exit_code(&p(0, 100, 0)), 4);
+        assert_eq!(exit_code(&p(0, 0, 0)), 4, "an audience of nobody");
+    }
 }

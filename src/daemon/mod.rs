@@ -70,13 +70,6 @@ impl Settings {
         } else {
             config.node_id.clone()
         };
-        // Absolute, because the file watcher reports absolute paths and they are matched to
-        // announcement ids by this prefix.
-        let absolute = |p: PathBuf| {
-            std::fs::canonicalize(&p)
-                .or_else(|_| std::path::absolute(&p))
-                .unwrap_or(p)
-        };
         Settings {
             commune_id: config.commune_id.clone(),
             dir: absolute(config.announcements.clone()),
@@ -90,6 +83,14 @@ impl Settings {
             retry_base: SignedDuration::from_secs(i64::from(config.retry_base_secs.max(1))),
         }
     }
+}
+
+/// Absolute, because the file watcher reports absolute paths and they are matched to announcement
+/// ids by the directory's prefix.
+pub fn absolute(p: PathBuf) -> PathBuf {
+    std::fs::canonicalize(&p)
+        .or_else(|_| std::path::absolute(&p))
+        .unwrap_or(p)
 }
 
 pub struct Daemon<C: Channel> {

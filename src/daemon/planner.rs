@@ -233,6 +233,42 @@ impl<C: Channel> Daemon<C> {
         self.plan_entries(loaded, entries, now, false).await
     }
 
+    /// Plans the one file at `path` (absolute, inside the announcement directory) from the text
+    /// `source` already checked against `commune` and `templates`, for `loa send`: the rest of the
+    /// directory is neither planned nor cancelled, as it may be another checkout than the
+    /// daemon's. Returns the announcement's id.
+    pub async fn load_alone(
+        &self,
+        commune: Commune,
+        templates: Templates,
+        path: &Path,
+        source: String,
+        now: Timestamp,
+    ) -> anyhow::Result<String> {
+        let id = self
+            .announcement_id_of(path)
+            .ok_or_else(|| anyhow::anyhow!("{} is not an announcement file", path.display()))?;
+        let ann =
+            announce::announcement_from_text(&self.settings.dir, path, &source, Some(&commune))
+                .map_err(|_| anyhow::anyhow!("{} no longer validates", path.display()))?;
+        self.store
+            .upsert_commune(&self.settings.commune_id, &commune.name, now)
+            .await?;
+        let mut guard = self.loaded.write().await;
+        let loaded = guard.get_or_insert_with(|| Loaded {
+            commune,
+            templates,
+            announcements: HashMap::new(),
+        });
+        let entry = Entry::Valid {
+            ann: Box::new(ann),
+            source,
+        };
+        let entries = HashMap::from([(id.clone(), (path.to_path_buf(), entry))]);
+        self.plan_entries(loaded, entries, now, false).await?;
+        Ok(id)
+    }
+
     /// Writes occurrences up to `now + horizon` for every known announcement, reading their
     /// current versions from the ledger.
     pub async fn extend_horizon(&self, now: Timestamp) -> anyhow::Result<PlanSummary> {
