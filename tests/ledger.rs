@@ -494,12 +494,58 @@ async fn story(store: &Store) {
     );
     assert_eq!(
         store
-            .pending_webhooks(C, 10, at)
+            .claim_webhooks(C, 10, at, at + SignedDuration::from_mins(5))
             .await
             .expect("pending")
             .len(),
         1
     );
+}
+
+#[tokio::test]
+async fn daemons_claim_disjoint_webhook_events_and_a_dead_ones_after_its_lease() {
+    // Two daemons woken by the same burst of webhooks: each event is applied by one of them (a
+    // reply applied by both thanked its head twice).
+    for db in support::databases().await {
+        let (a, b) = (db.store().await, db.store().await);
+        let at = Timestamp::from_second(1_790_000_000).expect("at");
+        for i in 0..100 {
+            a.store_webhook(C, &format!("k{i}"), "follow", "{}", at)
+                .await
+                .expect("store");
+        }
+        let lease = at + SignedDuration::from_mins(5);
+        let (x, y) = tokio::join!(
+            a.claim_webhooks(C, 60, at, lease),
+            b.claim_webhooks(C, 60, at, lease)
+        );
+        let (x, y) = (x.expect("claim a"), y.expect("claim b"));
+        let mut ids: Vec<i64> = x.iter().chain(&y).map(|e| e.id).collect();
+        let claimed = ids.len();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), claimed, "no event claimed twice: {}", db.name);
+        assert_eq!(claimed, 100, "{}", db.name);
+        // Still held a minute later; after the lease, whatever was not finished is claimed again.
+        let later = at + SignedDuration::from_mins(1);
+        let again = a.claim_webhooks(C, 200, later, later + SignedDuration::from_mins(5));
+        assert!(again.await.expect("held").is_empty(), "{}", db.name);
+        for e in &x {
+            a.finish_webhook(e.id, "follow", later)
+                .await
+                .expect("finish");
+        }
+        let after = lease + SignedDuration::from_secs(1);
+        let orphans = b
+            .claim_webhooks(C, 200, after, after + SignedDuration::from_mins(5))
+            .await
+            .expect("after the lease");
+        assert_eq!(orphans.len(), y.len(), "{}", db.name);
+        assert!(
+            orphans.windows(2).all(|w| w[0].id < w[1].id),
+            "oldest first"
+        );
+    }
 }
 
 /// Regression: a daemon and another process opening a new SQLite file at the same moment raced

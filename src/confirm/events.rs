@@ -82,6 +82,10 @@ pub struct Applied {
 const EARLY_FOR: jiff::SignedDuration = jiff::SignedDuration::from_mins(10);
 const EARLY_EVERY: jiff::SignedDuration = jiff::SignedDuration::from_secs(5);
 
+/// How long a batch of events is held by the daemon that claimed it: far longer than applying 200
+/// events takes, and the delay before another daemon applies what a dead one held.
+const CLAIM_FOR: jiff::SignedDuration = jiff::SignedDuration::from_mins(5);
+
 /// How long an event the database refuses is tried again, and how often.
 const FAILING_FOR: jiff::SignedDuration = jiff::SignedDuration::from_hours(24);
 const FAILING_EVERY: jiff::SignedDuration = jiff::SignedDuration::from_mins(1);
@@ -262,7 +266,9 @@ pub async fn apply_pending(
     ctx: &Context,
     now: Timestamp,
 ) -> sqlx::Result<usize> {
-    let batch = store.pending_webhooks(commune, 200, now).await?;
+    let batch = store
+        .claim_webhooks(commune, 200, now, now + CLAIM_FOR)
+        .await?;
     let (mut failed, mut last_error) = (0, None);
     for pending in &batch {
         let applied = match serde_json::from_str::<WebhookEvent>(&pending.body) {

@@ -78,25 +78,38 @@ impl Store {
         row.map(|r| r.try_get::<i64, _>("id")).transpose()
     }
 
-    /// Events received but not yet applied (after a crash, or queued), oldest first, without
-    /// those put off until after `now`.
-    pub async fn pending_webhooks(
+    /// Claims events received but not yet applied (after a crash, or queued), oldest first,
+    /// without those put off until after `now`: each is held until `lease_until` (`retry_at`), so
+    /// daemons sharing the database apply disjoint events and a head is confirmed and thanked
+    /// once. Finishing or deferring an event ends its hold; a daemon that dies holding some leaves
+    /// them to whoever claims after the lease.
+    pub async fn claim_webhooks(
         &self,
         commune: &str,
         limit: i64,
         now: Timestamp,
+        lease_until: Timestamp,
     ) -> sqlx::Result<Vec<PendingEvent>> {
-        let rows = sqlx::query(
-            "SELECT id, body, received_at FROM webhook_events
-             WHERE commune_id = $1 AND processed_at IS NULL AND (retry_at IS NULL OR retry_at <= $3)
-             ORDER BY id LIMIT $2",
-        )
-        .bind(commune)
-        .bind(limit)
-        .bind(micros(now))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.into_iter()
+        let sql = format!(
+            "UPDATE webhook_events SET retry_at = $4
+             WHERE id IN (
+               SELECT id FROM webhook_events
+               WHERE commune_id = $1 AND processed_at IS NULL AND (retry_at IS NULL OR retry_at <= $3)
+               ORDER BY id LIMIT $2 {})
+             RETURNING id, body, received_at",
+            self.skip_locked()
+        );
+        let mut tx = self.write().await?;
+        let rows = sqlx::query(&sql)
+            .bind(commune)
+            .bind(limit)
+            .bind(micros(now))
+            .bind(micros(lease_until))
+            .fetch_all(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        let mut events = rows
+            .into_iter()
             .map(|r| {
                 Ok(PendingEvent {
                     id: r.try_get("id")?,
@@ -104,7 +117,9 @@ impl Store {
                     received_at: super::from_micros(r.try_get("received_at")?),
                 })
             })
-            .collect()
+            .collect::<sqlx::Result<Vec<_>>>()?;
+        events.sort_unstable_by_key(|e| e.id);
+        Ok(events)
     }
 
     /// Puts an event off until `retry_at`, with what applying it found so far.
