@@ -120,3 +120,55 @@ async fn reloads_on_change_and_signal_and_stops_cleanly() {
     let status = child.wait().expect("exit");
     assert!(status.success(), "graceful exit on SIGTERM: {status:?}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_database_outage_is_waited_out_and_an_edit_made_during_it_is_planned_after() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    support::fanout_repo(dir.path(), 2, 2, &support::local_in(86_400));
+    let db = format!("sqlite://{}", dir.path().join("loa.db").display());
+    let mut child = support::spawn_daemon(
+        dir.path(),
+        &[
+            ("LOA_DATABASE", db.clone()),
+            ("LOA_MAX_SLEEP_MS", "100".into()),
+            (
+                "LOA_LOG_CHANNEL_PATH",
+                dir.path().join("sent.jsonl").display().to_string(),
+            ),
+        ],
+    );
+    let store = loa::ledger::Store::open(&db).await.expect("open");
+    eventually(&store, "SELECT COUNT(*) FROM revisions", 2).await;
+    // The ledger fails every query the loop makes (as during a PostgreSQL fail-over), for long
+    // enough that the loop runs into it several times, and a file is saved meanwhile.
+    sqlx::query("ALTER TABLE occurrences RENAME TO occurrences_away")
+        .execute(store.pool())
+        .await
+        .expect("take the table away");
+    let file = dir.path().join("announcements/tb-0000.yaml");
+    let text = std::fs::read_to_string(&file).expect("read");
+    std::fs::write(&file, text.replace("Thông báo 0", "Thông báo 0 (sửa)")).expect("write");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        child.try_wait().expect("try_wait").is_none(),
+        "the daemon waits the outage out"
+    );
+    sqlx::query("ALTER TABLE occurrences_away RENAME TO occurrences")
+        .execute(store.pool())
+        .await
+        .expect("give the table back");
+    // The edit refused during the outage is planned once the ledger answers.
+    eventually(&store, "SELECT COUNT(*) FROM revisions", 3).await;
+    eventually(
+        &store,
+        "SELECT COUNT(*) FROM occurrences WHERE state = 'planned'",
+        2,
+    )
+    .await;
+    std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill -TERM");
+    let status = child.wait().expect("exit");
+    assert!(status.success(), "graceful exit on SIGTERM: {status:?}");
+}

@@ -149,7 +149,12 @@ fn spawn_signals(
             tokio::select! {
                 _ = term.recv() => break,
                 _ = int.recv() => break,
-                _ = hup.recv() => { let _ = tx.send(Signals::ReloadAll).await; }
+                // Sent from a task of its own: during a long fan-out the channel may be full of
+                // file events, and this task must stay free to see SIGTERM.
+                _ = hup.recv() => {
+                    let tx = tx.clone();
+                    tokio::spawn(async move { let _ = tx.send(Signals::ReloadAll).await; });
+                }
             }
         }
         tracing::info!("shutting down");

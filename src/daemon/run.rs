@@ -27,7 +27,14 @@ pub enum Signals {
     ReloadAll,
 }
 
-/// Runs the daemon until `shutdown` is set (and notified through `wake`).
+/// How long the loop waits after a failed turn (the database is down or failing over): doubling
+/// from the first to the last, and back to the first after a turn that works.
+const RETRY_FIRST: Duration = Duration::from_secs(1);
+const RETRY_LAST: Duration = Duration::from_secs(30);
+
+/// Runs the daemon until `shutdown` is set (and notified through `wake`). Fails only when it
+/// cannot start (the ledger or the files cannot be read at all); once running, a failing database
+/// is logged and waited out, and a re-plan it refused is done again in full once it answers.
 pub async fn run<C: Channel>(
     daemon: Arc<Daemon<C>>,
     mut events: mpsc::Receiver<Signals>,
@@ -46,36 +53,36 @@ pub async fn run<C: Channel>(
     daemon.load_all(now).await?;
     let mut next_extend = now + daemon.settings.horizon / 4;
     let stop = || shutdown.load(Ordering::SeqCst);
+    let (mut retry, mut reload_owed, mut events_open) = (RETRY_FIRST, false, true);
     while !stop() {
-        let now = daemon.clock.now();
-        if now >= next_extend {
-            daemon.extend_horizon(now).await?;
-            next_extend = now + daemon.settings.horizon / 4;
+        if reload_owed {
+            match daemon.load_all(daemon.clock.now()).await {
+                Ok(_) => reload_owed = false,
+                Err(e) => {
+                    tracing::error!(error = %format!("{e:#}"), "re-planning failed again; will retry")
+                }
+            }
         }
-        let report = daemon.tick(now, &stop).await?;
-        if report != Default::default() {
-            tracing::info!(?report, "tick");
-        }
+        let sleep = match turn(&daemon, &mut next_extend, &stop).await {
+            Ok(sleep) => {
+                retry = RETRY_FIRST;
+                sleep
+            }
+            Err(e) => {
+                metrics::counter!("loa_run_errors_total").increment(1);
+                tracing::error!(error = %format!("{e:#}"), retry_secs = retry.as_secs(), "the run loop failed; will retry");
+                let wait = retry;
+                retry = (retry * 2).min(RETRY_LAST);
+                wait
+            }
+        };
         if stop() {
             break;
         }
-        let commune = daemon.settings.commune_id.clone();
-        let next_due = daemon.store.next_due(&commune).await?;
-        // While waiting, parse what falls due in the next minute: the due moment then only renders.
-        if let Some(due) = next_due {
-            let now = daemon.clock.now();
-            if due <= now + READ_AHEAD {
-                daemon.read_ahead(now + READ_AHEAD).await?;
-            }
-        }
-        let now = daemon.clock.now();
-        let cap = now + daemon.settings.max_sleep;
-        let wake_at = next_due.map_or(cap, |d| d.min(cap)).min(next_extend);
-        let sleep = Duration::try_from(wake_at.duration_since(now)).unwrap_or(Duration::ZERO);
         tokio::select! {
             _ = tokio::time::sleep(sleep) => {}
             _ = wake.notified() => {}
-            event = events.recv() => match event {
+            event = events.recv(), if events_open => match event {
                 Some(Signals::Changed(mut paths)) => {
                     // Debounce: an editor's save is several events; wait for a quiet moment.
                     while let Ok(Some(more)) = tokio::time::timeout(DEBOUNCE, events.recv()).await {
@@ -89,18 +96,56 @@ pub async fn run<C: Channel>(
                     let started = std::time::Instant::now();
                     match daemon.load_files(&paths, daemon.clock.now()).await {
                         Ok(s) => tracing::info!(files = paths.len(), revisions = s.revisions, ms = started.elapsed().as_millis() as u64, "re-planned changed files"),
-                        Err(e) => tracing::error!(error = %format!("{e:#}"), "re-planning failed"),
+                        Err(e) => {
+                            // The change must not be forgotten: everything is read again once the
+                            // database answers.
+                            tracing::error!(error = %format!("{e:#}"), "re-planning failed; will retry");
+                            reload_owed = true;
+                        }
                     }
                 }
                 Some(Signals::ReloadAll) => {
                     if let Err(e) = daemon.load_all(daemon.clock.now()).await {
-                        tracing::error!(error = %format!("{e:#}"), "reload failed; keeping the last good files");
+                        tracing::error!(error = %format!("{e:#}"), "reload failed; will retry");
+                        reload_owed = true;
                     }
                 }
-                None => {}
+                // No more file events or signals (the watcher is gone): keep sending.
+                None => events_open = false,
             },
         }
     }
     tracing::info!("stopped: in-flight sends recorded");
     Ok(())
+}
+
+/// One turn: extend the plan when due, send what is due, parse what falls due next; returns how
+/// long to sleep.
+async fn turn<C: Channel>(
+    daemon: &Daemon<C>,
+    next_extend: &mut jiff::Timestamp,
+    stop: &(dyn Fn() -> bool + Sync),
+) -> anyhow::Result<Duration> {
+    let now = daemon.clock.now();
+    if now >= *next_extend {
+        daemon.extend_horizon(now).await?;
+        *next_extend = now + daemon.settings.horizon / 4;
+    }
+    let report = daemon.tick(now, stop).await?;
+    if report != Default::default() {
+        tracing::info!(?report, "tick");
+    }
+    let commune = daemon.settings.commune_id.clone();
+    let next_due = daemon.store.next_due(&commune).await?;
+    // While waiting, parse what falls due in the next minute: the due moment then only renders.
+    if let Some(due) = next_due {
+        let now = daemon.clock.now();
+        if due <= now + READ_AHEAD {
+            daemon.read_ahead(now + READ_AHEAD).await?;
+        }
+    }
+    let now = daemon.clock.now();
+    let cap = now + daemon.settings.max_sleep;
+    let wake_at = next_due.map_or(cap, |d| d.min(cap)).min(*next_extend);
+    Ok(Duration::try_from(wake_at.duration_since(now)).unwrap_or(Duration::ZERO))
 }

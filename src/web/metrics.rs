@@ -72,6 +72,10 @@ fn describe() {
         "loa_webhook_rejections_total",
         "Webhook requests refused, by reason."
     );
+    describe_counter!(
+        "loa_run_errors_total",
+        "Turns of the run loop that failed (the database did not answer); each is retried."
+    );
 }
 
 pub async fn serve(State(state): State<Arc<WebState>>) -> Response {
