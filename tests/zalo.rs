@@ -404,6 +404,46 @@ async fn a_refusal_of_the_oa_itself_gives_up_on_nobody_and_pauses_the_channel() 
 }
 
 #[tokio::test]
+async fn zns_at_night_and_past_its_daily_quota_waits_and_refuses_nobody() {
+    let population = Population {
+        users: vec![user("1000000000000000001")],
+        ..Population::default()
+    };
+    let sim = start_sim(SimConfig {
+        population,
+        zns_daily_quota: 1,
+        faults: Faults {
+            zns_night_ban: true,
+            ..Faults::default()
+        },
+        ..SimConfig::default()
+    })
+    .await;
+    let db = support::sqlite();
+    let store = db.store().await;
+    let ch = channel(&sim, &store, "n1", zalo_config(&sim)).await;
+    let notice = msg(TargetKind::Phone, "84912345678", "Họp thôn");
+    let send = || ch.send(&notice);
+    // A head outside the 7-day window, reached by phone during the night ban: tried again later.
+    assert_eq!(code(&send().await), "retry -133 after");
+    sim.set_faults(Faults::default());
+    assert_eq!(code(&send().await), "sent");
+    // The day's quota spent: tried again later, not given up on.
+    assert_eq!(code(&send().await), "retry -144 after");
+    // The OA's texts are not ZNS: the ban and the quota do not touch them.
+    assert_eq!(
+        code(
+            &ch.send(&msg(TargetKind::User, "1000000000000000001", "Họp thôn"))
+                .await
+        ),
+        "sent"
+    );
+    let stats = sim.stats();
+    assert_eq!(stats.answers_by_error.get(&-133).copied(), Some(1));
+    assert_eq!(stats.answers_by_error.get(&-144).copied(), Some(1));
+}
+
+#[tokio::test]
 async fn two_daemons_race_to_refresh_and_refresh_once() {
     for db in support::databases().await {
         let sim = start_sim(SimConfig {

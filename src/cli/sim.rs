@@ -52,6 +52,24 @@ pub struct Args {
     /// Latency added to every call.
     #[arg(long, default_value_t = 0)]
     pub latency_ms: u64,
+    /// ZNS refuses every message with -133 (Zalo's night ban), until turned off at /_sim/faults.
+    #[arg(long)]
+    pub zns_night_ban: bool,
+    /// ZNS messages accepted a day (commune time) before -144.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub zns_daily_quota: u64,
+    /// Share of village heads who answer "đã nhận" to a message they receive.
+    #[arg(long, default_value_t = 0.8)]
+    pub head_reply_share: f64,
+    /// Of those answers to a message in their village's group, the share written in the group.
+    #[arg(long, default_value_t = 0.0)]
+    pub in_group_reply_share: f64,
+    /// A refresh also voids the access token issued with the refresh token used.
+    #[arg(long)]
+    pub void_access_on_refresh: bool,
+    /// OAuth errors come with HTTP 400 (by default with HTTP 200, as Zalo sometimes answers).
+    #[arg(long)]
+    pub oauth_errors_http_400: bool,
     #[arg(long)]
     pub app_id: Option<String>,
     #[arg(long)]
@@ -110,7 +128,16 @@ fn config(args: &Args) -> anyhow::Result<SimConfig> {
             timeout_hang: Duration::from_millis(args.timeout_hang_ms),
             drop_share: args.drops,
             added_latency: Duration::from_millis(args.latency_ms),
+            zns_night_ban: args.zns_night_ban,
             ..Faults::default()
+        },
+        zns_daily_quota: args.zns_daily_quota,
+        void_access_on_refresh: args.void_access_on_refresh,
+        oauth_errors_http_200: !args.oauth_errors_http_400,
+        people: crate::sim::People {
+            head_reply_share: args.head_reply_share.clamp(0.0, 1.0),
+            in_group_reply_share: args.in_group_reply_share.clamp(0.0, 1.0),
+            ..defaults.people.clone()
         },
         population,
         seed: args.seed,
@@ -158,5 +185,48 @@ async fn wait_for_signal() {
     #[cfg(not(unix))]
     {
         let _ = ctrl_c.await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser as _;
+
+    #[derive(clap::Parser)]
+    struct Cmd {
+        #[command(flatten)]
+        args: Args,
+    }
+
+    #[test]
+    fn every_option_the_reference_leaves_open_is_set_from_the_command_line() {
+        let cmd = Cmd::try_parse_from([
+            "sim",
+            "--zns-night-ban",
+            "--zns-daily-quota",
+            "5",
+            "--head-reply-share",
+            "0.25",
+            "--in-group-reply-share",
+            "2",
+            "--void-access-on-refresh",
+            "--oauth-errors-http-400",
+        ])
+        .expect("parses");
+        let c = config(&cmd.args).expect("config");
+        assert!(c.faults.zns_night_ban && c.void_access_on_refresh);
+        assert!(!c.oauth_errors_http_200);
+        assert_eq!(c.zns_daily_quota, 5);
+        assert_eq!(c.people.head_reply_share, 0.25);
+        assert_eq!(c.people.in_group_reply_share, 1.0, "a share is at most 1");
+        let plain = config(&Cmd::try_parse_from(["sim"]).expect("parses").args).expect("config");
+        let defaults = SimConfig::default();
+        assert!(!plain.faults.zns_night_ban && !plain.void_access_on_refresh);
+        assert!(plain.oauth_errors_http_200);
+        assert_eq!(
+            plain.people.head_reply_share,
+            defaults.people.head_reply_share
+        );
     }
 }

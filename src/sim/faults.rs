@@ -42,6 +42,9 @@ pub struct Faults {
     pub duplicate_webhook_share: f64,
     /// Random jitter on webhook times, so events can arrive out of order.
     pub reorder_webhooks: bool,
+    /// ZNS refuses every message with -133, as Zalo does at night for some templates (which hours,
+    /// and for which templates, the reference does not give: so it is switched on demand).
+    pub zns_night_ban: bool,
 }
 
 impl Default for Faults {
@@ -55,6 +58,7 @@ impl Default for Faults {
             rate_limit_burst: 0,
             duplicate_webhook_share: 0.0,
             reorder_webhooks: false,
+            zns_night_ban: false,
         }
     }
 }

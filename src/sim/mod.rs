@@ -61,6 +61,8 @@ pub struct SimConfig {
     /// OAuth errors come with HTTP 200, as Zalo sometimes does, rather than 400.
     pub oauth_errors_http_200: bool,
     pub zns_template_ids: Vec<String>,
+    /// ZNS messages accepted a day (commune time) before -144.
+    pub zns_daily_quota: u64,
     pub webhook_url: Option<String>,
     /// Delay before each retry of a failed webhook; after the last one the event is given up.
     pub webhook_retry_delays: Vec<Duration>,
@@ -85,6 +87,7 @@ impl Default for SimConfig {
             void_access_on_refresh: false,
             oauth_errors_http_200: true,
             zns_template_ids: vec!["loa-announcement".into()],
+            zns_daily_quota: 1_000_000,
             webhook_url: None,
             webhook_retry_delays: vec![Duration::from_secs(30), min(5), min(15), min(30), min(60)],
             people: People::default(),

@@ -16,8 +16,6 @@ pub const MAX_TEXT_CHARS: usize = 2000;
 pub const MAX_TRACKING_CHARS: usize = 48;
 /// cs messages need an interaction within this window.
 pub const INTERACTION_WINDOW: SignedDuration = SignedDuration::from_hours(7 * 24);
-/// The ZNS daily quota reported in replies.
-const ZNS_DAILY_QUOTA: u64 = 1_000_000;
 
 fn text_ok(text: &str) -> bool {
     !text.trim().is_empty() && text.chars().nth(MAX_TEXT_CHARS).is_none()
@@ -132,6 +130,17 @@ pub(crate) fn zns(
     {
         return Err(-201);
     }
+    if st.faults.zns_night_ban {
+        return Err(-133);
+    }
+    let today = now.to_zoned(st.tz.clone()).date();
+    if st.zns_day != Some(today) {
+        st.zns_day = Some(today);
+        st.zns_today = 0;
+    }
+    if st.zns_today >= st.zns_daily_quota {
+        return Err(-144);
+    }
     let owner = st.phone_owner(&body.phone);
     if owner.is_some_and(|o| !st.users[o as usize].zns_reachable) {
         return Err(-114);
@@ -150,12 +159,13 @@ pub(crate) fn zns(
     });
     notify(st, seq, head);
     st.counters.stats.zns_sent += 1;
-    let remaining = ZNS_DAILY_QUOTA.saturating_sub(st.counters.stats.zns_sent);
+    st.zns_today += 1;
+    let remaining = st.zns_daily_quota.saturating_sub(st.zns_today);
     Ok(ZnsSentData {
         msg_id,
         sent_time: Some(epoch_ms(now)),
         quota: Some(ZnsQuota {
-            daily_quota: ZNS_DAILY_QUOTA.to_string(),
+            daily_quota: st.zns_daily_quota.to_string(),
             remaining_quota: remaining.to_string(),
         }),
     })

@@ -38,6 +38,10 @@ pub(crate) struct State {
     pub counters: Counters,
     pub jobs: mpsc::UnboundedSender<Job>,
     pub tz: TimeZone,
+    /// ZNS messages a day, counted by the commune's date (Zalo's `dailyQuota`).
+    pub zns_daily_quota: u64,
+    pub zns_day: Option<jiff::civil::Date>,
+    pub zns_today: u64,
 }
 
 /// One accepted message, kept compact: who it reached is resolved when asked for.
@@ -213,6 +217,9 @@ impl State {
             counters: Counters::default(),
             jobs,
             tz: TimeZone::get("Asia/Ho_Chi_Minh").unwrap_or(TimeZone::UTC),
+            zns_daily_quota: config.zns_daily_quota,
+            zns_day: None,
+            zns_today: 0,
         };
         for user in config.population.users.iter().cloned() {
             state.set_user(user);
