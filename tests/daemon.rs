@@ -760,3 +760,55 @@ async fn a_directory_moved_in_is_planned_and_one_moved_out_is_cancelled() {
         h.sent()
     );
 }
+
+#[tokio::test]
+async fn a_file_deleted_then_restored_unchanged_is_sent_as_planned() {
+    // `git checkout` of a branch without the file and back, or a file deleted by mistake and put
+    // back: the same content returns, and its sends must too.
+    let file = "title: Họp\naudience: { villages: [a] }\nsend:\n  - at: 2026-12-01 10:00\n";
+    let h = harness(&[("hop.yaml", file)], "2026-12-01 08:00").await;
+    h.edit("hop.yaml", None, "2026-12-01 08:10").await;
+    h.edit("hop.yaml", Some(file), "2026-12-01 08:20").await;
+    let report = h.at("2026-12-01 10:00").await;
+    assert_eq!(report.sent, 1, "{report:?}");
+}
+
+#[tokio::test]
+async fn a_send_caught_up_after_downtime_waits_for_quiet_hours_to_end() {
+    // A notice due at 20:00; the server is down from 19:00 until 02:00. The notice is still within
+    // its deadline, but the whole village must not be woken at 02:00: it goes at 06:00.
+    let file = "title: Thông báo\naudience: { villages: [a] }\nsend:\n  - at: 2026-12-01 20:00\n";
+    let h = harness(&[("tb.yaml", file)], "2026-12-01 19:00").await;
+    let report = h.at("2026-12-02 02:00").await;
+    assert_eq!((report.sent, report.missed), (0, 0), "{report:?}");
+    assert_eq!(h.at("2026-12-02 05:59").await.sent, 0);
+    assert_eq!(h.at("2026-12-02 06:00").await.sent, 1, "{:?}", h.sent());
+    // An urgent one caught up at night goes at once, as it would have on time.
+    let urgent = "title: Khẩn\npriority: urgent\naudience: { villages: [a] }\nsend:\n  - at: 2026-12-01 20:00\n";
+    let u = harness(&[("khan.yaml", urgent)], "2026-12-01 19:00").await;
+    assert_eq!(u.at("2026-12-02 02:00").await.sent, 1);
+}
+
+#[tokio::test]
+async fn heads_of_a_send_caught_up_late_get_their_full_time_to_confirm() {
+    // Planned for 08:00 with two hours to confirm, caught up at 11:00: the reminder is due at
+    // 13:00, not in the same moment as the message.
+    let file = "title: Họp\naudience: { villages: [a] }\nsend:\n  - at: 2026-12-01 08:00\nconfirm: { by: [village_head], within: 2h }\n";
+    let h = harness(&[("hop.yaml", file)], "2026-12-01 07:00").await;
+    h.at("2026-12-01 11:00").await;
+    let first = h.sent().len();
+    assert_eq!(
+        first,
+        1,
+        "the village group, no reminder with it: {:?}",
+        h.sent()
+    );
+    h.at("2026-12-01 11:01").await;
+    assert_eq!(h.sent().len(), first, "no reminder yet: {:?}", h.sent());
+    h.at("2026-12-01 13:00").await;
+    assert!(
+        h.sent().len() > first,
+        "the reminder at 13:00: {:?}",
+        h.sent()
+    );
+}

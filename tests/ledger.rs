@@ -588,6 +588,7 @@ async fn follow_ups_on_every_backend() {
             deliveries: &[target(1)],
             confirmations: &confirmations,
             missed: None,
+            start: claimed[0].send_at,
         };
         store
             .expand_many(C, &[expansion], "n1", at)
@@ -745,6 +746,7 @@ async fn follow_ups_on_every_backend() {
             deliveries: &[target(2)],
             confirmations: &second,
             missed: None,
+            start: claimed[0].send_at,
         };
         store
             .expand_many(C, &[expansion], "n1", at4)
@@ -1320,6 +1322,7 @@ async fn a_reply_confirms_the_heads_latest_request_never_an_older_one() {
                 deliveries: &[],
                 confirmations: heads,
                 missed: None,
+                start: o.send_at,
             })
             .collect();
         store
@@ -1394,6 +1397,7 @@ async fn a_thank_you_stuck_behind_a_fan_out_does_not_hold_up_the_events_after_it
         deliveries: &[],
         confirmations: std::slice::from_ref(&head),
         missed: None,
+        start: claimed[0].send_at,
     };
     store
         .expand_many(C, &[expansion], "n1", at)

@@ -106,8 +106,17 @@ impl<C: Channel> Daemon<C> {
                 None
             };
             match self.prepare(occ, &followers, now).await? {
-                Some((deliveries, confirmations)) => {
-                    prepared.push((occ, deliveries, confirmations, missed))
+                Some(p) => {
+                    // Caught up at night, held until morning: unless that is past its deadline.
+                    let missed = missed.or_else(|| {
+                        (p.start > occ.deadline).then(|| {
+                            format!(
+                                "deadline {} passed: due {}, caught up in quiet hours that end {}",
+                                occ.deadline, occ.send_at, p.start
+                            )
+                        })
+                    });
+                    prepared.push((occ, p, missed))
                 }
                 None => report.missed += 1,
             }
@@ -117,14 +126,15 @@ impl<C: Channel> Daemon<C> {
         for group in prepared.chunks(OCCURRENCE_BATCH as usize) {
             let expansions: Vec<Expansion<'_>> = group
                 .iter()
-                .map(|(occ, deliveries, confirmations, missed)| Expansion {
+                .map(|(occ, p, missed)| Expansion {
                     occurrence: occ,
-                    deliveries,
-                    confirmations,
+                    deliveries: &p.deliveries,
+                    confirmations: &p.confirmations,
                     missed: missed.as_deref(),
+                    start: p.start,
                 })
                 .collect();
-            for (occ, _, _, missed) in group {
+            for (occ, _, missed) in group {
                 if let Some(reason) = missed {
                     tracing::warn!(announcement = %occ.announcement_id, due = %occ.send_at, %reason, "missed");
                     report.missed += 1;
@@ -156,7 +166,7 @@ impl<C: Channel> Daemon<C> {
         occ: &ClaimedOccurrence,
         followers: &targets::Followers,
         now: Timestamp,
-    ) -> anyhow::Result<Option<(Vec<NewDelivery>, Vec<NewConfirmation>)>> {
+    ) -> anyhow::Result<Option<Prepared>> {
         let Some((ann, commune_model)) = self.version(&occ.announcement_id, occ.revision).await?
         else {
             tracing::error!(announcement = %occ.announcement_id, revision = occ.revision, "no version to render");
@@ -171,6 +181,16 @@ impl<C: Channel> Daemon<C> {
             return Ok(None);
         };
         let trigger: Trigger = serde_json::from_str(&occ.trigger).unwrap_or(Trigger::Once);
+        // A routine send planned outside quiet hours but caught up late (after downtime) may be
+        // caught up inside them: it waits for their end, as it would have on time. Urgent ones go
+        // at once. Heads get their full `within` from when it goes, not from when it was due.
+        let late = now.duration_since(occ.send_at) > CATCH_UP_SLACK;
+        let start = match (&commune_model.quiet_hours, occ.urgent) {
+            (Some(q), false) if late => {
+                crate::schedule::quiet::quiet_end(q, now, &commune_model.tz).unwrap_or(now)
+            }
+            _ => now.max(occ.send_at),
+        };
         // Render once per village: everyone in a village gets the same text.
         let mut texts: HashMap<Option<String>, String> = HashMap::new();
         let mut deliveries = Vec::new();
@@ -224,16 +244,8 @@ impl<C: Channel> Daemon<C> {
                         .as_ref()
                         .map(|_| crate::confirm::link::Links::new_key());
                     if let (Some(links), Some(key)) = (&self.links, &link_key) {
-                        let url = links.url(key, occ.send_at + links.valid);
-                        add_link(
-                            &mut deliveries,
-                            v,
-                            h,
-                            &url,
-                            &ann.title,
-                            followers,
-                            occ.send_at,
-                        );
+                        let url = links.url(key, start + links.valid);
+                        add_link(&mut deliveries, v, h, &url, &ann.title, followers, start);
                     }
                     confirmations.push(NewConfirmation {
                         village_id: v.id.clone(),
@@ -246,8 +258,20 @@ impl<C: Channel> Daemon<C> {
                 }
             }
         }
-        Ok(Some((deliveries, confirmations)))
+        Ok(Some(Prepared {
+            deliveries,
+            confirmations,
+            start,
+        }))
     }
+}
+
+/// One occurrence ready to expand.
+struct Prepared {
+    deliveries: Vec<NewDelivery>,
+    confirmations: Vec<NewConfirmation>,
+    /// See `Expansion::start`.
+    start: Timestamp,
 }
 
 /// Gives a head their confirm link: appended to their own copy of the message, or, when the

@@ -42,6 +42,9 @@ pub struct Expansion<'a> {
     pub confirmations: &'a [NewConfirmation],
     /// Why the occurrence was missed; None: its deliveries are planned.
     pub missed: Option<&'a str>,
+    /// When its deliveries may first go out, and heads are asked to confirm from: its time, or
+    /// later for a send caught up after downtime (now, or when quiet hours end).
+    pub start: Timestamp,
 }
 
 impl Expansion<'_> {
@@ -123,6 +126,7 @@ impl Store {
             deliveries,
             confirmations: &[],
             missed,
+            start: occurrence.send_at,
         };
         self.expand_many(commune, &[expansion], node, now).await
     }
@@ -183,7 +187,7 @@ impl Store {
                     .bind(micros(o.send_at))
                     .bind(micros(o.deadline))
                     .bind(e.state().as_str())
-                    .bind(micros(o.send_at))
+                    .bind(micros(e.start))
                     .bind(now_us)
                     .bind(e.missed)
                     .bind(node)
@@ -229,9 +233,9 @@ impl Store {
                 .bind(&c.person)
                 .bind(c.user_id.as_deref())
                 .bind(c.phone.as_deref())
-                .bind(micros(e.occurrence.send_at))
-                .bind(micros(e.occurrence.send_at + c.within))
-                .bind(micros(e.occurrence.send_at + c.within + c.within))
+                .bind(micros(e.start))
+                .bind(micros(e.start + c.within))
+                .bind(micros(e.start + c.within + c.within))
                 .bind(c.link_key.as_deref())
                 .execute(&mut **tx)
                 .await?;

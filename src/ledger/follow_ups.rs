@@ -244,6 +244,7 @@ impl Store {
             deliveries: f.deliveries,
             confirmations: &[],
             missed: None,
+            start: f.send_at,
         };
         self.expand_in(&mut tx, commune, &[expansion], node, now)
             .await?;

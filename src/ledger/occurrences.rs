@@ -90,9 +90,14 @@ impl Store {
         let now_us = micros(now);
         let mut result = PlanResult::default();
         for rev in &change.revisions {
+            // Only the revision of an active announcement is reused. A file deleted and restored
+            // unchanged gets a new one: the deletion cancelled the old revision's sends, and
+            // those rows would keep the same sends from being planned again.
             let latest = sqlx::query(
-                "SELECT revision, content_hash FROM revisions WHERE commune_id = $1 AND announcement_id = $2
-                 ORDER BY revision DESC LIMIT 1",
+                "SELECT r.revision, r.content_hash, COALESCE(a.status, '') FROM revisions r
+                 LEFT JOIN announcements a ON a.commune_id = r.commune_id AND a.id = r.announcement_id
+                 WHERE r.commune_id = $1 AND r.announcement_id = $2
+                 ORDER BY r.revision DESC LIMIT 1",
             )
             .bind(commune)
             .bind(&rev.announcement_id)
@@ -101,7 +106,8 @@ impl Store {
             let (last, same) = match latest {
                 Some(r) => (
                     r.try_get::<i64, _>(0)?,
-                    r.try_get::<String, _>(1)? == rev.content_hash,
+                    r.try_get::<String, _>(1)? == rev.content_hash
+                        && r.try_get::<String, _>(2)? == "active",
                 ),
                 None => (0, false),
             };
