@@ -45,6 +45,7 @@ fn run(announcement: &str, from: &str, days: i64, now: &str) -> Vec<String> {
                 Fate::AfterExpiry => " after-expiry".into(),
                 Fate::Past => " past".into(),
                 Fate::Merged => " merged".into(),
+                Fate::AfterEventStart => format!(" after-event-start from {}", local(o.due)),
             };
             format!("{}{fate}", local(o.send_at))
         })
@@ -132,6 +133,21 @@ fn reminders_before_the_event_and_those_already_past() {
     );
     // Planned well before: all three ahead.
     assert_eq!(run(a, "2026-11-20 00:00", 20, "2026-11-20 00:00").len(), 3);
+}
+
+#[test]
+fn a_reminder_quiet_hours_would_hold_past_the_events_start_is_dropped() {
+    // A 05:30 start: the 1-hour reminder is due at 04:30, and held to 06:00 it would say "còn 1
+    // giờ" half an hour into the event. The 2-hour one at 03:30 the same. The day-before one goes.
+    let a = "title: T\nevent: { starts: 2026-12-01 05:30, ends: 2026-12-01 11:00 }\nsend:\n  - before_event: [1d, 2h, 1h]\n";
+    assert_eq!(
+        run(a, "2026-11-29 00:00", 5, "2026-11-29 00:00"),
+        [
+            "2026-11-30 06:00 moved from 2026-11-30 05:30",
+            "2026-12-01 06:00 after-event-start from 2026-12-01 03:30",
+            "2026-12-01 06:00 after-event-start from 2026-12-01 04:30"
+        ]
+    );
 }
 
 #[test]

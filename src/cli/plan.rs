@@ -153,6 +153,12 @@ fn note(o: &Occurrence, commune: &Commune, lang: Lang) -> String {
         (Fate::Past, Lang::En) => "DROPPED: in the past".into(),
         (Fate::Merged, Lang::Vi) => "BỎ: trùng giờ với lần gửi khác".into(),
         (Fate::Merged, Lang::En) => "DROPPED: same time as another send".into(),
+        (Fate::AfterEventStart, Lang::Vi) => {
+            format!("BỎ: giờ yên tĩnh dời đến sau khi sự kiện bắt đầu (nhắc lúc {due})")
+        }
+        (Fate::AfterEventStart, Lang::En) => {
+            format!("DROPPED: quiet hours would hold it past the event's start (due {due})")
+        }
     }
 }
 

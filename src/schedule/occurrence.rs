@@ -44,6 +44,10 @@ pub enum Fate {
     /// Would go out at the same moment as an earlier occurrence of the same announcement (often
     /// several night-time sends moved to the end of quiet hours): sent once, not twice.
     Merged,
+    /// A reminder before the event that quiet hours would hold until the event has started (a
+    /// 1-hour reminder at 04:30 for a 05:30 start, held to 06:00): a reminder of something
+    /// already under way is not sent.
+    AfterEventStart,
 }
 
 impl Fate {
@@ -170,6 +174,11 @@ fn fate(
         Fate::Past
     } else if expired(send_at) {
         Fate::AfterExpiry
+    } else if moved.is_some()
+        && matches!(trigger, Trigger::BeforeEvent { .. })
+        && ann.event.as_ref().is_some_and(|e| send_at >= e.starts)
+    {
+        Fate::AfterEventStart
     } else if moved.is_some() {
         Fate::MovedQuietHours
     } else {
