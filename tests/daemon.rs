@@ -648,6 +648,18 @@ async fn a_deleted_or_expired_announcement_is_not_followed_up() {
             .all(|t| !t.contains("Gửi nhầm") && !t.contains("Bão")),
         "{follow_ups:#?}"
     );
+    // The expired storm's confirmations are closed: not read again at every tick, not pending.
+    let late = h
+        .daemon
+        .store
+        .late_confirmations("thu", t("2026-12-01 12:03"))
+        .await
+        .expect("late");
+    assert!(
+        late.iter().all(|l| l.announcement_id != "bao"),
+        "{:?}",
+        late.iter().map(|l| &l.announcement_id).collect::<Vec<_>>()
+    );
     // The meeting is still followed up: a reminder to each head, then the chairman.
     assert!(
         follow_ups

@@ -36,6 +36,9 @@ impl<C: Channel> Daemon<C> {
             let Some((ann, model)) = self.version(&first.announcement_id, first.revision).await?
             else {
                 tracing::warn!(announcement = %first.announcement_id, "cannot follow up: announcement version not available");
+                self.store
+                    .close_confirmations(first.occurrence_id, now)
+                    .await?;
                 continue;
             };
             // A routine announcement's follow-ups wait for the end of quiet hours, like its send,
@@ -53,6 +56,9 @@ impl<C: Channel> Daemon<C> {
             // Past its `expires` (the storm has passed) nothing more is said about it: no
             // reminder, no escalation, and none that would go out after it.
             if ann.expires.is_some_and(|e| send_at >= e) {
+                self.store
+                    .close_confirmations(first.occurrence_id, now)
+                    .await?;
                 continue;
             }
             let deadline =

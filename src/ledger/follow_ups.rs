@@ -120,7 +120,7 @@ impl Store {
                     (SELECT d.text FROM deliveries d WHERE d.occurrence_id = c.occurrence_id AND d.village_id = c.village_id
                      ORDER BY CASE WHEN d.target_kind = 'group' THEN 0 ELSE 1 END, d.id LIMIT 1) AS text
              FROM confirmations c JOIN occurrences o ON o.id = c.occurrence_id
-             WHERE c.commune_id = $1 AND c.state = 'pending'
+             WHERE c.commune_id = $1 AND c.state = 'pending' AND c.closed_at IS NULL
                AND ((c.reminded_at IS NULL AND c.due_at <= $2) OR (c.escalated_at IS NULL AND c.escalate_at <= $2))
                AND NOT EXISTS (SELECT 1 FROM announcements a
                                WHERE a.commune_id = c.commune_id AND a.id = c.announcement_id AND a.status = 'deleted')
@@ -156,6 +156,23 @@ impl Store {
                 })
             })
             .collect()
+    }
+
+    /// Stops following up the confirmations of send `occurrence` still pending: its announcement
+    /// expired, or its version is gone. They stay unconfirmed in reports.
+    pub async fn close_confirmations(&self, occurrence: i64, now: Timestamp) -> sqlx::Result<u64> {
+        let mut tx = self.write().await?;
+        let n = sqlx::query(
+            "UPDATE confirmations SET closed_at = $2
+             WHERE occurrence_id = $1 AND state = 'pending' AND closed_at IS NULL",
+        )
+        .bind(occurrence)
+        .bind(micros(now))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(n)
     }
 
     /// Writes one follow-up with its deliveries and marks its confirmations. False when it was
@@ -346,7 +363,7 @@ impl Store {
         .await?
         .try_get("n")?;
         let pending: i64 = sqlx::query(
-            "SELECT COUNT(*) AS n FROM confirmations WHERE commune_id = $1 AND state = 'pending'",
+            "SELECT COUNT(*) AS n FROM confirmations WHERE commune_id = $1 AND state = 'pending' AND closed_at IS NULL",
         )
         .bind(commune)
         .fetch_one(&self.pool)

@@ -70,6 +70,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "follower groups",
         include_str!("../../migrations/sqlite/0012_follower_groups.sql"),
     ),
+    (
+        13,
+        "closed confirmations",
+        include_str!("../../migrations/sqlite/0013_closed_confirmations.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (
@@ -131,6 +136,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         12,
         "follower groups",
         include_str!("../../migrations/postgres/0012_follower_groups.sql"),
+    ),
+    (
+        13,
+        "closed confirmations",
+        include_str!("../../migrations/postgres/0013_closed_confirmations.sql"),
     ),
 ];
 
