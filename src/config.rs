@@ -109,7 +109,8 @@ impl WebConfig {
             })?;
             Secret::new(text.trim())
         } else {
-            self.dashboard_token.clone()
+            // Typed tokens are compared trimmed: a value with spaces around it could never match.
+            Secret::new(self.dashboard_token.expose().trim())
         };
         Ok((!token.is_empty()).then_some(token))
     }
@@ -326,6 +327,17 @@ mod tests {
         let err = format!("{:#}", Config::load(Some(&path)).expect_err("refused"));
         assert!(err.contains("line 2"), "{err}");
         assert!(!err.contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn a_dashboard_token_is_trimmed_and_blank_is_off() {
+        let web = |t: &str| WebConfig {
+            dashboard_token: crate::deliver::zalo::config::Secret::new(t),
+            ..WebConfig::default()
+        };
+        let token = web(" abc\n").dashboard_token().expect("ok").expect("on");
+        assert_eq!(token.expose(), "abc");
+        assert!(web("  ").dashboard_token().expect("ok").is_none());
     }
 
     #[test]

@@ -232,6 +232,9 @@ async fn pages(base: &str, db: &str, store: &loa::ledger::Store, story: &Story) 
     assert_eq!(status, 404);
     let (status, _, _) = get(&format!("{base}/sends/abc"), Some(TOKEN), None).await;
     assert_eq!(status, 404);
+    // 0 is no send either (it read as "any send": the newest one's figures under "#0").
+    let (status, _, _) = get(&format!("{base}/sends/0"), Some(TOKEN), None).await;
+    assert_eq!(status, 404);
     // The reminder is no send page of its own.
     let (status, _, _) = get(
         &format!("{base}/sends/{}", story.reminder),
@@ -292,4 +295,57 @@ fn the_token_comes_from_config_env_or_file() {
         Some("trực-tiếp".into())
     );
     assert_eq!(format!("{:?}", web.dashboard_token), "***", "never printed");
+}
+
+#[tokio::test]
+async fn guessing_the_token_is_stopped_and_the_cookie_cannot_be_forged() {
+    let db = support::sqlite();
+    let store = db.store().await;
+    let base = report_story::serve(&store, Some(TOKEN)).await;
+    // The cookie a login sets, and one made as the cookie used to be (a plain hash of the
+    // token): without the key it opens nothing.
+    let resp = client()
+        .post(format!("{base}/login"))
+        .form(&[("token", TOKEN)])
+        .send()
+        .await
+        .expect("login");
+    let cookie = resp
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .expect("a cookie")
+        .to_string();
+    use sha2::Digest as _;
+    let forged: String = sha2::Sha256::digest(format!("loa-dashboard-cookie:{TOKEN}"))
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let (status, _, _) = get(
+        &format!("{base}/"),
+        None,
+        Some(&format!("loa_dashboard={forged}")),
+    )
+    .await;
+    assert_eq!(status, 303, "a forged cookie is sent to the login page");
+    // Twenty wrong tokens in a minute, by the form and by Bearer: then even the right one is
+    // refused unseen, while the browser already logged in keeps its pages.
+    for i in 0..20 {
+        let status = if i % 2 == 0 {
+            get(&format!("{base}/login?token=sai-{i}"), None, None)
+                .await
+                .0
+        } else {
+            get(&format!("{base}/"), Some(&format!("sai-{i}")), None)
+                .await
+                .0
+        };
+        assert!(status == 401, "attempt {i}: {status}");
+    }
+    let (status, _, body) = get(&format!("{base}/login?token={TOKEN}"), None, None).await;
+    assert_eq!(status, 429, "{body}");
+    assert!(body.contains("Thử sai quá nhiều lần"), "{body}");
+    assert_eq!(get(&format!("{base}/"), Some(TOKEN), None).await.0, 429);
+    assert_eq!(get(&format!("{base}/"), None, Some(&cookie)).await.0, 200);
 }

@@ -15,6 +15,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::daemon::{self, Daemon, Settings, Signals};
 use crate::deliver::select::AnyChannel;
+use crate::deliver::zalo::config::Secret;
 use crate::ledger::{Store, redact};
 
 #[derive(clap::Args, Debug)]
@@ -270,13 +271,19 @@ async fn start_web(
         tz: commune.map(|c| c.tz).unwrap_or_else(|| {
             jiff::tz::TimeZone::get("Asia/Ho_Chi_Minh").unwrap_or(jiff::tz::TimeZone::UTC)
         }),
-        dashboard: config
-            .web
-            .dashboard_token()?
-            .map(|token| crate::web::dashboard::Dashboard {
-                token,
-                clock: crate::clock::Clock::System,
-            }),
+        dashboard: match config.web.dashboard_token()? {
+            Some(token) => {
+                let key = store
+                    .shared_secret(&config.commune_id, "dashboard_cookie")
+                    .await?;
+                Some(crate::web::dashboard::Dashboard::new(
+                    token,
+                    Secret::new(key),
+                    crate::clock::Clock::System,
+                ))
+            }
+            None => None,
+        },
     });
     let ctx = crate::confirm::events::Context::new(&config.confirm, Some(channel));
     tokio::spawn(crate::confirm::events::process(

@@ -67,7 +67,11 @@ pub async fn confirm(State(state): State<Arc<WebState>>, Path(token): Path<Strin
                 _ => done_page(&state, &t.target, true),
             }
         }
-        Ok(false) => done_page(&state, &t.target, false),
+        // Confirmed meanwhile (a second tap, or a reply): read again, for how and when.
+        Ok(false) => match state.store.link_target(&state.commune, &t.id_key).await {
+            Ok(Some(now)) => done_page(&state, &now, false),
+            _ => done_page(&state, &t.target, false),
+        },
         Err(e) => {
             tracing::error!(error = %e, "cannot record a confirmation by link");
             unavailable()
@@ -158,9 +162,19 @@ fn done_page(state: &WebState, t: &LinkTarget, just_now: bool) -> Response {
             who: Some(who(state, t)),
             message: None,
             ask: false,
-            note: Some(format!("Đã xác nhận {how} — {when}.").replace("  ", " ")),
+            note: note(how, &when),
         },
     )
+}
+
+/// "Đã xác nhận bằng liên kết — 08:15 thứ Ba…", from the parts known; none when nothing is.
+fn note(how: &str, when: &str) -> Option<String> {
+    match (how.is_empty(), when.is_empty()) {
+        (true, true) => None,
+        (false, true) => Some(format!("Đã xác nhận {how}.")),
+        (true, false) => Some(format!("Đã xác nhận lúc {when}.")),
+        (false, false) => Some(format!("Đã xác nhận {how} — {when}.")),
+    }
 }
 
 fn who(state: &WebState, t: &LinkTarget) -> String {
@@ -218,5 +232,21 @@ fn render(status: StatusCode, page: &Page) -> Response {
     match html {
         Some(h) => (status, Html(h)).into_response(),
         None => (StatusCode::INTERNAL_SERVER_ERROR, "error").into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_note_says_only_what_is_known() {
+        assert_eq!(super::note("", ""), None);
+        assert_eq!(
+            super::note("bằng liên kết", "").as_deref(),
+            Some("Đã xác nhận bằng liên kết.")
+        );
+        assert_eq!(
+            super::note("", "08:15").as_deref(),
+            Some("Đã xác nhận lúc 08:15.")
+        );
     }
 }

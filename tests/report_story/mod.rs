@@ -286,9 +286,12 @@ pub async fn serve(store: &Store, token: Option<&str>) -> String {
             .map(|(id, name)| (id.to_string(), name.to_string()))
             .collect(),
         tz: TimeZone::get("Asia/Ho_Chi_Minh").expect("tz"),
-        dashboard: token.map(|token| loa::web::dashboard::Dashboard {
-            token: loa::deliver::zalo::config::Secret::new(token),
-            clock: Clock::manual(t(NOW)),
+        dashboard: token.map(|token| {
+            loa::web::dashboard::Dashboard::new(
+                loa::deliver::zalo::config::Secret::new(token),
+                loa::deliver::zalo::config::Secret::new("khoa-thu"),
+                Clock::manual(t(NOW)),
+            )
         }),
     });
     let listener = loa::listen::bind("127.0.0.1:0").await.expect("bind");

@@ -1,8 +1,11 @@
 //! Who may read the dashboard: whoever shows the configured token, as `Authorization: Bearer
 //! <token>` or through `/login` (a link `/login?token=…` or the form), which sets an HttpOnly,
-//! SameSite=Strict cookie. The cookie holds a hash of the token, not the token, and every
-//! comparison is of two SHA-256 digests in constant time, so neither the answer time nor the
-//! cookie reveals the token. Without a configured token the dashboard is off (404).
+//! SameSite=Strict cookie. The cookie holds an HMAC of the token under a key kept in the
+//! database, not the token: it cannot be forged, nor the token guessed from it offline. Every
+//! comparison is of two SHA-256 digests in constant time, so the answer time reveals nothing.
+//! Past `GUESSES` wrong tokens in a minute, tokens shown are refused without being compared, so
+//! a short token cannot be guessed online either. Without a configured token the dashboard is off
+//! (404).
 
 use std::sync::Arc;
 
@@ -22,10 +25,57 @@ const COOKIE: &str = "loa_dashboard";
 /// 30 days.
 const COOKIE_AGE_SECS: u32 = 30 * 24 * 3600;
 
-/// The cookie's value for a token: a domain-separated hash, so a stolen cookie is not the token.
-fn cookie_value(token: &str) -> String {
-    let digest = Sha256::digest(format!("loa-dashboard-cookie:{token}").as_bytes());
+/// The cookie's value for a token: its HMAC under the dashboard's key.
+fn cookie_value(key: &Secret, token: &str) -> String {
+    use hmac::{Hmac, Mac as _};
+    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(key.expose().as_bytes()) else {
+        return String::new();
+    };
+    mac.update(b"loa-dashboard-cookie:");
+    mac.update(token.as_bytes());
+    let digest = mac.finalize().into_bytes();
     digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Wrong tokens allowed in a minute before tokens are refused unseen.
+const GUESSES: usize = 20;
+const GUESS_WINDOW: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// When the last wrong tokens were shown.
+#[derive(Default)]
+pub(super) struct Guesses(std::sync::Mutex<std::collections::VecDeque<std::time::Instant>>);
+
+impl Guesses {
+    /// Whether tokens are being refused unseen: too many wrong ones of late.
+    fn locked(&self) -> bool {
+        let Ok(mut seen) = self.0.lock() else {
+            return true;
+        };
+        while seen.front().is_some_and(|t| t.elapsed() > GUESS_WINDOW) {
+            seen.pop_front();
+        }
+        seen.len() >= GUESSES
+    }
+
+    fn wrong(&self) {
+        if let Ok(mut seen) = self.0.lock() {
+            seen.push_back(std::time::Instant::now());
+            if seen.len() > GUESSES {
+                seen.pop_front();
+            }
+        }
+    }
+}
+
+fn too_many() -> Response {
+    let mut resp = message(
+        StatusCode::TOO_MANY_REQUESTS,
+        "Thử sai quá nhiều lần",
+        "Đã có quá nhiều lần nhập sai mã truy cập. Xin thử lại sau một phút.",
+    );
+    resp.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
+    resp
 }
 
 /// Equal in constant time: both sides are hashed to 32 bytes first, so neither the length nor
@@ -46,7 +96,7 @@ enum Access {
     Missing,
 }
 
-fn access(headers: &HeaderMap, token: &Secret) -> Access {
+fn access(headers: &HeaderMap, token: &Secret, key: &Secret) -> Access {
     if let Some(auth) = headers.get(header::AUTHORIZATION) {
         // Bytes, not `to_str`: a token may hold non-ASCII letters (sent as UTF-8).
         let shown = std::str::from_utf8(auth.as_bytes())
@@ -59,7 +109,7 @@ fn access(headers: &HeaderMap, token: &Secret) -> Access {
             Access::Refused
         };
     }
-    let expected = cookie_value(token.expose());
+    let expected = cookie_value(key, token.expose());
     let cookie = headers
         .get_all(header::COOKIE)
         .iter()
@@ -88,9 +138,14 @@ pub async fn require(State(state): State<Arc<WebState>>, req: Request, next: Nex
     let Some(dashboard) = &state.dashboard else {
         return off();
     };
-    match access(req.headers(), &dashboard.token) {
+    let bearer = req.headers().contains_key(header::AUTHORIZATION);
+    if bearer && dashboard.guesses.locked() {
+        return too_many();
+    }
+    match access(req.headers(), &dashboard.token, &dashboard.cookie_key) {
         Access::Granted => next.run(req).await,
-        Access::Refused if req.headers().contains_key(header::AUTHORIZATION) => {
+        Access::Refused if bearer => {
+            dashboard.guesses.wrong();
             let mut resp = message(
                 StatusCode::UNAUTHORIZED,
                 "Mã truy cập không đúng",
@@ -132,13 +187,17 @@ pub async fn login_form(State(state): State<Arc<WebState>>, Form(q): Form<TokenP
 }
 
 fn log_in(dashboard: &Dashboard, shown: &str) -> Response {
+    if dashboard.guesses.locked() {
+        return too_many();
+    }
     if !same(shown.trim(), dashboard.token.expose()) {
+        dashboard.guesses.wrong();
         tracing::warn!("dashboard login with a wrong token");
         return login_form_page(StatusCode::UNAUTHORIZED, Some("Mã truy cập không đúng."));
     }
     let cookie = format!(
         "{COOKIE}={}; HttpOnly; SameSite=Strict; Path=/; Max-Age={COOKIE_AGE_SECS}",
-        cookie_value(dashboard.token.expose())
+        cookie_value(&dashboard.cookie_key, dashboard.token.expose())
     );
     set_cookie(Redirect::to("/").into_response(), &cookie)
 }

@@ -29,8 +29,24 @@ use crate::deliver::zalo::config::Secret;
 pub struct Dashboard {
     /// Opens the dashboard; never printed.
     pub token: Secret,
+    /// Keys the login cookie (shared by the commune's daemons through the database), so a cookie
+    /// cannot be made, or its token found, without it.
+    pub cookie_key: Secret,
     /// "Now" for the upcoming sends and the recent window; replaceable in tests.
     pub clock: Clock,
+    /// Wrong tokens of the last minute: past a few, tokens are not even compared.
+    guesses: auth::Guesses,
+}
+
+impl Dashboard {
+    pub fn new(token: Secret, cookie_key: Secret, clock: Clock) -> Dashboard {
+        Dashboard {
+            token,
+            cookie_key,
+            clock,
+            guesses: auth::Guesses::default(),
+        }
+    }
 }
 
 /// The dashboard's routes. `/login` and `/logout` are open; the pages need the token.

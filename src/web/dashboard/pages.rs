@@ -106,6 +106,8 @@ pub async fn overview(State(state): State<Arc<WebState>>) -> Response {
         "now": view::when(now, &tz),
         "upcoming": upcoming.iter().map(|u| view::upcoming(u, &tz)).collect::<Vec<_>>(),
         "sends": sends.iter().take(LIST).collect::<Vec<_>>(),
+        // The totals cover every send of the period, not only the ones listed.
+        "send_count": sends.len(),
         "total": view::counts_row("total", "Tổng", &report.total),
         "confirmations": confirmations.iter().take(LIST).collect::<Vec<_>>(),
         "failures": failures,
@@ -123,7 +125,8 @@ pub async fn send(State(state): State<Arc<WebState>>, Path(id): Path<String>) ->
             "Không có lần gửi này.",
         )
     };
-    let Ok(id) = id.parse::<i64>() else {
+    // Ids start at 1; 0 would select every send (`Selection` reads 0 as "any").
+    let Some(id) = id.parse::<i64>().ok().filter(|id| *id > 0) else {
         return not_found();
     };
     let (store, commune, tz) = (&state.store, state.commune.as_str(), state.tz.clone());

@@ -118,7 +118,12 @@ pub fn failures(c: &Counts) -> Vec<String> {
         .iter()
         .map(|f| {
             let words = words::failure("failed", Some(&f.code), Some(&f.reason), VI);
-            format!("{} × {words} ({})", f.count, f.code)
+            // Words for a code without plain words already name it ("lỗi khác (-9): …").
+            if words.contains(f.code.as_str()) {
+                format!("{} × {words}", f.count)
+            } else {
+                format!("{} × {words} ({})", f.count, f.code)
+            }
         })
         .collect()
 }
@@ -236,5 +241,31 @@ pub fn upcoming(u: &Upcoming, tz: &TimeZone) -> UpcomingView {
         announcement: u.announcement_id.clone(),
         urgent: u.urgent,
         follow_up: u.follow_up.map(|k| words::follow_up(k, VI).to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ledger::report::Failure;
+
+    #[test]
+    fn a_code_is_named_once() {
+        let failure = |code: &str| Failure {
+            code: code.into(),
+            reason: "boom".into(),
+            count: 2,
+        };
+        let c = Counts {
+            failures: vec![failure("-9"), failure("-217")],
+            ..Counts::default()
+        };
+        let lines = failures(&c);
+        assert_eq!(lines[0], "2 × lỗi khác (-9): boom");
+        assert!(
+            lines[1].ends_with(" (-217)") && !lines[1].contains("lỗi khác"),
+            "{}",
+            lines[1]
+        );
     }
 }
