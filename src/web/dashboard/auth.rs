@@ -232,22 +232,30 @@ mod tests {
         assert!(same("abc", "abc"));
         assert!(!same("abc", "abd"));
         assert!(!same("", "abc"));
-        let token = Secret::new("s3cret");
+        let (token, key) = (Secret::new("s3cret"), Secret::new("khoa"));
         let mut h = HeaderMap::new();
         h.insert(
             header::AUTHORIZATION,
             HeaderValue::from_static("Bearer s3cret"),
         );
-        assert!(matches!(access(&h, &token), Access::Granted));
+        assert!(matches!(access(&h, &token, &key), Access::Granted));
         h.insert(
             header::AUTHORIZATION,
             HeaderValue::from_static("Bearer nope"),
         );
-        assert!(matches!(access(&h, &token), Access::Refused));
+        assert!(matches!(access(&h, &token, &key), Access::Refused));
         let mut c = HeaderMap::new();
-        let v = format!("a=b; {COOKIE}={}", cookie_value("s3cret"));
+        let v = format!("a=b; {COOKIE}={}", cookie_value(&key, "s3cret"));
         c.insert(header::COOKIE, HeaderValue::from_str(&v).expect("header"));
-        assert!(matches!(access(&c, &token), Access::Granted));
-        assert!(matches!(access(&HeaderMap::new(), &token), Access::Missing));
+        assert!(matches!(access(&c, &token, &key), Access::Granted));
+        // The same cookie under another key (another commune's database) opens nothing.
+        assert!(matches!(
+            access(&c, &token, &Secret::new("khac")),
+            Access::Refused
+        ));
+        assert!(matches!(
+            access(&HeaderMap::new(), &token, &key),
+            Access::Missing
+        ));
     }
 }
