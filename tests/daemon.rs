@@ -58,6 +58,7 @@ fn settings(dir: &Path) -> Settings {
         concurrency: 16,
         max_attempts: 3,
         retry_base: jiff::SignedDuration::from_secs(60),
+        send_budget: loa::daemon::SEND_BUDGET,
     }
 }
 
@@ -823,4 +824,44 @@ async fn heads_of_a_send_caught_up_late_get_their_full_time_to_confirm() {
         "the reminder at 13:00: {:?}",
         h.sent()
     );
+}
+
+#[tokio::test]
+async fn an_urgent_send_due_during_a_long_fan_out_goes_ahead_of_its_rest() {
+    // A routine notice to every head, one message a chunk and a budget spent by the first chunk:
+    // each tick sends one chunk. A storm warning falling due after the first goes next, not
+    // after the whole fan-out.
+    let routine =
+        "title: Thường\naudience: { roles: [village_head] }\nsend:\n  - at: 2026-12-01 08:00\n";
+    let urgent = "title: Bão khẩn\npriority: urgent\naudience: { villages: [a] }\nsend:\n  - at: 2026-12-01 08:01\n";
+    let h = harness(
+        &[("thuong.yaml", routine), ("bao.yaml", urgent)],
+        "2026-12-01 07:00",
+    )
+    .await;
+    let log = h.dir.path().join("slow.jsonl");
+    let settings = Settings {
+        concurrency: 1,
+        send_budget: std::time::Duration::ZERO,
+        ..settings(h.dir.path())
+    };
+    let channel = LogChannel::open(Some(&log), std::time::Duration::ZERO).expect("log");
+    let daemon = Daemon::new(h.daemon.store.clone(), channel, settings).with_clock(h.clock.clone());
+    daemon.load_all(t("2026-12-01 07:00")).await.expect("load");
+    for at in [
+        "2026-12-01 08:00",
+        "2026-12-01 08:01",
+        "2026-12-01 08:01",
+        "2026-12-01 08:01",
+    ] {
+        h.clock.set(t(at));
+        daemon.tick(t(at), &|| false).await.expect("tick");
+    }
+    let titles: Vec<String> = std::fs::read_to_string(&log)
+        .expect("sent")
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("json"))
+        .map(|v| v["announcement"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(titles, ["thuong", "bao", "thuong", "thuong"], "{titles:?}");
 }

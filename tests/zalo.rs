@@ -538,6 +538,7 @@ fn settings(dir: &Path, node: &str) -> Settings {
         concurrency: 128,
         max_attempts: 4,
         retry_base: SignedDuration::from_secs(60),
+        send_budget: loa::daemon::SEND_BUDGET,
     }
 }
 

@@ -129,14 +129,18 @@ async fn send(
         } else {
             jiff::Timestamp::now()
         };
-        daemon.tick(at, &stopped).await?;
+        let report = daemon.tick(at, &stopped).await?;
         let progress = store.progress(occurrence).await?;
         draw(&progress, cli.lang);
         if progress.pending == 0 || stopped() || started.elapsed() > Duration::from_secs(args.wait)
         {
             break progress;
         }
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        // A tick that sent something stopped at its budget (see `Settings::send_budget`) with
+        // more due: carry on at once. One that sent nothing waits for retries to fall due.
+        if report.sent + report.failed + report.retrying == 0 {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
     };
     eprintln!();
     if progress.pending > 0 {

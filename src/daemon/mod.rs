@@ -58,7 +58,13 @@ pub struct Settings {
     pub concurrency: usize,
     pub max_attempts: i64,
     pub retry_base: SignedDuration,
+    /// How long one tick sends before it looks again for sends fallen due meanwhile: an urgent
+    /// warning due during a long fan-out is expanded and goes ahead of the rest within this.
+    pub send_budget: std::time::Duration,
 }
+
+/// See `Settings::send_budget`.
+pub const SEND_BUDGET: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl Settings {
     pub fn from_config(config: &Config) -> Settings {
@@ -81,6 +87,7 @@ impl Settings {
             concurrency: config.concurrency.clamp(1, 1000) as usize,
             max_attempts: i64::from(config.max_attempts.max(1)),
             retry_base: SignedDuration::from_secs(i64::from(config.retry_base_secs.max(1))),
+            send_budget: SEND_BUDGET,
         }
     }
 }

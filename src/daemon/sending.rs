@@ -15,8 +15,10 @@ use crate::deliver::{Channel, Outgoing, SendError, TargetKind};
 use crate::ledger::{Claim, ClaimedDelivery, DeliveryState, Outcome};
 
 impl<C: Channel> Daemon<C> {
-    /// Sends everything due, chunk after chunk, until nothing is due or `stop()` says so. `stop`
-    /// is checked before each claim: what is claimed is always sent and recorded.
+    /// Sends everything due, chunk after chunk, until nothing is due, `stop()` says so, or the
+    /// tick's `send_budget` is spent (the run loop then turns again at once, and expands what fell
+    /// due meanwhile: an urgent warning goes ahead of the rest of a long fan-out). Both are
+    /// checked before each claim: what is claimed is always sent and recorded.
     pub(super) async fn send_due(
         &self,
         now: Timestamp,
@@ -37,6 +39,8 @@ impl<C: Channel> Daemon<C> {
                 chunk: Some(chunk),
             }
         };
+        let started = std::time::Instant::now();
+        let more = || !stop() && started.elapsed() < self.settings.send_budget;
         let mut number = self.next_chunk();
         let first = claim(limit, number);
         let mut lease_until = first.lease_until;
@@ -100,7 +104,7 @@ impl<C: Channel> Daemon<C> {
             let write = {
                 let store = self.store.clone();
                 let (commune, node) = (commune.to_string(), node.to_string());
-                let next = claim(if stop() { 0 } else { limit }, next_number);
+                let next = claim(if more() { limit } else { 0 }, next_number);
                 lease_until = next.lease_until;
                 let answered = std::mem::take(&mut answered);
                 ledger.run(move || async move {

@@ -135,6 +135,7 @@ pub async fn build(store: &Store) -> Story {
         concurrency: 16,
         max_attempts: 3,
         retry_base: jiff::SignedDuration::from_secs(60),
+        send_budget: loa::daemon::SEND_BUDGET,
     };
     let daemon = Daemon::new(store.clone(), Scripted, settings).with_clock(clock.clone());
     daemon.load_all(t("2026-12-01 07:00")).await.expect("load");

@@ -53,6 +53,7 @@ pub fn settings(dir: &std::path::Path) -> loa::daemon::Settings {
         concurrency: 64,
         max_attempts: 3,
         retry_base: SignedDuration::from_secs(60),
+        send_budget: loa::daemon::SEND_BUDGET,
     }
 }
 
