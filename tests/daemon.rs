@@ -796,6 +796,18 @@ async fn a_send_caught_up_after_downtime_waits_for_quiet_hours_to_end() {
     assert_eq!((report.sent, report.missed), (0, 0), "{report:?}");
     assert_eq!(h.at("2026-12-02 05:59").await.sent, 0);
     assert_eq!(h.at("2026-12-02 06:00").await.sent, 1, "{:?}", h.sent());
+    // Held, it is still a send not yet made: deleting the file at 03:00 cancels it.
+    let d = harness(&[("tb.yaml", file)], "2026-12-01 19:00").await;
+    d.at("2026-12-02 02:00").await;
+    d.edit("tb.yaml", None, "2026-12-02 03:00").await;
+    assert_eq!(d.at("2026-12-02 06:00").await.sent, 0, "{:?}", d.sent());
+    // A send every 6 hours, the server down from 17:00 to 23:00: the 18:00 one is not held to
+    // 06:00 beside the 06:00 one (itself holding midnight's): one message in the morning.
+    let every = "title: Đều\naudience: { villages: [a] }\nsend:\n  - cron: \"0 */6 * * *\"\n";
+    let e = harness(&[("deu.yaml", every)], "2026-12-01 16:30").await;
+    let report = e.at("2026-12-01 23:00").await;
+    assert_eq!((report.sent, report.missed), (0, 1), "{report:?}");
+    assert_eq!(e.at("2026-12-02 06:00").await.sent, 1, "{:?}", e.sent());
     // An urgent one caught up at night goes at once, as it would have on time.
     let urgent = "title: Khẩn\npriority: urgent\naudience: { villages: [a] }\nsend:\n  - at: 2026-12-01 20:00\n";
     let u = harness(&[("khan.yaml", urgent)], "2026-12-01 19:00").await;

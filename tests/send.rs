@@ -264,3 +264,51 @@ fn messages_still_waiting_after_the_wait_exit_3() {
     assert_eq!(out.status.code(), Some(3), "{stderr}");
     assert!(stderr.contains("loa run"), "{stderr}");
 }
+
+#[test]
+fn a_file_that_is_a_symlink_keeps_its_name_and_a_hidden_draft_is_refused() {
+    let repo = repo();
+    let dir = repo.path();
+    std::fs::create_dir_all(dir.join("thu-vien")).expect("mkdir");
+    std::fs::copy(
+        dir.join("announcements/tiem-phong-dai.yaml"),
+        dir.join("thu-vien/tiem.yaml"),
+    )
+    .expect("copy");
+    std::os::unix::fs::symlink(
+        "../thu-vien/tiem.yaml",
+        dir.join("announcements/tuan-nay.yaml"),
+    )
+    .expect("symlink");
+    let out = loa(dir, &["send", "announcements/tuan-nay.yaml", "--now"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("tuan-nay"),
+        "sent as the daemon names it: {stdout}"
+    );
+    // A draft under a hidden directory is not an announcement the daemon reads.
+    std::fs::create_dir_all(dir.join("announcements/.nhap")).expect("mkdir");
+    std::fs::copy(
+        dir.join("thu-vien/tiem.yaml"),
+        dir.join("announcements/.nhap/tiem.yaml"),
+    )
+    .expect("copy");
+    let before = std::fs::read_to_string(dir.join("sends.jsonl")).expect("log");
+    let out = loa(dir, &["send", "announcements/.nhap/tiem.yaml", "--now"]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("sends.jsonl")).expect("log"),
+        before,
+        "nothing sent"
+    );
+}

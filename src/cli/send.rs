@@ -4,7 +4,7 @@
 //! SQLite file stop the daemon first, or let it send (`loa run`) instead.
 
 use std::io::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -61,7 +61,20 @@ pub fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
         }
     };
     let file = File {
-        path: crate::daemon::absolute(args.file.clone()),
+        // The directory made absolute, not the file: a file that is a symlink keeps its own name
+        // (and id), as the daemon reads it.
+        path: match (args.file.parent(), args.file.file_name()) {
+            (Some(parent), Some(name)) => crate::daemon::absolute(
+                if parent.as_os_str().is_empty() {
+                    Path::new(".")
+                } else {
+                    parent
+                }
+                .to_path_buf(),
+            )
+            .join(name),
+            _ => crate::daemon::absolute(args.file.clone()),
+        },
         commune,
         templates,
         source,

@@ -35,10 +35,9 @@ impl<C: Channel> Daemon<C> {
             let first = rows[0];
             let Some((ann, model)) = self.version(&first.announcement_id, first.revision).await?
             else {
+                // Not closed: the version may only fail against this commune.yaml (an older one in
+                // the checkout `loa send` runs from), and read again once it is fixed.
                 tracing::warn!(announcement = %first.announcement_id, "cannot follow up: announcement version not available");
-                self.store
-                    .close_confirmations(first.occurrence_id, now)
-                    .await?;
                 continue;
             };
             // A routine announcement's follow-ups wait for the end of quiet hours, like its send,

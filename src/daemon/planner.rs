@@ -245,8 +245,17 @@ impl<C: Channel> Daemon<C> {
         source: String,
         now: Timestamp,
     ) -> anyhow::Result<String> {
+        // As the daemon's walk of the directory: nothing under a hidden directory (`.drafts/`).
+        let hidden = path
+            .strip_prefix(&self.settings.dir)
+            .map(|rel| {
+                rel.components()
+                    .any(|c| c.as_os_str().to_string_lossy().starts_with('.'))
+            })
+            .unwrap_or(true);
         let id = self
             .announcement_id_of(path)
+            .filter(|_| !hidden)
             .ok_or_else(|| anyhow::anyhow!("{} is not an announcement file", path.display()))?;
         let ann =
             announce::announcement_from_text(&self.settings.dir, path, &source, Some(&commune))

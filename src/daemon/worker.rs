@@ -85,6 +85,10 @@ impl<C: Channel> Daemon<C> {
         } else {
             targets::Followers::new(self.store.followers(&commune).await?)
         };
+        let quiet = self
+            .commune()
+            .await
+            .and_then(|c| c.quiet_hours.map(|q| (q, c.tz)));
         let mut prepared = Vec::with_capacity(claimed.len());
         for occ in &claimed {
             report.occurrences += 1;
@@ -105,19 +109,40 @@ impl<C: Channel> Daemon<C> {
             } else {
                 None
             };
-            match self.prepare(occ, &followers, now).await? {
-                Some(p) => {
-                    // Caught up at night, held until morning: unless that is past its deadline.
-                    let missed = missed.or_else(|| {
-                        (p.start > occ.deadline).then(|| {
-                            format!(
-                                "deadline {} passed: due {}, caught up in quiet hours that end {}",
-                                occ.deadline, occ.send_at, p.start
-                            )
-                        })
-                    });
-                    prepared.push((occ, p, missed))
+            // A routine send planned outside quiet hours but caught up late (after downtime)
+            // inside them waits for their end, as it would have on time, unless that is past its
+            // deadline or another send of it goes by then. Urgent ones and sends by hand go now.
+            let mut missed = missed;
+            let held = match (&quiet, occ.urgent || occ.rule == super::MANUAL_RULE) {
+                (Some((q, tz)), false) if missed.is_none() && late => {
+                    crate::schedule::quiet::quiet_end(q, now, tz)
                 }
+                _ => None,
+            };
+            if let Some(until) = held {
+                if until > occ.deadline {
+                    missed = Some(format!(
+                        "deadline {} passed: due {}, caught up in quiet hours that end {until}",
+                        occ.deadline, occ.send_at
+                    ));
+                } else if self
+                    .store
+                    .planned_by(&commune, &occ.announcement_id, occ.id, until)
+                    .await?
+                {
+                    missed = Some(
+                        "catch-up: a later send of the same announcement goes out instead"
+                            .to_string(),
+                    );
+                } else {
+                    tracing::info!(announcement = %occ.announcement_id, due = %occ.send_at, %until, "caught up in quiet hours: held until they end");
+                    self.store.hold_occurrence(occ.id, until, now).await?;
+                    report.occurrences -= 1;
+                    continue;
+                }
+            }
+            match self.prepare(occ, &followers, now).await? {
+                Some(p) => prepared.push((occ, p, missed)),
                 None => report.missed += 1,
             }
         }
@@ -181,16 +206,8 @@ impl<C: Channel> Daemon<C> {
             return Ok(None);
         };
         let trigger: Trigger = serde_json::from_str(&occ.trigger).unwrap_or(Trigger::Once);
-        // A routine send planned outside quiet hours but caught up late (after downtime) may be
-        // caught up inside them: it waits for their end, as it would have on time. Urgent ones go
-        // at once. Heads get their full `within` from when it goes, not from when it was due.
-        let late = now.duration_since(occ.send_at) > CATCH_UP_SLACK;
-        let start = match (&commune_model.quiet_hours, occ.urgent) {
-            (Some(q), false) if late => {
-                crate::schedule::quiet::quiet_end(q, now, &commune_model.tz).unwrap_or(now)
-            }
-            _ => now.max(occ.send_at),
-        };
+        // Heads get their full `within` from when it goes, not from when it was due.
+        let start = now.max(occ.send_at);
         // Render once per village: everyone in a village gets the same text.
         let mut texts: HashMap<Option<String>, String> = HashMap::new();
         let mut deliveries = Vec::new();

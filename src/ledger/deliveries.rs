@@ -267,6 +267,52 @@ impl Store {
         tx.commit().await
     }
 
+    /// Puts a claimed occurrence back to `planned`, to go out at `send_at`: a routine send caught
+    /// up after downtime inside quiet hours waits for their end, and until then a deletion or an
+    /// edit of its file still cancels it, as for any send not yet made.
+    pub async fn hold_occurrence(
+        &self,
+        id: i64,
+        send_at: Timestamp,
+        now: Timestamp,
+    ) -> sqlx::Result<()> {
+        let mut tx = self.write().await?;
+        sqlx::query(
+            "UPDATE occurrences SET state = 'planned', send_at = $2, claimed_by = NULL, lease_until = NULL, updated_at = $3
+             WHERE id = $1 AND state = 'claimed'",
+        )
+        .bind(id)
+        .bind(micros(send_at))
+        .bind(micros(now))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await
+    }
+
+    /// Whether another send of `announcement` than `id` is planned to go out by `until`: then a
+    /// send caught up late and held until `until` would only repeat it.
+    pub async fn planned_by(
+        &self,
+        commune: &str,
+        announcement: &str,
+        id: i64,
+        until: Timestamp,
+    ) -> sqlx::Result<bool> {
+        let row = sqlx::query(
+            "SELECT 1 AS one FROM occurrences
+             WHERE commune_id = $1 AND announcement_id = $2 AND id <> $3
+               AND state IN ('planned', 'claimed') AND send_at <= $4
+             LIMIT 1",
+        )
+        .bind(commune)
+        .bind(announcement)
+        .bind(id)
+        .bind(micros(until))
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.is_some())
+    }
+
     /// Claims up to `limit` deliveries that are due, urgent first, moving them to `sending`.
     pub async fn claim_deliveries(
         &self,

@@ -115,7 +115,7 @@ impl Store {
         now: Timestamp,
     ) -> sqlx::Result<Vec<Late>> {
         let rows = sqlx::query(
-            "SELECT c.id, c.occurrence_id, c.announcement_id, o.revision, o.urgent, o.send_at, c.village_id, c.person,
+            "SELECT c.id, c.occurrence_id, c.announcement_id, o.revision, o.urgent, c.requested_at, c.village_id, c.person,
                     c.user_id, c.phone, c.link_key, c.due_at, c.escalate_at, c.reminded_at, c.escalated_at,
                     (SELECT d.text FROM deliveries d WHERE d.occurrence_id = c.occurrence_id AND d.village_id = c.village_id
                      ORDER BY CASE WHEN d.target_kind = 'group' THEN 0 ELSE 1 END, d.id LIMIT 1) AS text
@@ -141,7 +141,8 @@ impl Store {
                     announcement_id: r.try_get("announcement_id")?,
                     revision: r.try_get("revision")?,
                     urgent: r.try_get::<i64, _>("urgent")? != 0,
-                    sent_at: from_micros(r.try_get("send_at")?),
+                    // When the request went (a late send: when it went, not when it was due).
+                    sent_at: from_micros(r.try_get("requested_at")?),
                     village_id: r.try_get("village_id")?,
                     person: r.try_get("person")?,
                     user_id: r.try_get("user_id")?,
