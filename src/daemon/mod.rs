@@ -27,7 +27,7 @@ use crate::deliver::Channel;
 use crate::ledger::{Dialect, Store};
 use crate::render::Templates;
 
-pub use run::{Signals, run};
+pub use run::{FAILING_SINCE, Signals, run};
 pub use send_now::MANUAL_RULE;
 pub use worker::TickReport;
 

@@ -27,6 +27,11 @@ pub enum Signals {
     ReloadAll,
 }
 
+/// Since when (epoch seconds) the run loop's turns have all failed; 0 while they work. Read by
+/// `/healthz`, so a failure that does not clear is seen by the operator's monitoring although the
+/// process keeps running.
+pub static FAILING_SINCE: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+
 /// How long the loop waits after a failed turn (the database is down or failing over): doubling
 /// from the first to the last, and back to the first after a turn that works.
 const RETRY_FIRST: Duration = Duration::from_secs(1);
@@ -66,10 +71,17 @@ pub async fn run<C: Channel>(
         let sleep = match turn(&daemon, &mut next_extend, &stop).await {
             Ok(sleep) => {
                 retry = RETRY_FIRST;
+                FAILING_SINCE.store(0, Ordering::Relaxed);
                 sleep
             }
             Err(e) => {
                 metrics::counter!("loa_run_errors_total").increment(1);
+                let _ = FAILING_SINCE.compare_exchange(
+                    0,
+                    jiff::Timestamp::now().as_second(),
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                );
                 tracing::error!(error = %format!("{e:#}"), retry_secs = retry.as_secs(), "the run loop failed; will retry");
                 let wait = retry;
                 retry = (retry * 2).min(RETRY_LAST);

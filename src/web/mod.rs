@@ -56,7 +56,7 @@ pub fn router(state: Arc<WebState>, max_body: usize) -> Router {
             get(confirm::show).post(confirm::confirm),
         )
         .route("/metrics", get(metrics::serve))
-        .route("/healthz", get(|| async { "ok" }))
+        .route("/healthz", get(healthz))
         .merge(dashboard::routes(state.clone()))
         .with_state(state)
 }
@@ -70,4 +70,42 @@ pub async fn serve(
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
         .await
+}
+
+/// How long the run loop may fail before `/healthz` says so: a fail-over or a restart of the
+/// database is waited out without alarm.
+const UNHEALTHY_AFTER_SECS: i64 = 120;
+
+/// `ok`, or 503 when every turn of the run loop has failed for `UNHEALTHY_AFTER_SECS`.
+async fn healthz() -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    let since = crate::daemon::FAILING_SINCE.load(std::sync::atomic::Ordering::Relaxed);
+    let now = jiff::Timestamp::now().as_second();
+    if since != 0 && now - since >= UNHEALTHY_AFTER_SECS {
+        (
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            format!("the run loop has failed for {} s; see the log", now - since),
+        )
+            .into_response()
+    } else {
+        "ok".into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::Ordering;
+
+    #[tokio::test]
+    async fn healthz_says_when_the_run_loop_keeps_failing() {
+        let status = || async { super::healthz().await.status().as_u16() };
+        let now = jiff::Timestamp::now().as_second();
+        assert_eq!(status().await, 200);
+        crate::daemon::FAILING_SINCE.store(now - 30, Ordering::Relaxed);
+        assert_eq!(status().await, 200, "a short outage is waited out");
+        crate::daemon::FAILING_SINCE.store(now - 300, Ordering::Relaxed);
+        assert_eq!(status().await, 503);
+        crate::daemon::FAILING_SINCE.store(0, Ordering::Relaxed);
+        assert_eq!(status().await, 200);
+    }
 }
