@@ -545,6 +545,18 @@ async fn daemons_claim_disjoint_webhook_events_and_a_dead_ones_after_its_lease()
             orphans.windows(2).all(|w| w[0].id < w[1].id),
             "oldest first"
         );
+        // A restarted single daemon releases what its crashed run held, without waiting.
+        assert_eq!(
+            b.release_webhook_claims(C).await.expect("release"),
+            y.len() as u64,
+            "{}",
+            db.name
+        );
+        let again = b
+            .claim_webhooks(C, 200, after, after + SignedDuration::from_mins(5))
+            .await
+            .expect("claim at once");
+        assert_eq!(again.len(), y.len(), "{}", db.name);
     }
 }
 

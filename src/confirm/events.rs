@@ -242,6 +242,14 @@ pub async fn process(
     ctx: Arc<Context>,
     wake: Arc<tokio::sync::Notify>,
 ) {
+    // One daemon per SQLite file: what a crashed run held is applied now, not after its hold.
+    if store.dialect() == crate::ledger::Dialect::Sqlite {
+        match store.release_webhook_claims(&commune).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(events = n, "webhook events left by the last run"),
+            Err(e) => tracing::error!(error = %e, "cannot release the last run's webhook events"),
+        }
+    }
     loop {
         match apply_pending(&store, &commune, &ctx, Timestamp::now()).await {
             Ok(0) => {}

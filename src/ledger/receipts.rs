@@ -122,6 +122,23 @@ impl Store {
         Ok(events)
     }
 
+    /// Makes every unapplied event of the commune due now: at the start of the one daemon a
+    /// SQLite file serves, the events a crashed run held are nobody's, and waiting out their hold
+    /// would apply heads' replies minutes late. Events put off for a reason are only tried early.
+    pub async fn release_webhook_claims(&self, commune: &str) -> sqlx::Result<u64> {
+        let mut tx = self.write().await?;
+        let n = sqlx::query(
+            "UPDATE webhook_events SET retry_at = NULL
+             WHERE commune_id = $1 AND processed_at IS NULL AND retry_at IS NOT NULL",
+        )
+        .bind(commune)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(n)
+    }
+
     /// Puts an event off until `retry_at`, with what applying it found so far.
     pub async fn defer_webhook(
         &self,
