@@ -277,6 +277,50 @@ async fn an_edit_during_quiet_hours_keeps_the_send_held_until_morning() {
 }
 
 #[tokio::test]
+async fn new_quiet_hours_or_time_zone_in_commune_yaml_move_the_sends_already_planned() {
+    // At 22:00 every day, planned under quiet hours from 21:30: held until 06:00. The commune
+    // moves its quiet hours to start at 23:00; the 22:00 send now goes at 22:00, once.
+    let file = "title: Tối\naudience: { villages: [a] }\nsend:\n  - cron: \"0 22 * * *\"\n";
+    let later = COMMUNE.replace("21:30-06:00", "23:00-06:00");
+    let h = harness(&[("toi.yaml", file)], "2026-12-01 08:00").await;
+    h.edit("commune.yaml", Some(&later), "2026-12-01 09:00")
+        .await;
+    assert_eq!(h.at("2026-12-01 22:00").await.sent, 1, "{:?}", h.sent());
+    assert_eq!(h.at("2026-12-02 06:00").await.sent, 0, "{:?}", h.sent());
+    // The same for a commune of many files (their planned sends are read in one query).
+    let names: Vec<String> = (0..20).map(|i| format!("toi{i}.yaml")).collect();
+    let files: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), file)).collect();
+    let many = harness(&files, "2026-12-01 08:00").await;
+    many.edit("commune.yaml", Some(&later), "2026-12-01 09:00")
+        .await;
+    assert_eq!(many.at("2026-12-01 22:00").await.sent, 20);
+    assert_eq!(many.at("2026-12-02 06:00").await.sent, 0);
+    // The other way: sends at 20:00 and 21:00, then quiet hours from 19:30. Both are held until
+    // 06:00, and the village gets one message then, not two at night.
+    let two = "title: Hai\naudience: { villages: [a] }\nsend:\n  - cron: \"0 20,21 * * *\"\n";
+    let earlier = COMMUNE.replace("21:30-06:00", "19:30-06:00");
+    let g = harness(&[("hai.yaml", two)], "2026-12-01 08:00").await;
+    g.edit("commune.yaml", Some(&earlier), "2026-12-01 09:00")
+        .await;
+    assert_eq!(g.at("2026-12-01 20:00").await.sent, 0, "{:?}", g.sent());
+    assert_eq!(g.at("2026-12-01 21:00").await.sent, 0, "{:?}", g.sent());
+    assert_eq!(g.at("2026-12-02 06:00").await.sent, 1, "{:?}", g.sent());
+    // A new time zone moves a daily 08:00 by the zones' difference: it goes at 08:00 in the new
+    // zone (06:00 in the old), and not also at 08:00 in the old one.
+    let daily = "title: Sáng\naudience: { villages: [a] }\nsend:\n  - cron: \"0 8 * * *\"\n";
+    let tokyo = format!("timezone: Asia/Tokyo\n{COMMUNE}");
+    let z = harness(&[("sang.yaml", daily)], "2026-12-01 09:00").await;
+    z.edit("commune.yaml", Some(&tokyo), "2026-12-01 09:30")
+        .await;
+    for day in ["2026-12-02", "2026-12-03"] {
+        let at = |time: &str| format!("{day} {time}");
+        assert_eq!(z.at(&at("05:59")).await.sent, 0, "{:?}", z.sent());
+        assert_eq!(z.at(&at("06:00")).await.sent, 1, "{:?}", z.sent());
+        assert_eq!(z.at(&at("08:00")).await.sent, 0, "{:?}", z.sent());
+    }
+}
+
+#[tokio::test]
 async fn a_file_edited_during_downtime_continues_from_where_planning_stopped() {
     // A storm warning every 6 hours; planned two days ahead, then the daemon is down for four
     // days and the warning is edited meanwhile. At the restart the latest overdue send goes out,

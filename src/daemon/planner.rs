@@ -18,7 +18,7 @@ use crate::announce::problem::{Lang, Problem};
 use crate::announce::{self, COMMUNE_FILE};
 use crate::content::{self, Repo};
 use crate::deliver::Channel;
-use crate::ledger::{Load, NewOccurrence, NewRevision, PlanChange};
+use crate::ledger::{Load, NewOccurrence, NewRevision, PlanChange, Replan};
 use crate::render::Templates;
 use crate::schedule::{self, Window};
 
@@ -42,6 +42,8 @@ pub struct PlanSummary {
     pub revisions: usize,
     pub inserted: usize,
     pub cancelled: usize,
+    /// Planned sends given a new time by a change to commune.yaml.
+    pub moved: usize,
 }
 
 fn hash(source: &str) -> String {
@@ -387,6 +389,7 @@ impl<C: Channel> Daemon<C> {
                     change
                         .occurrences
                         .extend(occurrences(&ann, &loaded.commune, window));
+                    change.replans.push(replan(&ann, window));
                     if same.is_none() {
                         change.revisions.push(NewRevision {
                             announcement_id: id.clone(),
@@ -410,14 +413,14 @@ impl<C: Channel> Daemon<C> {
                     if let Some((rev, ann)) =
                         self.stored_version(&id, &stored, &loaded.commune).await?
                     {
-                        change.occurrences.extend(occurrences(
-                            &ann,
-                            &loaded.commune,
-                            Window {
-                                start: resume,
-                                end: horizon_end,
-                            },
-                        ));
+                        let window = Window {
+                            start: resume,
+                            end: horizon_end,
+                        };
+                        change
+                            .occurrences
+                            .extend(occurrences(&ann, &loaded.commune, window));
+                        change.replans.push(replan(&ann, window));
                         keep.push((id, rev));
                     }
                 }
@@ -449,12 +452,14 @@ impl<C: Channel> Daemon<C> {
         summary.revisions = result.revisions;
         summary.inserted = result.inserted;
         summary.cancelled = result.cancelled;
+        summary.moved = result.moved;
         tracing::info!(
             files = summary.files,
             problems = summary.problems,
             revisions = summary.revisions,
             planned = summary.inserted,
             cancelled = summary.cancelled,
+            moved = summary.moved,
             "planned"
         );
         Ok(summary)
@@ -594,6 +599,17 @@ fn check_one(dir: &Path, path: &Path, commune: &Commune, templates: &Templates) 
             source,
         },
         Err(problems) => Entry::Invalid { problems },
+    }
+}
+
+/// Says that the occurrences planned for `ann` over `window` are its whole plan there, so that
+/// sends planned under an earlier commune.yaml are moved or cancelled to match.
+fn replan(ann: &Announcement, window: Window) -> Replan {
+    Replan {
+        announcement_id: ann.id.clone(),
+        rules: ann.rules.iter().map(|r| r.index as i64).collect(),
+        from: window.start,
+        until: window.end,
     }
 }
 

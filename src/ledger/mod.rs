@@ -13,6 +13,7 @@ mod followers;
 mod migrate;
 mod occurrences;
 mod receipts;
+mod replan;
 mod replies;
 pub mod report;
 mod states;
@@ -35,6 +36,7 @@ pub use files::{Load, StoredAnnouncement};
 pub use follow_ups::{FollowUp, Late, LinkTarget, Stage};
 pub use occurrences::{ClaimedOccurrence, NewOccurrence, NewRevision, PlanChange, PlanResult};
 pub use receipts::{PendingEvent, Receipt};
+pub use replan::{Replan, Replanned};
 pub use states::{DeliveryState, OccurrenceState};
 pub use tokens::StoredTokens;
 

@@ -40,6 +40,9 @@ pub struct PlanChange {
     /// Files whose problems changed: Some(JSON) while broken, None once they validate again.
     pub problems: Vec<(String, Option<String>)>,
     pub occurrences: Vec<NewOccurrence>,
+    /// Announcements whose `occurrences` above are their whole plan over a window: what is still
+    /// planned there under another time is moved to it, or cancelled if the plan no longer has it.
+    pub replans: Vec<super::Replan>,
     /// Advance the commune's materialised horizon to this.
     pub planned_until: Option<Timestamp>,
 }
@@ -49,6 +52,8 @@ pub struct PlanResult {
     pub revisions: usize,
     pub inserted: usize,
     pub cancelled: usize,
+    /// Planned sends given a new time (new quiet hours in commune.yaml).
+    pub moved: usize,
     /// The revision now current for each announcement touched by the change.
     pub current: HashMap<String, i64>,
 }
@@ -184,6 +189,13 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
+        // Before the new sends are written: a send cancelled here frees its time for them (a cron
+        // time in a new time zone).
+        let replanned =
+            super::replan::replan(&mut tx, commune, &change.replans, &change.occurrences, now)
+                .await?;
+        result.moved = replanned.moved;
+        result.cancelled += replanned.cancelled;
         // Revisions of announcements not touched above, for the occurrences below.
         let mut revision_of: HashMap<String, i64> = result.current.clone();
         for o in &change.occurrences {
