@@ -3,8 +3,8 @@
 //! SameSite=Strict cookie. The cookie holds an HMAC of the token under a key kept in the
 //! database, not the token: it cannot be forged, nor the token guessed from it offline. Every
 //! comparison is of two SHA-256 digests in constant time, so the answer time reveals nothing.
-//! Past `GUESSES` wrong tokens in a minute, tokens shown are refused without being compared, so
-//! a short token cannot be guessed online either. Without a configured token the dashboard is off
+//! Past `GUESSES` wrong tokens in a minute from one client (`ALL_GUESSES` from all), its tokens
+//! are refused without being compared, so a short token cannot be guessed online either. Without a configured token the dashboard is off
 //! (404).
 
 use std::sync::Arc;
@@ -37,34 +37,86 @@ fn cookie_value(key: &Secret, token: &str) -> String {
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Wrong tokens allowed in a minute before tokens are refused unseen.
+/// Wrong tokens allowed from one client in a minute before its tokens are refused unseen.
 const GUESSES: usize = 20;
+/// Wrong tokens allowed from all clients together in a minute: many addresses guessing at once
+/// are stopped too, and the memory kept for them stays bounded.
+const ALL_GUESSES: usize = 200;
 const GUESS_WINDOW: std::time::Duration = std::time::Duration::from_secs(60);
 
-/// When the last wrong tokens were shown.
+/// When the last wrong tokens were shown, by client and in all. Counted by client so that one
+/// address guessing does not lock the operator out of logging in from another.
 #[derive(Default)]
-pub(super) struct Guesses(std::sync::Mutex<std::collections::VecDeque<std::time::Instant>>);
+pub(super) struct Guesses(std::sync::Mutex<Seen>);
+
+#[derive(Default)]
+struct Seen {
+    all: std::collections::VecDeque<std::time::Instant>,
+    by_client: std::collections::HashMap<String, std::collections::VecDeque<std::time::Instant>>,
+}
 
 impl Guesses {
-    /// Whether tokens are being refused unseen: too many wrong ones of late.
-    fn locked(&self) -> bool {
+    /// Whether `client`'s tokens are being refused unseen: too many wrong ones of late, from it
+    /// or from everyone.
+    fn locked(&self, client: &str) -> bool {
         let Ok(mut seen) = self.0.lock() else {
             return true;
         };
-        while seen.front().is_some_and(|t| t.elapsed() > GUESS_WINDOW) {
-            seen.pop_front();
+        let fresh = |t: &std::time::Instant| t.elapsed() <= GUESS_WINDOW;
+        while seen.all.front().is_some_and(|t| !fresh(t)) {
+            seen.all.pop_front();
         }
-        seen.len() >= GUESSES
+        seen.by_client.retain(|_, times| {
+            times.retain(fresh);
+            !times.is_empty()
+        });
+        seen.all.len() >= ALL_GUESSES
+            || seen
+                .by_client
+                .get(client)
+                .is_some_and(|t| t.len() >= GUESSES)
     }
 
-    fn wrong(&self) {
+    fn wrong(&self, client: &str) {
         if let Ok(mut seen) = self.0.lock() {
-            seen.push_back(std::time::Instant::now());
-            if seen.len() > GUESSES {
-                seen.pop_front();
+            let now = std::time::Instant::now();
+            seen.all.push_back(now);
+            if seen.all.len() > ALL_GUESSES {
+                seen.all.pop_front();
+            }
+            let times = seen.by_client.entry(client.to_string()).or_default();
+            times.push_back(now);
+            if times.len() > GUESSES {
+                times.pop_front();
             }
         }
     }
+}
+
+/// Who shows a token, for counting wrong ones: the peer's address, or, when the peer is this
+/// machine itself (the TLS proxy in front of loa, as the README advises), the address that proxy
+/// put last in `X-Forwarded-For`, the one it saw. A header from anyone else is not believed.
+/// Behind a proxy on another machine every client is that proxy, and they are counted together.
+fn client(headers: &HeaderMap, peer: Option<std::net::SocketAddr>) -> String {
+    let Some(peer) = peer else {
+        return String::new();
+    };
+    let forwarded = peer
+        .ip()
+        .is_loopback()
+        .then(|| headers.get_all("x-forwarded-for").iter().next_back())
+        .flatten()
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.rsplit(',').next())
+        .and_then(|v| v.trim().parse::<std::net::IpAddr>().ok());
+    forwarded.unwrap_or(peer.ip()).to_string()
+}
+
+/// The peer's address, when the server was started with it (`web::serve`).
+fn peer(extensions: &axum::http::Extensions) -> Option<std::net::SocketAddr> {
+    extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0)
 }
 
 fn too_many() -> Response {
@@ -139,13 +191,14 @@ pub async fn require(State(state): State<Arc<WebState>>, req: Request, next: Nex
         return off();
     };
     let bearer = req.headers().contains_key(header::AUTHORIZATION);
-    if bearer && dashboard.guesses.locked() {
+    let client = client(req.headers(), peer(req.extensions()));
+    if bearer && dashboard.guesses.locked(&client) {
         return too_many();
     }
     match access(req.headers(), &dashboard.token, &dashboard.cookie_key) {
         Access::Granted => next.run(req).await,
         Access::Refused if bearer => {
-            dashboard.guesses.wrong();
+            dashboard.guesses.wrong(&client);
             let mut resp = message(
                 StatusCode::UNAUTHORIZED,
                 "Mã truy cập không đúng",
@@ -167,31 +220,37 @@ pub struct TokenParam {
 /// `GET /login`: the form, or with `?token=…` the same as posting it.
 pub async fn login_page(
     State(state): State<Arc<WebState>>,
+    parts: axum::http::request::Parts,
     Query(q): Query<TokenParam>,
 ) -> Response {
     let Some(dashboard) = &state.dashboard else {
         return off();
     };
     match q.token {
-        Some(token) => log_in(dashboard, &token),
+        Some(token) => log_in(dashboard, &parts, &token),
         None => login_form_page(StatusCode::OK, None),
     }
 }
 
 /// `POST /login` from the form.
-pub async fn login_form(State(state): State<Arc<WebState>>, Form(q): Form<TokenParam>) -> Response {
+pub async fn login_form(
+    State(state): State<Arc<WebState>>,
+    parts: axum::http::request::Parts,
+    Form(q): Form<TokenParam>,
+) -> Response {
     let Some(dashboard) = &state.dashboard else {
         return off();
     };
-    log_in(dashboard, q.token.as_deref().unwrap_or(""))
+    log_in(dashboard, &parts, q.token.as_deref().unwrap_or(""))
 }
 
-fn log_in(dashboard: &Dashboard, shown: &str) -> Response {
-    if dashboard.guesses.locked() {
+fn log_in(dashboard: &Dashboard, parts: &axum::http::request::Parts, shown: &str) -> Response {
+    let client = client(&parts.headers, peer(&parts.extensions));
+    if dashboard.guesses.locked(&client) {
         return too_many();
     }
     if !same(shown.trim(), dashboard.token.expose()) {
-        dashboard.guesses.wrong();
+        dashboard.guesses.wrong(&client);
         tracing::warn!("dashboard login with a wrong token");
         return login_form_page(StatusCode::UNAUTHORIZED, Some("Mã truy cập không đúng."));
     }
@@ -226,6 +285,32 @@ pub async fn logout() -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wrong_tokens_are_counted_by_client_and_forwarded_addresses_only_from_this_machine() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            "x-forwarded-for",
+            HeaderValue::from_static("10.0.0.1, 203.0.113.7"),
+        );
+        let local: std::net::SocketAddr = "127.0.0.1:4000".parse().expect("addr");
+        let remote: std::net::SocketAddr = "198.51.100.1:4000".parse().expect("addr");
+        assert_eq!(client(&h, Some(local)), "203.0.113.7");
+        assert_eq!(client(&h, Some(remote)), "198.51.100.1", "not believed");
+        assert_eq!(client(&HeaderMap::new(), Some(local)), "127.0.0.1");
+        let g = Guesses::default();
+        for _ in 0..GUESSES {
+            assert!(!g.locked("a"));
+            g.wrong("a");
+        }
+        assert!(g.locked("a") && !g.locked("b"));
+        // Many clients at once lock everyone out, and are not remembered beyond that.
+        for i in 0..ALL_GUESSES {
+            g.wrong(&format!("c{i}"));
+        }
+        assert!(g.locked("b"));
+        assert!(g.0.lock().expect("lock").by_client.len() <= ALL_GUESSES + 1);
+    }
 
     #[test]
     fn tokens_compare_by_value_only() {
