@@ -205,9 +205,49 @@ async fn story(store: &Store) {
         "a dead claimant's occurrence is taken over after its lease"
     );
 
+    // The daemon whose claim was taken over, still rendering, changes nothing when it is done:
+    // neither its deliveries nor its decision (missed, held) are written over node-b's claim.
+    let targets: Vec<NewDelivery> = (0..5).map(target).collect();
+    let stale = &claimed[0];
+    assert_eq!(
+        store
+            .expand(C, stale, &targets, None, "node-a", at)
+            .await
+            .expect("stale expand"),
+        0
+    );
+    store
+        .expand(C, stale, &targets, Some("deadline passed"), "node-a", at)
+        .await
+        .expect("stale miss");
+    store
+        .fail_occurrence(
+            stale.id,
+            loa::ledger::OccurrenceState::Missed,
+            "render failed",
+            "node-a",
+            at,
+        )
+        .await
+        .expect("stale fail");
+    store
+        .hold_occurrence(stale.id, at + SignedDuration::from_hours(3), "node-a", at)
+        .await
+        .expect("stale hold");
+    let held_by_b = count(
+        store,
+        "SELECT COUNT(*) FROM occurrences WHERE state = 'claimed' AND claimed_by = 'node-b' AND reason IS NULL",
+    )
+    .await;
+    assert_eq!(held_by_b, 1, "node-b's claim stands");
+    assert_eq!(
+        count(store, "SELECT COUNT(*) FROM deliveries").await,
+        0,
+        "nothing expanded by node-a"
+    );
+
     // Expansion is idempotent.
     let hop = &taken[0];
-    let targets: Vec<NewDelivery> = (0..5).map(target).collect();
     assert_eq!(
         store
             .expand(C, hop, &targets, None, "node-b", at)

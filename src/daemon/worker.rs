@@ -136,7 +136,9 @@ impl<C: Channel> Daemon<C> {
                     );
                 } else {
                     tracing::info!(announcement = %occ.announcement_id, due = %occ.send_at, %until, "caught up in quiet hours: held until they end");
-                    self.store.hold_occurrence(occ.id, until, now).await?;
+                    self.store
+                        .hold_occurrence(occ.id, until, &self.settings.node, now)
+                        .await?;
                     report.occurrences -= 1;
                     continue;
                 }
@@ -200,6 +202,7 @@ impl<C: Channel> Daemon<C> {
                     occ.id,
                     OccurrenceState::Missed,
                     "announcement version not available",
+                    &self.settings.node,
                     now,
                 )
                 .await?;
@@ -229,6 +232,7 @@ impl<C: Channel> Daemon<C> {
                                 occ.id,
                                 OccurrenceState::Missed,
                                 &format!("render failed: {e}"),
+                                &self.settings.node,
                                 now,
                             )
                             .await?;

@@ -35,6 +35,7 @@ pub struct NewDelivery {
 }
 
 /// One occurrence's deliveries, for `expand_many`.
+#[derive(Clone)]
 pub struct Expansion<'a> {
     pub occurrence: &'a super::ClaimedOccurrence,
     pub deliveries: &'a [NewDelivery],
@@ -131,7 +132,10 @@ impl Store {
         self.expand_many(commune, &[expansion], node, now).await
     }
 
-    /// Expands several occurrences in one transaction (a fan-out due at once is one write).
+    /// Expands several occurrences in one transaction (a fan-out due at once is one write). Only
+    /// those `node` still holds: one whose lease ran out while it was rendered (a slow database,
+    /// a long pause) may have been taken over by another daemon, whose expansion and decision
+    /// (sent late, held, missed) stand.
     pub async fn expand_many(
         &self,
         commune: &str,
@@ -140,11 +144,53 @@ impl Store {
         now: Timestamp,
     ) -> sqlx::Result<usize> {
         let mut tx = self.write().await?;
-        let inserted = self
-            .expand_in(&mut tx, commune, expansions, node, now)
-            .await?;
+        let ids: Vec<i64> = expansions.iter().map(|e| e.occurrence.id).collect();
+        let ours = self.still_claimed(&mut tx, &ids, node).await?;
+        let kept: Vec<Expansion<'_>> = expansions
+            .iter()
+            .filter(|e| ours.contains(&e.occurrence.id))
+            .cloned()
+            .collect();
+        if kept.len() < expansions.len() {
+            tracing::warn!(
+                lost = expansions.len() - kept.len(),
+                "occurrences another daemon took over while they were rendered are left to it"
+            );
+        }
+        let inserted = self.expand_in(&mut tx, commune, &kept, node, now).await?;
         tx.commit().await?;
         Ok(inserted)
+    }
+
+    /// Which of `ids` are still claimed by `node`. On PostgreSQL their rows stay locked until the
+    /// transaction ends, so no other daemon can take them over in between.
+    async fn still_claimed(
+        &self,
+        tx: &mut super::Tx,
+        ids: &[i64],
+        node: &str,
+    ) -> sqlx::Result<std::collections::HashSet<i64>> {
+        let mut ours = std::collections::HashSet::new();
+        for chunk in ids.chunks(CHUNK) {
+            // In the order they appear: SQLite's placeholders are positional.
+            let mut ph = Placeholders::new(self.dialect);
+            let list: Vec<String> = chunk.iter().map(|_| ph.next()).collect();
+            let by = ph.next();
+            let sql = format!(
+                "UPDATE occurrences SET lease_until = lease_until
+                 WHERE id IN ({}) AND state = 'claimed' AND claimed_by = {by} RETURNING id",
+                list.join(",")
+            );
+            let mut q = sqlx::query(&sql);
+            for id in chunk {
+                q = q.bind(*id);
+            }
+            q = q.bind(node);
+            for row in q.fetch_all(&mut **tx).await? {
+                ours.insert(row.try_get::<i64, _>(0)?);
+            }
+        }
+        Ok(ours)
     }
 
     /// `expand_many` inside a transaction the caller commits (follow-ups add their own rows).
@@ -245,8 +291,8 @@ impl Store {
             settle_occurrence(
                 tx,
                 e.occurrence.id,
-                OccurrenceState::Missed,
-                e.missed,
+                (OccurrenceState::Missed, e.missed),
+                node,
                 now_us,
             )
             .await?;
@@ -254,36 +300,40 @@ impl Store {
         Ok(inserted)
     }
 
-    /// Marks a claimed occurrence that cannot expand (its file is gone, its text cannot render).
+    /// Marks an occurrence `node` claimed that cannot expand (its file is gone, its text cannot
+    /// render).
     pub async fn fail_occurrence(
         &self,
         id: i64,
         state: OccurrenceState,
         reason: &str,
+        node: &str,
         now: Timestamp,
     ) -> sqlx::Result<()> {
         let mut tx = self.write().await?;
-        settle_occurrence(&mut tx, id, state, Some(reason), micros(now)).await?;
+        settle_occurrence(&mut tx, id, (state, Some(reason)), node, micros(now)).await?;
         tx.commit().await
     }
 
     /// Puts a claimed occurrence back to `planned`, to go out at `send_at`: a routine send caught
     /// up after downtime inside quiet hours waits for their end, and until then a deletion or an
-    /// edit of its file still cancels it, as for any send not yet made.
+    /// edit of its file still cancels it, as for any send not yet made. Only while `node` holds it.
     pub async fn hold_occurrence(
         &self,
         id: i64,
         send_at: Timestamp,
+        node: &str,
         now: Timestamp,
     ) -> sqlx::Result<()> {
         let mut tx = self.write().await?;
         sqlx::query(
             "UPDATE occurrences SET state = 'planned', send_at = $2, claimed_by = NULL, lease_until = NULL, updated_at = $3
-             WHERE id = $1 AND state = 'claimed'",
+             WHERE id = $1 AND state = 'claimed' AND claimed_by = $4",
         )
         .bind(id)
         .bind(micros(send_at))
         .bind(micros(now))
+        .bind(node)
         .execute(&mut *tx)
         .await?;
         tx.commit().await
@@ -807,21 +857,24 @@ async fn update_from_json(
     Ok(done.rows_affected() as usize)
 }
 
-/// Ends a claim on an occurrence with its final state and reason.
+/// Ends `node`'s claim on an occurrence with its final state and reason; nothing if another
+/// daemon took it over meanwhile.
 async fn settle_occurrence(
     tx: &mut super::Tx,
     id: i64,
-    state: OccurrenceState,
-    reason: Option<&str>,
+    (state, reason): (OccurrenceState, Option<&str>),
+    node: &str,
     now_us: i64,
 ) -> sqlx::Result<()> {
     sqlx::query(
-        "UPDATE occurrences SET state = $2, reason = $3, claimed_by = NULL, lease_until = NULL, updated_at = $4 WHERE id = $1",
+        "UPDATE occurrences SET state = $2, reason = $3, claimed_by = NULL, lease_until = NULL, updated_at = $4
+         WHERE id = $1 AND state = 'claimed' AND claimed_by = $5",
     )
     .bind(id)
     .bind(state.as_str())
     .bind(reason)
     .bind(now_us)
+    .bind(node)
     .execute(&mut **tx)
     .await?;
     Ok(())
