@@ -6,6 +6,7 @@
 //! until the next due time (capped, re-reading the clock after each sleep), reloads on file changes
 //! and SIGHUP, and stops gracefully on SIGTERM or Ctrl-C.
 
+mod catch_up;
 mod follow_up;
 mod ledger_thread;
 mod planner;

@@ -4,9 +4,10 @@
 
 use std::collections::HashMap;
 
-use jiff::{SignedDuration, Timestamp};
+use jiff::Timestamp;
 
 use super::Daemon;
+use super::catch_up::Decision;
 use crate::deliver::{Channel, TargetKind, targets};
 use crate::ledger::{ClaimedOccurrence, Expansion, NewConfirmation, NewDelivery, OccurrenceState};
 use crate::schedule::Trigger;
@@ -23,9 +24,6 @@ pub struct TickReport {
     pub resent_in_doubt: usize,
     pub unknown_in_doubt: usize,
 }
-
-/// How late an occurrence may be found before it counts as a catch-up after downtime.
-const CATCH_UP_SLACK: SignedDuration = SignedDuration::from_secs(60);
 
 /// Occurrences claimed per round trip.
 const OCCURRENCE_BATCH: i64 = 1000;
@@ -68,16 +66,7 @@ impl<C: Channel> Daemon<C> {
             }
             claimed.extend(batch);
         }
-        // After downtime several sends of one announcement can be overdue at once (a storm warning
-        // every 6 hours, down for a day): residents get the latest one, once; the earlier ones are
-        // recorded as missed, never silently dropped.
-        let mut latest: HashMap<&str, Timestamp> = HashMap::new();
-        for occ in claimed.iter().filter(|o| now <= o.deadline) {
-            let t = latest
-                .entry(occ.announcement_id.as_str())
-                .or_insert(occ.send_at);
-            *t = (*t).max(occ.send_at);
-        }
+        let latest = super::catch_up::latest(&claimed, now);
         let claimed_at = started.elapsed();
         // Followers outside the village groups are targets too; read once for the whole batch.
         let followers = if claimed.is_empty() {
@@ -92,57 +81,14 @@ impl<C: Channel> Daemon<C> {
         let mut prepared = Vec::with_capacity(claimed.len());
         for occ in &claimed {
             report.occurrences += 1;
-            let late = now.duration_since(occ.send_at) > CATCH_UP_SLACK;
-            let superseded = late
-                && latest
-                    .get(occ.announcement_id.as_str())
-                    .is_some_and(|t| *t > occ.send_at);
-            let missed = if now > occ.deadline {
-                Some(format!(
-                    "deadline {} passed: due {}, found {} late (the daemon was not running)",
-                    occ.deadline,
-                    occ.send_at,
-                    format_late(now.duration_since(occ.send_at))
-                ))
-            } else if superseded {
-                Some("catch-up: a later send of the same announcement goes out instead".to_string())
-            } else {
-                None
-            };
-            // A routine send planned outside quiet hours but caught up late (after downtime)
-            // inside them waits for their end, as it would have on time, unless that is past its
-            // deadline or another send of it goes by then. Urgent ones and sends by hand go now.
-            let mut missed = missed;
-            let held = match (&quiet, occ.urgent || occ.rule == super::MANUAL_RULE) {
-                (Some((q, tz)), false) if missed.is_none() && late => {
-                    crate::schedule::quiet::quiet_end(q, now, tz)
-                }
-                _ => None,
-            };
-            if let Some(until) = held {
-                if until > occ.deadline {
-                    missed = Some(format!(
-                        "deadline {} passed: due {}, caught up in quiet hours that end {until}",
-                        occ.deadline, occ.send_at
-                    ));
-                } else if self
-                    .store
-                    .planned_by(&commune, &occ.announcement_id, occ.id, until)
-                    .await?
-                {
-                    missed = Some(
-                        "catch-up: a later send of the same announcement goes out instead"
-                            .to_string(),
-                    );
-                } else {
-                    tracing::info!(announcement = %occ.announcement_id, due = %occ.send_at, %until, "caught up in quiet hours: held until they end");
-                    self.store
-                        .hold_occurrence(occ.id, until, &self.settings.node, now)
-                        .await?;
+            let missed = match self.decide(occ, now, &latest, quiet.as_ref()).await? {
+                Decision::Send => None,
+                Decision::Missed(reason) => Some(reason),
+                Decision::Held => {
                     report.occurrences -= 1;
                     continue;
                 }
-            }
+            };
             match self.prepare(occ, &followers, now).await? {
                 Some(p) => prepared.push((occ, p, missed)),
                 None => report.missed += 1,
@@ -327,8 +273,4 @@ fn add_link(
             }
         }
     }
-}
-
-fn format_late(d: SignedDuration) -> String {
-    crate::announce::values::format_duration(d)
 }
