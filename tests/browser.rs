@@ -358,6 +358,7 @@ async fn the_confirm_page_in_a_headless_browser() {
         zalo: None,
         max_age: Duration::from_secs(600),
         wake: std::sync::Arc::new(tokio::sync::Notify::new()),
+        health: Default::default(),
         links: Some(links.clone()),
         villages: [("a".to_string(), "Thôn Đông".to_string())]
             .into_iter()

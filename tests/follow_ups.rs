@@ -66,6 +66,7 @@ async fn web(
         }),
         max_age: Duration::from_secs(600),
         wake: wake.clone(),
+        health: Default::default(),
         links: Some(links),
         villages: names
             .iter()

@@ -39,6 +39,7 @@ async fn server_with(
             loa::config::WebConfig::default().webhook_max_age_secs,
         )),
         wake: wake.clone(),
+        health: Default::default(),
         links: None,
         villages: Default::default(),
         tz: jiff::tz::TimeZone::UTC,

@@ -91,7 +91,7 @@ pub(super) async fn serve(config: Config) -> anyhow::Result<()> {
         let minutes = config.zalo.sync_minutes;
         tokio::spawn(sync_followers(daemon.clone(), minutes));
     }
-    let web = start_web(&config, &settings, &store, daemon.channel.clone(), links).await?;
+    let web = start_web(&config, &settings, &store, &daemon, links).await?;
     let (tx, rx) = mpsc::channel(64);
     let shutdown = Arc::new(AtomicBool::new(false));
     let wake = Arc::new(tokio::sync::Notify::new());
@@ -230,9 +230,10 @@ async fn start_web(
     config: &Config,
     settings: &Settings,
     store: &Store,
-    channel: Arc<AnyChannel>,
+    daemon: &Daemon<AnyChannel>,
     links: Option<crate::confirm::link::Links>,
 ) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
+    let channel = daemon.channel.clone();
     if config.web.listen.is_empty() {
         return Ok(None);
     }
@@ -259,6 +260,7 @@ async fn start_web(
         max_age: Duration::from_secs(u64::from(config.web.webhook_max_age_secs)),
         wake: wake.clone(),
         links,
+        health: daemon.health.clone(),
         villages: commune
             .as_ref()
             .map(|c| {

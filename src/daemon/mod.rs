@@ -28,7 +28,7 @@ use crate::deliver::Channel;
 use crate::ledger::{Dialect, Store};
 use crate::render::Templates;
 
-pub use run::{FAILING_SINCE, Signals, run};
+pub use run::{Health, Signals, run};
 pub use send_now::MANUAL_RULE;
 pub use worker::TickReport;
 
@@ -108,6 +108,8 @@ pub struct Daemon<C: Channel> {
     pub settings: Settings,
     /// Confirm links for heads; None: heads confirm by reply only.
     pub links: Option<crate::confirm::link::Links>,
+    /// Whether the run loop works, for `/healthz`.
+    pub health: Arc<Health>,
     loaded: RwLock<Option<Loaded>>,
     versions: std::sync::Mutex<HashMap<(String, i64), Arc<Announcement>>>,
     /// Started by the first send.
@@ -124,6 +126,7 @@ impl<C: Channel> Daemon<C> {
             channel: Arc::new(channel),
             settings,
             links: None,
+            health: Default::default(),
             loaded: RwLock::new(None),
             versions: Default::default(),
             ledger_thread: Default::default(),

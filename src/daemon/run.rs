@@ -27,10 +27,32 @@ pub enum Signals {
     ReloadAll,
 }
 
-/// Since when (epoch seconds) the run loop's turns have all failed; 0 while they work. Read by
-/// `/healthz`, so a failure that does not clear is seen by the operator's monitoring although the
-/// process keeps running.
-pub static FAILING_SINCE: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+/// Whether the run loop's turns work. Read by `/healthz`, so that a failure that does not clear
+/// is seen by the operator's monitoring although the process keeps running.
+#[derive(Debug, Default)]
+pub struct Health {
+    /// Since when (epoch seconds) every turn has failed; 0 while they work.
+    failing_since: std::sync::atomic::AtomicI64,
+}
+
+impl Health {
+    pub fn working(&self) {
+        self.failing_since.store(0, Ordering::Relaxed);
+    }
+
+    /// A turn failed at `now` (epoch seconds); the first of a run of failures is kept.
+    pub fn failed(&self, now: i64) {
+        let _ = self
+            .failing_since
+            .compare_exchange(0, now, Ordering::Relaxed, Ordering::Relaxed);
+    }
+
+    /// For how many seconds every turn has failed, at `now`; None while they work.
+    pub fn failing_for(&self, now: i64) -> Option<i64> {
+        let since = self.failing_since.load(Ordering::Relaxed);
+        (since != 0).then(|| now - since)
+    }
+}
 
 /// How long the loop waits after a failed turn (the database is down or failing over): doubling
 /// from the first to the last, and back to the first after a turn that works.
@@ -71,17 +93,12 @@ pub async fn run<C: Channel>(
         let sleep = match turn(&daemon, &mut next_extend, &stop).await {
             Ok(sleep) => {
                 retry = RETRY_FIRST;
-                FAILING_SINCE.store(0, Ordering::Relaxed);
+                daemon.health.working();
                 sleep
             }
             Err(e) => {
                 metrics::counter!("loa_run_errors_total").increment(1);
-                let _ = FAILING_SINCE.compare_exchange(
-                    0,
-                    jiff::Timestamp::now().as_second(),
-                    Ordering::Relaxed,
-                    Ordering::Relaxed,
-                );
+                daemon.health.failed(jiff::Timestamp::now().as_second());
                 tracing::error!(error = %format!("{e:#}"), retry_secs = retry.as_secs(), "the run loop failed; will retry");
                 let wait = retry;
                 retry = (retry * 2).min(RETRY_LAST);

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::routing::{get, post};
 
 use crate::deliver::zalo::config::Secret;
@@ -35,6 +35,8 @@ pub struct WebState {
     pub tz: jiff::tz::TimeZone,
     /// The dashboard's token and clock; None: the dashboard is off.
     pub dashboard: Option<dashboard::Dashboard>,
+    /// The run loop's, for `/healthz`.
+    pub health: Arc<crate::daemon::Health>,
 }
 
 pub struct ZaloKeys {
@@ -79,35 +81,34 @@ pub async fn serve(
 const UNHEALTHY_AFTER_SECS: i64 = 120;
 
 /// `ok`, or 503 when every turn of the run loop has failed for `UNHEALTHY_AFTER_SECS`.
-async fn healthz() -> axum::response::Response {
+async fn healthz(State(state): State<Arc<WebState>>) -> axum::response::Response {
+    health_answer(&state.health, jiff::Timestamp::now().as_second())
+}
+
+fn health_answer(health: &crate::daemon::Health, now: i64) -> axum::response::Response {
     use axum::response::IntoResponse as _;
-    let since = crate::daemon::FAILING_SINCE.load(std::sync::atomic::Ordering::Relaxed);
-    let now = jiff::Timestamp::now().as_second();
-    if since != 0 && now - since >= UNHEALTHY_AFTER_SECS {
-        (
+    match health.failing_for(now) {
+        Some(secs) if secs >= UNHEALTHY_AFTER_SECS => (
             axum::http::StatusCode::SERVICE_UNAVAILABLE,
-            format!("the run loop has failed for {} s; see the log", now - since),
+            format!("the run loop has failed for {secs} s; see the log"),
         )
-            .into_response()
-    } else {
-        "ok".into_response()
+            .into_response(),
+        _ => "ok".into_response(),
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::Ordering;
-
-    #[tokio::test]
-    async fn healthz_says_when_the_run_loop_keeps_failing() {
-        let status = || async { super::healthz().await.status().as_u16() };
-        let now = jiff::Timestamp::now().as_second();
-        assert_eq!(status().await, 200);
-        crate::daemon::FAILING_SINCE.store(now - 30, Ordering::Relaxed);
-        assert_eq!(status().await, 200, "a short outage is waited out");
-        crate::daemon::FAILING_SINCE.store(now - 300, Ordering::Relaxed);
-        assert_eq!(status().await, 503);
-        crate::daemon::FAILING_SINCE.store(0, Ordering::Relaxed);
-        assert_eq!(status().await, 200);
+    #[test]
+    fn healthz_says_when_the_run_loop_keeps_failing() {
+        let health = crate::daemon::Health::default();
+        let status = |now| super::health_answer(&health, now).status().as_u16();
+        assert_eq!(status(1_000), 200);
+        health.failed(1_000);
+        assert_eq!(status(1_030), 200, "a short outage is waited out");
+        health.failed(1_100);
+        assert_eq!(status(1_300), 503, "timed from the first failure");
+        health.working();
+        assert_eq!(status(1_300), 200);
     }
 }

@@ -281,6 +281,7 @@ pub async fn serve(store: &Store, token: Option<&str>) -> String {
         zalo: None,
         max_age: std::time::Duration::from_secs(600),
         wake: std::sync::Arc::new(tokio::sync::Notify::new()),
+        health: Default::default(),
         links: None,
         villages: [("a", "Thôn A"), ("b", "Thôn B"), ("c", "Thôn C")]
             .into_iter()
