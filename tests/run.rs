@@ -28,23 +28,47 @@ async fn eventually(store: &loa::ledger::Store, sql: &str, want: i64) {
     }
 }
 
+/// `loa run` on a new repository of `files` announcements due tomorrow (nothing is sent during a
+/// test), with `env` besides its database and log channel; and its ledger.
+async fn start(
+    dir: &std::path::Path,
+    files: usize,
+    env: &[(&str, String)],
+) -> (support::Running, loa::ledger::Store) {
+    support::fanout_repo(dir, 2, files, &support::local_in(86_400));
+    let db = format!("sqlite://{}", dir.join("loa.db").display());
+    let mut all = vec![
+        ("LOA_DATABASE", db.clone()),
+        (
+            "LOA_LOG_CHANNEL_PATH",
+            dir.join("sent.jsonl").display().to_string(),
+        ),
+    ];
+    all.extend(env.iter().cloned());
+    let child = support::spawn_daemon(dir, &all);
+    let store = loa::ledger::Store::open(&db).await.expect("open");
+    (child, store)
+}
+
+/// Sends `signal` to the daemon.
+fn kill(child: &support::Running, signal: &str) {
+    std::process::Command::new("kill")
+        .args([signal, &child.id().to_string()])
+        .status()
+        .expect("kill");
+}
+
+/// Stops the daemon with SIGTERM and checks that it exits cleanly.
+fn stop(mut child: support::Running) {
+    kill(&child, "-TERM");
+    let status = child.wait().expect("exit");
+    assert!(status.success(), "graceful exit on SIGTERM: {status:?}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn reloads_on_change_and_signal_and_stops_cleanly() {
     let dir = tempfile::tempdir().expect("tempdir");
-    // Three announcements due tomorrow: nothing is sent during the test.
-    support::fanout_repo(dir.path(), 2, 3, &support::local_in(86_400));
-    let db = format!("sqlite://{}", dir.path().join("loa.db").display());
-    let mut child = support::spawn_daemon(
-        dir.path(),
-        &[
-            ("LOA_DATABASE", db.clone()),
-            (
-                "LOA_LOG_CHANNEL_PATH",
-                dir.path().join("sent.jsonl").display().to_string(),
-            ),
-        ],
-    );
-    let store = loa::ledger::Store::open(&db).await.expect("open");
+    let (child, store) = start(dir.path(), 3, &[]).await;
     eventually(&store, "SELECT COUNT(*) FROM revisions", 3).await;
     eventually(
         &store,
@@ -107,37 +131,15 @@ async fn reloads_on_change_and_signal_and_stops_cleanly() {
 
     // SIGHUP re-reads everything: one more load recorded.
     let loads = scalar(&store, "SELECT COUNT(*) FROM loads").await;
-    std::process::Command::new("kill")
-        .args(["-HUP", &child.id().to_string()])
-        .status()
-        .expect("kill -HUP");
+    kill(&child, "-HUP");
     eventually(&store, "SELECT COUNT(*) FROM loads", loads + 1).await;
-
-    std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .expect("kill -TERM");
-    let status = child.wait().expect("exit");
-    assert!(status.success(), "graceful exit on SIGTERM: {status:?}");
+    stop(child);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_database_outage_is_waited_out_and_an_edit_made_during_it_is_planned_after() {
     let dir = tempfile::tempdir().expect("tempdir");
-    support::fanout_repo(dir.path(), 2, 2, &support::local_in(86_400));
-    let db = format!("sqlite://{}", dir.path().join("loa.db").display());
-    let mut child = support::spawn_daemon(
-        dir.path(),
-        &[
-            ("LOA_DATABASE", db.clone()),
-            ("LOA_MAX_SLEEP_MS", "100".into()),
-            (
-                "LOA_LOG_CHANNEL_PATH",
-                dir.path().join("sent.jsonl").display().to_string(),
-            ),
-        ],
-    );
-    let store = loa::ledger::Store::open(&db).await.expect("open");
+    let (mut child, store) = start(dir.path(), 2, &[("LOA_MAX_SLEEP_MS", "100".into())]).await;
     eventually(&store, "SELECT COUNT(*) FROM revisions", 2).await;
     // The ledger fails every query the loop makes (as during a PostgreSQL fail-over), for long
     // enough that the loop runs into it several times, and a file is saved meanwhile.
@@ -165,10 +167,5 @@ async fn a_database_outage_is_waited_out_and_an_edit_made_during_it_is_planned_a
         2,
     )
     .await;
-    std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .expect("kill -TERM");
-    let status = child.wait().expect("exit");
-    assert!(status.success(), "graceful exit on SIGTERM: {status:?}");
+    stop(child);
 }
