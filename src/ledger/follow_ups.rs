@@ -8,7 +8,7 @@ use jiff::Timestamp;
 use sqlx::Row as _;
 
 use super::{ClaimedOccurrence, NewDelivery, OccurrenceState, Store, from_micros, micros};
-use crate::ledger::deliveries::Expansion;
+use crate::ledger::Expansion;
 
 /// What follows a send whose heads have not confirmed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

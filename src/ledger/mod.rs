@@ -7,15 +7,18 @@
 
 mod checkpoint;
 mod deliveries;
+mod expansion;
 mod files;
 mod follow_ups;
 mod followers;
 mod migrate;
 mod occurrences;
 mod receipts;
+mod recovery;
 mod replan;
 mod replies;
 pub mod report;
+mod sqlite_json;
 mod states;
 mod tokens;
 
@@ -29,9 +32,8 @@ use jiff::Timestamp;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor as _};
 
-pub use deliveries::{
-    Claim, ClaimedDelivery, Expansion, NewConfirmation, NewDelivery, Outcome, Progress,
-};
+pub use deliveries::{Claim, ClaimedDelivery, Outcome, Progress};
+pub use expansion::{Expansion, NewConfirmation, NewDelivery};
 pub use files::{Load, StoredAnnouncement};
 pub use follow_ups::{FollowUp, Late, LinkTarget, Stage};
 pub use occurrences::{ClaimedOccurrence, NewOccurrence, NewRevision, PlanChange, PlanResult};
