@@ -9,10 +9,12 @@
 mod catch_up;
 mod follow_up;
 mod ledger_thread;
+mod plan_pass;
 mod planner;
 mod run;
 mod send_now;
 mod sending;
+mod versions;
 mod worker;
 
 use std::collections::HashMap;

@@ -6,24 +6,22 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
-use anyhow::Context as _;
 use jiff::Timestamp;
-use sha2::Digest as _;
 
+use super::plan_pass::{git_commit, hash};
 use super::{Daemon, Loaded};
 use crate::announce::model::{Announcement, Commune};
 use crate::announce::problem::{Lang, Problem};
 use crate::announce::{self, COMMUNE_FILE};
 use crate::content::{self, Repo};
 use crate::deliver::Channel;
-use crate::ledger::{Load, NewOccurrence, NewRevision, PlanChange, Replan};
+use crate::ledger::{Load, NewOccurrence, PlanChange, Replan};
 use crate::render::Templates;
 use crate::schedule::{self, Window};
 
 /// One file's state after reading it.
-enum Entry {
+pub(super) enum Entry {
     Valid {
         ann: Box<Announcement>,
         source: String,
@@ -44,28 +42,6 @@ pub struct PlanSummary {
     pub cancelled: usize,
     /// Planned sends given a new time by a change to commune.yaml.
     pub moved: usize,
-}
-
-fn hash(source: &str) -> String {
-    let digest = sha2::Sha256::digest(source.as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// The commit of the checkout holding `dir`, when it is one (recorded with each load).
-fn git_commit(dir: &Path) -> Option<String> {
-    let out = std::process::Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(["rev-parse", "HEAD"])
-        .output()
-        .ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
-}
-
-fn problems_json(problems: &[Problem]) -> String {
-    serde_json::Value::Array(problems.iter().map(|p| p.to_json(Lang::Vi)).collect()).to_string()
 }
 
 impl<C: Channel> Daemon<C> {
@@ -331,253 +307,6 @@ impl<C: Channel> Daemon<C> {
         (is_yaml && inside && path.file_name().is_some_and(|n| n != COMMUNE_FILE))
             .then(|| announce::announcement_id(&self.settings.dir, path))
     }
-
-    async fn plan_entries(
-        &self,
-        loaded: &mut Loaded,
-        entries: HashMap<String, (PathBuf, Entry)>,
-        now: Timestamp,
-        full: bool,
-    ) -> anyhow::Result<PlanSummary> {
-        let commune_id = &self.settings.commune_id;
-        let stored = if full {
-            self.store.stored_announcements(commune_id).await?
-        } else {
-            let ids: Vec<&str> = entries.keys().map(String::as_str).collect();
-            self.store
-                .stored_announcements_for(commune_id, &ids)
-                .await?
-        };
-        // Asked once per pass: it starts a process.
-        let commit = git_commit(&self.settings.dir);
-        let had_problems: HashMap<String, String> = self
-            .store
-            .file_problems(commune_id)
-            .await?
-            .into_iter()
-            .collect();
-        let horizon_end = now + self.settings.horizon;
-        // Unchanged announcements continue from where planning stopped (after downtime, that
-        // includes what fell due meanwhile: the due loop decides to send late or record it missed).
-        let resume = match self.store.planned_until(commune_id).await? {
-            Some(until) if until < now => until,
-            _ => now,
-        };
-        let mut change = PlanChange::default();
-        let mut summary = PlanSummary {
-            files: entries.len(),
-            ..Default::default()
-        };
-        let mut keep: Vec<(String, i64)> = Vec::new();
-        for (id, (path, entry)) in entries {
-            match entry {
-                Entry::Valid { ann, source } => {
-                    if had_problems.contains_key(&id) {
-                        change.problems.push((id.clone(), None));
-                    }
-                    let content_hash = hash(&source);
-                    let known = stored.get(&id).filter(|s| s.active);
-                    let same = known.filter(|s| s.content_hash == content_hash);
-                    // A known announcement, changed or not, continues from where planning
-                    // stopped: an edit made while the daemon was down does not drop what fell due
-                    // meanwhile (the due loop sends the latest late or records it missed). A new
-                    // file starts now: nothing from before it was known is sent.
-                    let window = Window {
-                        start: if known.is_some() { resume } else { now },
-                        end: horizon_end,
-                    };
-                    change
-                        .occurrences
-                        .extend(occurrences(&ann, &loaded.commune, window));
-                    change.replans.push(replan(&ann, window));
-                    if same.is_none() {
-                        change.revisions.push(NewRevision {
-                            announcement_id: id.clone(),
-                            content_hash,
-                            git_commit: commit.clone(),
-                            path: path.display().to_string(),
-                            source,
-                        });
-                    }
-                    keep.push((id, same.map_or(-1, |s| s.revision)));
-                }
-                Entry::Invalid { problems } => {
-                    summary.problems += problems.len();
-                    for p in &problems {
-                        tracing::warn!(problem = %p.render(Lang::En), "announcement file does not validate; keeping its last good version");
-                    }
-                    change
-                        .problems
-                        .push((id.clone(), Some(problems_json(&problems))));
-                    // Keep the last good version scheduled, from the ledger.
-                    if let Some((rev, ann)) =
-                        self.stored_version(&id, &stored, &loaded.commune).await?
-                    {
-                        let window = Window {
-                            start: resume,
-                            end: horizon_end,
-                        };
-                        change
-                            .occurrences
-                            .extend(occurrences(&ann, &loaded.commune, window));
-                        change.replans.push(replan(&ann, window));
-                        keep.push((id, rev));
-                    }
-                }
-                Entry::Missing => {
-                    if stored.get(&id).is_some_and(|s| s.active) {
-                        change.deleted.push(id.clone());
-                    }
-                    loaded.announcements.remove(&id);
-                }
-            }
-        }
-        if full {
-            change.planned_until = Some(horizon_end);
-        }
-        let result = self
-            .store
-            .apply_plan(commune_id, &change, now)
-            .await
-            .context("writing the plan")?;
-        if full {
-            // Whatever a full load did not see is gone.
-            let seen: std::collections::HashSet<&String> = keep.iter().map(|(id, _)| id).collect();
-            loaded.announcements.retain(|id, _| seen.contains(id));
-        }
-        for (id, rev) in keep {
-            let rev = result.current.get(&id).copied().unwrap_or(rev);
-            loaded.announcements.insert(id, rev);
-        }
-        summary.revisions = result.revisions;
-        summary.inserted = result.inserted;
-        summary.cancelled = result.cancelled;
-        summary.moved = result.moved;
-        tracing::info!(
-            files = summary.files,
-            problems = summary.problems,
-            revisions = summary.revisions,
-            planned = summary.inserted,
-            cancelled = summary.cancelled,
-            moved = summary.moved,
-            "planned"
-        );
-        Ok(summary)
-    }
-
-    /// The last good version of an announcement, rebuilt from the source stored with its revision.
-    async fn stored_version(
-        &self,
-        id: &str,
-        stored: &HashMap<String, crate::ledger::StoredAnnouncement>,
-        commune: &Commune,
-    ) -> anyhow::Result<Option<(i64, Arc<Announcement>)>> {
-        let Some(s) = stored.get(id).filter(|s| s.active) else {
-            return Ok(None);
-        };
-        let Some((path, source)) = self
-            .store
-            .revision_source(&self.settings.commune_id, id, s.revision)
-            .await?
-        else {
-            return Ok(None);
-        };
-        match announce::announcement_from_text(
-            &self.settings.dir,
-            Path::new(&path),
-            &source,
-            Some(commune),
-        ) {
-            Ok(ann) => Ok(Some((s.revision, Arc::new(ann)))),
-            Err(_) => Ok(None),
-        }
-    }
-
-    /// The version of an announcement at a revision, for rendering a due occurrence: from the
-    /// cache, or parsed from the source the ledger keeps with the revision.
-    pub(super) async fn version(
-        &self,
-        id: &str,
-        revision: i64,
-    ) -> anyhow::Result<Option<(Arc<Announcement>, Commune)>> {
-        let guard = self.loaded.read().await;
-        let Some(loaded) = guard.as_ref() else {
-            return Ok(None);
-        };
-        let key = (id.to_string(), revision);
-        let cached = self.versions.lock().ok().and_then(|c| c.get(&key).cloned());
-        if let Some(ann) = cached {
-            return Ok(Some((ann, loaded.commune.clone())));
-        }
-        let Some((path, source)) = self
-            .store
-            .revision_source(&self.settings.commune_id, id, revision)
-            .await?
-        else {
-            return Ok(None);
-        };
-        let Ok(ann) = announce::announcement_from_text(
-            &self.settings.dir,
-            Path::new(&path),
-            &source,
-            Some(&loaded.commune),
-        ) else {
-            return Ok(None);
-        };
-        let ann = Arc::new(ann);
-        if let Ok(mut cache) = self.versions.lock() {
-            if cache.len() >= super::VERSION_CACHE {
-                cache.clear();
-            }
-            cache.insert(key, ann.clone());
-        }
-        Ok(Some((ann, loaded.commune.clone())))
-    }
-
-    /// Parses ahead the versions of what falls due by `until`, so the due moment only renders.
-    pub async fn read_ahead(&self, until: Timestamp) -> anyhow::Result<usize> {
-        let sources = self
-            .store
-            .upcoming_sources(&self.settings.commune_id, until)
-            .await?;
-        let guard = self.loaded.read().await;
-        let Some(loaded) = guard.as_ref() else {
-            return Ok(0);
-        };
-        let missing: Vec<_> = {
-            let cache = self
-                .versions
-                .lock()
-                .map_err(|_| anyhow::anyhow!("version cache poisoned"))?;
-            sources
-                .into_iter()
-                .filter(|(id, rev, _, _)| !cache.contains_key(&(id.clone(), *rev)))
-                .collect()
-        };
-        let mut parsed = Vec::with_capacity(missing.len());
-        for (id, rev, path, source) in missing {
-            if let Ok(ann) = announce::announcement_from_text(
-                &self.settings.dir,
-                Path::new(&path),
-                &source,
-                Some(&loaded.commune),
-            ) {
-                parsed.push(((id, rev), Arc::new(ann)));
-            }
-        }
-        let n = parsed.len();
-        if let Ok(mut cache) = self.versions.lock() {
-            if cache.len() + n > super::VERSION_CACHE.max(n) {
-                cache.clear();
-            }
-            cache.extend(parsed);
-        }
-        Ok(n)
-    }
-
-    pub(super) async fn with_templates<R>(&self, f: impl FnOnce(&Templates) -> R) -> Option<R> {
-        self.loaded.read().await.as_ref().map(|l| f(&l.templates))
-    }
 }
 
 /// A full load parses every file at once and frees most of it again; glibc keeps freed memory in
@@ -604,7 +333,7 @@ fn check_one(dir: &Path, path: &Path, commune: &Commune, templates: &Templates) 
 
 /// Says that the occurrences planned for `ann` over `window` are its whole plan there, so that
 /// sends planned under an earlier commune.yaml are moved or cancelled to match.
-fn replan(ann: &Announcement, window: Window) -> Replan {
+pub(super) fn replan(ann: &Announcement, window: Window) -> Replan {
     Replan {
         announcement_id: ann.id.clone(),
         rules: ann.rules.iter().map(|r| r.index as i64).collect(),
@@ -614,7 +343,11 @@ fn replan(ann: &Announcement, window: Window) -> Replan {
 }
 
 /// The occurrences to write for one announcement in a window: those that will be sent.
-fn occurrences(ann: &Announcement, commune: &Commune, window: Window) -> Vec<NewOccurrence> {
+pub(super) fn occurrences(
+    ann: &Announcement,
+    commune: &Commune,
+    window: Window,
+) -> Vec<NewOccurrence> {
     schedule::occurrences(ann, commune, window, window.start)
         .into_iter()
         .filter(|o| o.fate.is_sent())
