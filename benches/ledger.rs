@@ -119,6 +119,7 @@ async fn main() -> anyhow::Result<()> {
                 error_reason: None,
                 next_attempt_at: None,
                 in_doubt: false,
+                not_an_attempt: false,
             })
             .collect();
         let (done, next) = store

@@ -285,6 +285,7 @@ async fn story(store: &Store) {
             error_reason: None,
             next_attempt_at: None,
             in_doubt: false,
+            not_an_attempt: false,
         },
         Outcome {
             id: d[1].id,
@@ -294,6 +295,7 @@ async fn story(store: &Store) {
             error_reason: Some("rate limit".into()),
             next_attempt_at: Some(at + SignedDuration::from_mins(5)),
             in_doubt: false,
+            not_an_attempt: true,
         },
         Outcome {
             id: d[2].id,
@@ -303,6 +305,7 @@ async fn story(store: &Store) {
             error_reason: Some("not a follower".into()),
             next_attempt_at: None,
             in_doubt: false,
+            not_an_attempt: false,
         },
     ];
     assert_eq!(
@@ -312,6 +315,12 @@ async fn story(store: &Store) {
             .expect("record"),
         3
     );
+    // A refusal for now (the rate limit, a night ban) is not counted among the attempts.
+    let attempts = |id: i64| {
+        let sql = format!("SELECT attempts FROM deliveries WHERE id = {id}");
+        async move { count(store, &sql).await }
+    };
+    assert_eq!((attempts(d[1].id).await, attempts(d[2].id).await), (0, 1));
     // Each row gets its own outcome, whichever way it travelled (a plain success and the others
     // are written by different statements on SQLite), and the claim is let go.
     for (id, want) in [
@@ -896,6 +905,7 @@ async fn receipts_find_a_person_through_their_recent_sends() {
                     error_reason: None,
                     next_attempt_at: None,
                     in_doubt: false,
+                    not_an_attempt: false,
                 }
             })
             .collect();
@@ -1175,6 +1185,7 @@ async fn a_receipt_ahead_of_its_outcome_is_applied_once_the_outcome_is_written()
             error_reason: None,
             next_attempt_at: None,
             in_doubt: false,
+            not_an_attempt: false,
         };
         store
             .record_outcomes(C, "n1", &[outcome], at)

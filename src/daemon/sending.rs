@@ -247,6 +247,7 @@ impl<C: Channel> Daemon<C> {
             error_reason: None,
             next_attempt_at: None,
             in_doubt: false,
+            not_an_attempt: false,
         };
         match result {
             Ok(sent) => Outcome {
@@ -266,6 +267,27 @@ impl<C: Channel> Daemon<C> {
                 }),
                 ..base
             },
+            // Not counted: a night ban or a spent quota is waited out until the deadline, not
+            // given up on after a few tries.
+            Err(SendError::NotNow {
+                code,
+                reason,
+                after,
+            }) => {
+                let next = now + SignedDuration::try_from(after).unwrap_or_default();
+                Outcome {
+                    state: if next > d.deadline {
+                        DeliveryState::Expired
+                    } else {
+                        DeliveryState::Retrying
+                    },
+                    error_code: Some(code),
+                    error_reason: Some(reason),
+                    next_attempt_at: Some(next),
+                    not_an_attempt: true,
+                    ..base
+                }
+            }
             Err(e) => {
                 let hint = match &e {
                     SendError::RetryLater { after: Some(a), .. } => {
@@ -411,6 +433,48 @@ mod tests {
                 }),
             }
         }
+    }
+
+    #[tokio::test]
+    async fn a_refusal_for_now_is_waited_out_however_many_attempts_were_made() {
+        let dir = tempfile::tempdir().expect("dir");
+        let url = format!("sqlite://{}", dir.path().join("l.db").display());
+        let store = crate::ledger::Store::open(&url).await.expect("store");
+        let settings = crate::daemon::Settings {
+            max_attempts: 2,
+            ..crate::daemon::Settings::from_config(&crate::config::Config::default())
+        };
+        let daemon = Daemon::new(store, Picky, settings);
+        let now = Timestamp::UNIX_EPOCH + SignedDuration::from_hours(100);
+        let d = ClaimedDelivery {
+            attempts: 5,
+            deadline: now + SignedDuration::from_hours(12),
+            ..delivery(1)
+        };
+        let night = |hours: u64| SendError::NotNow {
+            code: "-133".into(),
+            reason: "ZNS not allowed at night".into(),
+            after: std::time::Duration::from_secs(hours * 3600),
+        };
+        let o = daemon.outcome(&d, Err(night(8)), now);
+        assert_eq!(o.state, DeliveryState::Retrying, "{o:?}");
+        assert!(o.not_an_attempt);
+        assert_eq!(o.next_attempt_at, Some(now + SignedDuration::from_hours(8)));
+        // Past its deadline it expires, as any send would.
+        let o = daemon.outcome(&d, Err(night(13)), now);
+        assert_eq!(o.state, DeliveryState::Expired);
+        // Any other failure counts: the fifth attempt of two allowed is the last.
+        let o = daemon.outcome(
+            &d,
+            Err(SendError::RetryLater {
+                code: "http-502".into(),
+                reason: "HTTP 502".into(),
+                after: None,
+                in_doubt: false,
+            }),
+            now,
+        );
+        assert_eq!(o.state, DeliveryState::Failed);
     }
 
     #[test]

@@ -77,6 +77,14 @@ pub enum SendError {
         after: Option<Duration>,
         in_doubt: bool,
     },
+    /// Refused for now for a reason that passes by itself (a night ban, a quota, the rate
+    /// limit): tried again `after` this, and not counted as an attempt.
+    #[error("not now ({code}): {reason}")]
+    NotNow {
+        code: String,
+        reason: String,
+        after: Duration,
+    },
     /// The credentials must be refreshed before trying again.
     #[error("credentials need refreshing ({code}): {reason}")]
     RefreshCredentials { code: String, reason: String },
@@ -94,6 +102,7 @@ impl SendError {
     pub fn code(&self) -> &str {
         match self {
             SendError::RetryLater { code, .. }
+            | SendError::NotNow { code, .. }
             | SendError::RefreshCredentials { code, .. }
             | SendError::Final { code, .. } => code,
             SendError::PartlySent { then, .. } => then.code(),
@@ -103,6 +112,7 @@ impl SendError {
     pub fn reason(&self) -> &str {
         match self {
             SendError::RetryLater { reason, .. }
+            | SendError::NotNow { reason, .. }
             | SendError::RefreshCredentials { reason, .. }
             | SendError::Final { reason, .. } => reason,
             SendError::PartlySent { then, .. } => then.reason(),

@@ -42,6 +42,8 @@ pub struct Outcome {
     pub next_attempt_at: Option<Timestamp>,
     /// The attempt may have reached the person (a timeout): the next one is a possible duplicate.
     pub in_doubt: bool,
+    /// Refused for now (a night ban, a quota): not counted among the delivery's attempts.
+    pub not_an_attempt: bool,
 }
 
 /// The next chunk to claim, for `record_and_claim`: up to `limit` deliveries due at `now`, held
@@ -184,19 +186,20 @@ impl Store {
         if self.dialect == super::Dialect::Sqlite {
             return super::sqlite_json::record_json(tx, commune, node, outcomes, now).await;
         }
-        const COLS: usize = 7;
+        const COLS: usize = 8;
         let mut recorded = 0;
         for chunk in super::pow2_chunks(outcomes, 128) {
             // One statement for the chunk: each row's values joined in by id. The casts give the
             // VALUES columns their types on PostgreSQL; SQLite takes them as they are.
             let mut ph = Placeholders::new(self.dialect);
             let values = ph.rows(chunk.len(), COLS, |c| {
-                matches!(c, 0 | 5 | 6).then_some("BIGINT")
+                matches!(c, 0 | 5 | 6 | 7).then_some("BIGINT")
             });
             let (at, by, within) = (ph.next(), ph.next(), ph.next());
             let sql = format!(
-                "WITH v (id, state, message_id, code, reason, next_at, in_doubt) AS (VALUES {values})
+                "WITH v (id, state, message_id, code, reason, next_at, in_doubt, not_attempt) AS (VALUES {values})
                  UPDATE deliveries SET state = v.state, provider_message_id = COALESCE(v.message_id, deliveries.provider_message_id),
+                   attempts = deliveries.attempts - v.not_attempt,
                    error_code = v.code, error_reason = v.reason, next_attempt_at = COALESCE(v.next_at, deliveries.next_attempt_at),
                    possible_duplicate = CASE WHEN v.in_doubt = 1 THEN 1 ELSE deliveries.possible_duplicate END,
                    node = deliveries.claimed_by, claimed_by = NULL, lease_until = NULL, updated_at = {at}
@@ -212,7 +215,8 @@ impl Store {
                     .bind(o.error_code.as_deref())
                     .bind(o.error_reason.as_deref())
                     .bind(o.next_attempt_at.map(micros))
-                    .bind(i64::from(o.in_doubt));
+                    .bind(i64::from(o.in_doubt))
+                    .bind(i64::from(o.not_an_attempt));
             }
             q = q.bind(micros(now)).bind(node).bind(commune);
             recorded += q.execute(&mut **tx).await?.rows_affected() as usize;

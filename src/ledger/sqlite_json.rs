@@ -118,6 +118,7 @@ pub(super) async fn record_json(
             && o.error_reason.is_none()
             && o.next_attempt_at.is_none()
             && !o.in_doubt
+            && !o.not_an_attempt
     });
     let mut recorded = 0;
     if !plain.is_empty() {
@@ -156,6 +157,7 @@ pub(super) async fn record_json(
                 o.error_reason.as_deref(),
                 o.next_attempt_at.map(micros),
                 i64::from(o.in_doubt),
+                i64::from(o.not_an_attempt),
             )
         })
         .collect();
@@ -166,9 +168,11 @@ pub(super) async fn record_json(
         tx,
         "WITH v AS (
            SELECT value ->> 0 AS id, value ->> 1 AS state, value ->> 2 AS message_id, value ->> 3 AS code,
-                  value ->> 4 AS reason, value ->> 5 AS next_at, value ->> 6 AS in_doubt
+                  value ->> 4 AS reason, value ->> 5 AS next_at, value ->> 6 AS in_doubt,
+                  value ->> 7 AS not_attempt
            FROM json_each($1))
          UPDATE deliveries SET state = v.state, provider_message_id = COALESCE(v.message_id, deliveries.provider_message_id),
+           attempts = deliveries.attempts - v.not_attempt,
            error_code = v.code, error_reason = v.reason, next_attempt_at = COALESCE(v.next_at, deliveries.next_attempt_at),
            possible_duplicate = CASE WHEN v.in_doubt = 1 THEN 1 ELSE deliveries.possible_duplicate END,
            node = deliveries.claimed_by, claimed_by = NULL, lease_until = NULL, updated_at = $2

@@ -33,6 +33,8 @@ pub struct ZaloChannel {
     pub tokens: Arc<Tokens>,
     pub limiter: Arc<Limiter>,
     config: ZaloConfig,
+    /// For the end of Zalo's night ban or day (`errors::Until`).
+    clock: Clock,
 }
 
 impl ZaloChannel {
@@ -51,7 +53,7 @@ impl ZaloChannel {
             api.clone(),
             commune,
             node,
-            clock,
+            clock.clone(),
             SignedDuration::from_secs(i64::from(config.refresh_margin_secs)),
         ));
         if tokens.seed(config.refresh_token.expose()).await? {
@@ -66,6 +68,7 @@ impl ZaloChannel {
             tokens,
             limiter,
             config,
+            clock,
         })
     }
 
@@ -217,18 +220,23 @@ impl ZaloChannel {
                             in_doubt: false,
                         }
                     }
-                    Class::RetryLater { after } => {
-                        let after = if code == -32 {
+                    Class::RetryLater { after } => SendError::RetryLater {
+                        code: code.to_string(),
+                        reason,
+                        after,
+                        in_doubt: false,
+                    },
+                    Class::NotNow(until) => {
+                        let after = if until == errors::Until::RateWindow {
                             tracing::warn!(limit = ?rate.limit, remain = ?rate.remain, "Zalo rate limit reached; pausing");
-                            Some(self.limiter.pause())
+                            self.limiter.pause()
                         } else {
-                            after
+                            until.after(self.clock.now())
                         };
-                        SendError::RetryLater {
+                        SendError::NotNow {
                             code: code.to_string(),
                             reason,
                             after,
-                            in_doubt: false,
                         }
                     }
                 }

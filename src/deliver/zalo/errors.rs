@@ -14,11 +14,61 @@ pub enum Class {
     Refresh,
     /// Final for this recipient.
     Final,
+    /// Refused for now, for a reason that passes by itself (Zalo's night ban, a quota, the rate
+    /// limit): tried again when it has passed, and not counted as an attempt however long that
+    /// takes, so that a message due at 22:30 is not given up on by morning.
+    NotNow(Until),
     /// The OA itself cannot send (disabled, or a wrong app secret behind `appsecret_proof`):
     /// every recipient would get the same answer, and it takes the operator to mend it. Nobody's
     /// message is given up for it: each is tried again later (until its deadline), and the channel
     /// pauses meanwhile instead of spending a request per recipient on the same refusal.
     Halt,
+}
+
+/// When a refusal for now (`Class::NotNow`) has passed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Until {
+    /// The end of Zalo's night ban: 06:00 in Vietnam.
+    Morning,
+    /// Vietnamese midnight, when daily limits start again.
+    NextDay,
+    /// An hour: a quota the OA must buy more of, whose period the reference does not give.
+    InAnHour,
+    /// The end of the rate limiter's pause.
+    RateWindow,
+}
+
+/// Zalo's clock: its night ban and daily limits follow Vietnamese time, whatever the commune's
+/// own time zone.
+const ZALO_TZ: &str = "Asia/Ho_Chi_Minh";
+
+impl Until {
+    /// How long from `now` until then (`RateWindow` is the limiter's to say: zero here).
+    pub fn after(self, now: jiff::Timestamp) -> Duration {
+        let next_at = |hour: i8| {
+            let tz = jiff::tz::TimeZone::get(ZALO_TZ).ok()?;
+            let local = now.to_zoned(tz);
+            let today = local
+                .date()
+                .at(hour, 0, 0, 0)
+                .to_zoned(local.time_zone().clone())
+                .ok()?;
+            let at = if today.timestamp() > now {
+                today
+            } else {
+                today.tomorrow().ok()?
+            };
+            Duration::try_from(now.duration_until(at.timestamp())).ok()
+        };
+        let hour = Duration::from_secs(3600);
+        match self {
+            // A minute past the hour: Zalo's clock and ours differ by a few seconds.
+            Until::Morning => next_at(6).map_or(hour, |d| d + Duration::from_secs(60)),
+            Until::NextDay => next_at(0).map_or(hour, |d| d + Duration::from_secs(60)),
+            Until::InAnHour => hour,
+            Until::RateWindow => Duration::ZERO,
+        }
+    }
 }
 
 /// How long after an OA-level refusal (`Class::Halt`) a delivery is tried again.
@@ -32,19 +82,13 @@ pub struct Code {
     pub meaning: &'static str,
 }
 
-const HOUR: Option<Duration> = Some(Duration::from_secs(3600));
-
 /// Every code in the reference, OA API and ZNS alike.
 pub const CODES: &[Code] = &[
-    code(
-        -32,
-        Class::RetryLater { after: None },
-        "rate limit exceeded",
-    ),
+    code(-32, Class::NotNow(Until::RateWindow), "rate limit exceeded"),
     code(-200, Class::RetryLater { after: None }, "send failed"),
     code(-201, Class::Final, "parameter invalid"),
     code(-204, Class::Halt, "OA disabled"),
-    code(-211, Class::RetryLater { after: HOUR }, "out of quota"),
+    code(-211, Class::NotNow(Until::InAnHour), "out of quota"),
     code(-213, Class::Final, "user has not followed the OA"),
     code(-216, Class::Refresh, "access token invalid"),
     code(-217, Class::Final, "user blocked OA invitations"),
@@ -62,7 +106,7 @@ pub const CODES: &[Code] = &[
     code(-232, Class::Final, "the last interaction has expired"),
     code(
         -234,
-        Class::RetryLater { after: HOUR },
+        Class::NotNow(Until::Morning),
         "not allowed at night (22:00-06:00)",
     ),
     code(-237, Class::Final, "group disabled"),
@@ -73,16 +117,16 @@ pub const CODES: &[Code] = &[
     code(-108, Class::Final, "phone number invalid"),
     code(-109, Class::Final, "ZNS template invalid"),
     code(-114, Class::Final, "user cannot receive ZNS messages"),
-    code(-115, Class::RetryLater { after: HOUR }, "ZNS out of quota"),
+    code(-115, Class::NotNow(Until::InAnHour), "ZNS out of quota"),
     code(-124, Class::Refresh, "access token invalid (ZNS)"),
     code(
         -133,
-        Class::RetryLater { after: HOUR },
+        Class::NotNow(Until::Morning),
         "ZNS not allowed at night",
     ),
     code(
         -144,
-        Class::RetryLater { after: HOUR },
+        Class::NotNow(Until::NextDay),
         "ZNS daily limit reached",
     ),
 ];
@@ -119,7 +163,9 @@ mod tests {
         for c in CODES {
             assert!(seen.insert(c.code), "{} twice", c.code);
         }
-        assert_eq!(lookup(-32).class, Class::RetryLater { after: None });
+        assert_eq!(lookup(-32).class, Class::NotNow(Until::RateWindow));
+        assert_eq!(lookup(-133).class, Class::NotNow(Until::Morning));
+        assert_eq!(lookup(-144).class, Class::NotNow(Until::NextDay));
         assert_eq!(lookup(-220).class, Class::Refresh);
         for final_code in [-213, -217, -227, -230] {
             assert_eq!(lookup(final_code).class, Class::Final);
@@ -127,5 +173,24 @@ mod tests {
         assert_eq!(lookup(-99999).class, Class::Final);
         assert_eq!(lookup(-204).class, Class::Halt);
         assert_eq!(lookup(-242).class, Class::Halt);
+    }
+
+    #[test]
+    fn a_refusal_for_now_waits_for_vietnamese_morning_or_midnight() {
+        let at = |s: &str| s.parse::<jiff::Timestamp>().expect("time");
+        // 22:30 in Vietnam (15:30 UTC): the night ban ends at 06:00, the day at midnight.
+        let night = at("2026-12-01T15:30:00Z");
+        assert_eq!(
+            Until::Morning.after(night),
+            Duration::from_secs(7 * 3600 + 30 * 60 + 60)
+        );
+        assert_eq!(
+            Until::NextDay.after(night),
+            Duration::from_secs(90 * 60 + 60)
+        );
+        // 05:00: the same morning, not the next.
+        let dawn = at("2026-12-01T22:00:00Z");
+        assert_eq!(Until::Morning.after(dawn), Duration::from_secs(3600 + 60));
+        assert_eq!(Until::InAnHour.after(dawn), Duration::from_secs(3600));
     }
 }
