@@ -388,3 +388,53 @@ async fn an_error_reply_with_odd_data_is_still_the_error_and_a_numeric_phone_is_
         Some("84912345678")
     );
 }
+
+/// Answers every send with a success whose `data` is not the documented one: none at all on
+/// `message/cs`, a string on group sends, and on ZNS a numeric `msg_id` beside a numeric
+/// `sent_time` and a partial quota.
+async fn odd_successes(uri: Uri) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    let reply = match uri.path() {
+        "/v3.0/oa/message/cs" => json!({"error":0,"message":"Success"}),
+        "/v3.0/oa/group/message" => json!({"error":0,"message":"Success","data":""}),
+        "/message/template" => json!({"error":0,"message":"Success","data":{
+            "msg_id":1234567890123u64,"sent_time":1626926349402u64,"quota":{"dailyQuota":500}}}),
+        _ => json!({"error":-201,"message":"unknown path"}),
+    };
+    axum::Json(reply).into_response()
+}
+
+#[tokio::test]
+async fn a_success_with_odd_data_is_sent_not_sent_again() {
+    let app = Router::new().fallback(odd_successes);
+    let listener = loa::listen::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let db = support::sqlite();
+    let store = db.store().await;
+    let now = Timestamp::now();
+    store
+        .put_zalo_tokens(
+            "default",
+            "access",
+            "refresh",
+            now + SignedDuration::from_hours(20),
+            false,
+            now,
+        )
+        .await
+        .unwrap();
+    let ch = ZaloChannel::open(config(&base), store.clone(), "default", "n1", Clock::System)
+        .await
+        .unwrap();
+    for (kind, target, want) in [
+        (TargetKind::User, "2468458835296197922", ""),
+        (TargetKind::Group, "f414c8f76fa586fbdfb4", ""),
+        (TargetKind::Phone, "84912345678", "1234567890123"),
+    ] {
+        match ch.send(&outgoing(kind, target, "Thông báo")).await {
+            Ok(sent) => assert_eq!(sent.message_id, want, "{kind:?}"),
+            other => panic!("{kind:?}: {other:?}"),
+        }
+    }
+}

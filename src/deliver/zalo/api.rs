@@ -241,7 +241,7 @@ impl Api {
             Ok(envelope) => envelope,
             // An error reply whose `data` is not what a success carries (`{}`, `""`): the error
             // is what counts, not an unreadable reply (which would count as possibly sent).
-            Err(e) => match serde_json::from_slice::<Envelope<serde_json::Value>>(&body) {
+            Err(e) => match serde_json::from_slice::<Envelope<serde::de::IgnoredAny>>(&body) {
                 Ok(head) if head.error != 0 => {
                     return Err(ApiError::Zalo {
                         code: head.error,
@@ -249,12 +249,15 @@ impl Api {
                         rate,
                     });
                 }
-                _ => return Err(ApiError::Body(e.to_string())),
+                // A success whose data is not what `T` reads: a send's (`SentId`) is still a
+                // success, read from nothing; anything else cannot be used.
+                Ok(_) => return nothing::<T>(rate).ok_or(ApiError::Body(e.to_string())),
+                Err(_) => return Err(ApiError::Body(e.to_string())),
             },
         };
         match (envelope.error, envelope.data) {
             (0, Some(data)) => Ok((data, rate)),
-            (0, None) => Err(ApiError::Body("success without data".into())),
+            (0, None) => nothing::<T>(rate).ok_or(ApiError::Body("success without data".into())),
             (code, _) => Err(ApiError::Zalo {
                 code,
                 message: envelope.message,
@@ -318,4 +321,11 @@ pub enum TokenError {
     /// Zalo refused (a spent refresh token, a wrong secret…): an operator must look.
     #[error("token refused: {0}")]
     Refused(OAuthError),
+}
+
+/// `T` read from no data at all, for a success that carried none `T` can read: only types that
+/// accept a unit (a send's `SentId`) make anything of it.
+fn nothing<T: DeserializeOwned>(rate: RateInfo) -> Option<(T, RateInfo)> {
+    let unit = serde::de::value::UnitDeserializer::<serde::de::value::Error>::new();
+    T::deserialize(unit).ok().map(|t| (t, rate))
 }

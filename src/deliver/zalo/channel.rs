@@ -13,17 +13,11 @@ use super::config::ZaloConfig;
 use super::errors::{self, Class};
 use super::ratelimit::Limiter;
 use super::request;
-use super::wire::{ZnsSentData, path};
+use super::sent_id::SentId;
+use super::wire::path;
 use crate::clock::Clock;
 use crate::deliver::{Channel, Outgoing, SendError, Sent, TargetKind};
 use crate::ledger::Store;
-
-/// The one field of a text send's `data` (`SentData` on the wire) that loa keeps; the others
-/// (`user_id`, `sent_time`…) are skipped rather than copied into strings for each message.
-#[derive(serde::Deserialize)]
-struct MessageId {
-    message_id: String,
-}
 
 /// Codes after which a head is tried by phone instead.
 const WINDOW_CLOSED: &[i64] = &[-213, -230, -232];
@@ -107,9 +101,8 @@ impl ZaloChannel {
                         &format!("loa-{delivery}-{part}"),
                     );
                     self.api
-                        .post::<_, ZnsSentData>(Base::Zns, path::ZNS_TEMPLATE, &access.token, &body)
+                        .post::<_, SentId>(Base::Zns, path::ZNS_TEMPLATE, &access.token, &body)
                         .await
-                        .map(|(d, rate)| (d.msg_id, rate))
                 }
                 TargetKind::Group | TargetKind::User => {
                     let group = kind == TargetKind::Group;
@@ -120,13 +113,21 @@ impl ZaloChannel {
                         path::MESSAGE_CS
                     };
                     self.api
-                        .post::<_, MessageId>(Base::Api, p, &access.token, &body)
+                        .post::<_, SentId>(Base::Api, p, &access.token, &body)
                         .await
-                        .map(|(d, rate)| (d.message_id, rate))
                 }
             };
             match result {
-                Ok((id, rate)) => {
+                Ok((SentId(id), rate)) => {
+                    // Sent: without an id its receipts cannot be matched, but it is not sent again.
+                    let id = id.unwrap_or_else(|| {
+                        tracing::warn!(
+                            delivery,
+                            part,
+                            "Zalo accepted a message without a readable id"
+                        );
+                        String::new()
+                    });
                     // Zalo says the window's budget is spent: wait for the next one rather than
                     // collect -32s (several daemons, or another app on the same OA, share it).
                     if rate.remain == Some(0) && rate.limit.is_some_and(|l| l > 0) {

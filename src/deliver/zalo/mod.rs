@@ -10,5 +10,6 @@ pub mod errors;
 mod pool;
 pub mod ratelimit;
 pub mod request;
+mod sent_id;
 pub mod sync;
 pub mod wire;
