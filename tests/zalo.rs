@@ -881,6 +881,96 @@ async fn a_refused_refresh_never_replaces_good_tokens() {
 }
 
 #[tokio::test]
+async fn a_refused_refresh_is_not_asked_again_for_every_send_and_a_new_authorisation_is_taken_at_once()
+ {
+    let sim = start_sim(SimConfig::default()).await;
+    let db = support::sqlite();
+    let store = db.store().await;
+    let ch = channel(&sim, &store, "n1", zalo_config(&sim)).await;
+    let before = stored(&store).await;
+    // The refresh token spent behind loa's back, and the access token refused: each send of a
+    // fan-out asks for a new one.
+    spend_refresh_token(&sim, &before.refresh_token).await;
+    let token_calls = || {
+        sim.stats()
+            .requests_by_path
+            .get("/v4/oa/access_token")
+            .copied()
+            .unwrap_or(0)
+    };
+    let spent_by_the_test = token_calls();
+    for _ in 0..20 {
+        assert!(ch.tokens.rejected(before.generation).await.is_err());
+    }
+    assert_eq!(
+        token_calls() - spent_by_the_test,
+        1,
+        "one refusal, not one per send"
+    );
+    // The operator authorises the OA again (`loa zalo auth` writes a new pair): taken at once.
+    let pair = sim.issue_tokens();
+    let now = Timestamp::now();
+    store
+        .put_zalo_tokens(
+            "default",
+            &pair.access_token,
+            &pair.refresh_token,
+            now + SignedDuration::from_hours(25),
+            false,
+            now,
+        )
+        .await
+        .expect("new pair");
+    let access = ch
+        .tokens
+        .rejected(before.generation)
+        .await
+        .expect("the new pair");
+    assert_eq!(access.token, pair.access_token);
+}
+
+#[tokio::test]
+async fn a_token_shorter_lived_than_the_margin_is_not_refreshed_on_every_use() {
+    let sim = start_sim(SimConfig::default()).await;
+    let db = support::sqlite();
+    let store = db.store().await;
+    // A one-hour token under the default six-hour margin.
+    let pair = sim.issue_tokens();
+    let now = Timestamp::now();
+    store
+        .put_zalo_tokens(
+            "default",
+            &pair.access_token,
+            &pair.refresh_token,
+            now + SignedDuration::from_hours(1),
+            false,
+            now,
+        )
+        .await
+        .expect("tokens");
+    let ch = ZaloChannel::open(
+        zalo_config(&sim),
+        store.clone(),
+        "default",
+        "n1",
+        Clock::System,
+    )
+    .await
+    .expect("channel");
+    let token_calls = || {
+        sim.stats()
+            .requests_by_path
+            .get("/v4/oa/access_token")
+            .copied()
+            .unwrap_or(0)
+    };
+    for _ in 0..20 {
+        ch.tokens.access().await.expect("access");
+    }
+    assert_eq!(token_calls(), 0, "used until half its life is over");
+}
+
+#[tokio::test]
 async fn a_new_pair_the_database_refuses_at_first_is_kept() {
     let sim = start_sim(SimConfig::default()).await;
     let db = support::sqlite();
@@ -931,12 +1021,34 @@ async fn a_failed_early_refresh_waits_instead_of_retrying_on_every_send() {
     let sim = start_sim(SimConfig::default()).await;
     let db = support::sqlite();
     let store = db.store().await;
-    // A margin longer than the token's life: every use is inside it, so each wants a refresh.
-    let config = ZaloConfig {
-        refresh_margin_secs: 30 * 3600,
-        ..zalo_config(&sim)
-    };
-    let ch = channel(&sim, &store, "n1", config).await;
+    // A 25-hour token, five hours before it expires: inside the six-hour margin, so each use
+    // wants a refresh.
+    let pair = sim.issue_tokens();
+    let now = Timestamp::now();
+    let expires = now + SignedDuration::from_hours(25);
+    store
+        .put_zalo_tokens(
+            "default",
+            &pair.access_token,
+            &pair.refresh_token,
+            expires,
+            false,
+            now,
+        )
+        .await
+        .expect("tokens");
+    let clock = Clock::manual(now);
+    let ch = ZaloChannel::open(
+        zalo_config(&sim),
+        store.clone(),
+        "default",
+        "n1",
+        clock.clone(),
+    )
+    .await
+    .expect("channel");
+    ch.tokens.access().await.expect("fresh");
+    clock.set(expires - SignedDuration::from_hours(5));
     let before = stored(&store).await;
     // The refresh token spent behind loa's back: every refresh is refused.
     spend_refresh_token(&sim, &before.refresh_token).await;

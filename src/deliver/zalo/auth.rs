@@ -20,9 +20,10 @@ use crate::ledger::Store;
 /// How long a refresher's claim holds: longer than one token call can take.
 const REFRESH_LEASE: SignedDuration = SignedDuration::from_secs(60);
 
-/// After an early refresh failed, the token that still works is used this long before the next
-/// try: otherwise every send (each asks for the token) would try again, one after another.
-const EARLY_RETRY: SignedDuration = SignedDuration::from_secs(60);
+/// After a refresh failed, the next try waits this long: otherwise every send (each asks for the
+/// token) would try again, one after another. Meanwhile a token that still works is used, and a
+/// newer pair in the database (another daemon's, or `loa zalo auth`) is taken at once.
+const REFRESH_RETRY: SignedDuration = SignedDuration::from_secs(60);
 
 /// An access token and the generation it belongs to.
 #[derive(Clone)]
@@ -30,6 +31,28 @@ pub struct Access {
     pub token: String,
     pub generation: i64,
     pub expires_at: Timestamp,
+    /// When to refresh it: the margin before expiry, but never before half the time it had
+    /// left when this process got it, so that a token shorter-lived than the margin is not
+    /// refreshed on every use.
+    refresh_at: Timestamp,
+}
+
+impl Access {
+    fn new(
+        token: String,
+        generation: i64,
+        expires_at: Timestamp,
+        margin: SignedDuration,
+        now: Timestamp,
+    ) -> Access {
+        let left = expires_at.duration_since(now).max(SignedDuration::ZERO);
+        Access {
+            token,
+            generation,
+            expires_at,
+            refresh_at: expires_at - margin.min(left / 2),
+        }
+    }
 }
 
 impl std::fmt::Debug for Access {
@@ -52,6 +75,8 @@ pub enum AuthError {
     Store(#[from] sqlx::Error),
     #[error("another daemon has been refreshing the token for too long")]
     Stuck,
+    #[error("the Zalo token refresh failed less than a minute ago; see the log")]
+    RefreshFailedRecently,
 }
 
 pub struct Tokens {
@@ -63,8 +88,8 @@ pub struct Tokens {
     margin: SignedDuration,
     current: RwLock<Option<Access>>,
     refreshing: Mutex<()>,
-    /// When the last early refresh failed, if it did and none has succeeded since.
-    early_failed_at: std::sync::Mutex<Option<Timestamp>>,
+    /// The generation whose refresh failed last and when, if none has succeeded since.
+    failed_refresh: std::sync::Mutex<Option<(i64, Timestamp)>>,
 }
 
 impl Tokens {
@@ -85,7 +110,7 @@ impl Tokens {
             margin,
             current: RwLock::new(None),
             refreshing: Mutex::new(()),
-            early_failed_at: std::sync::Mutex::new(None),
+            failed_refresh: std::sync::Mutex::new(None),
         }
     }
 
@@ -122,9 +147,9 @@ impl Tokens {
         }
     }
 
-    /// Whether a token is good for more than the refresh margin.
+    /// Whether a token is not yet due for its refresh.
     fn fresh(&self, access: &Access) -> bool {
-        access.expires_at - self.margin > self.clock.now() && !access.token.is_empty()
+        access.refresh_at > self.clock.now() && !access.token.is_empty()
     }
 
     /// `access()` when nothing is cached or the cached token is near its expiry.
@@ -138,11 +163,13 @@ impl Tokens {
                     .zalo_tokens(&self.commune)
                     .await?
                     .ok_or(AuthError::NoTokens)?;
-                let a = Access {
-                    token: stored.access_token,
-                    generation: stored.generation,
-                    expires_at: stored.access_expires_at,
-                };
+                let a = Access::new(
+                    stored.access_token,
+                    stored.generation,
+                    stored.access_expires_at,
+                    self.margin,
+                    now,
+                );
                 *self.current.write().await = Some(a.clone());
                 a
             }
@@ -151,7 +178,7 @@ impl Tokens {
             return Ok(access);
         }
         let works = access.expires_at > now && !access.token.is_empty();
-        if works && self.waiting_after_failure(now) {
+        if works && self.waiting_after_failure(None, now) {
             return Ok(access);
         }
         let _one_at_a_time = self.refreshing.lock().await;
@@ -161,34 +188,36 @@ impl Tokens {
         {
             return Ok(a);
         }
-        if works && self.waiting_after_failure(self.clock.now()) {
+        if works && self.waiting_after_failure(None, self.clock.now()) {
             return Ok(access);
         }
         match self.refresh_locked(access.generation).await {
             Ok(fresh) => Ok(fresh),
             Err(e) if works => {
-                tracing::warn!(error = %e, retry_in_secs = EARLY_RETRY.as_secs(), "early token refresh failed; the current token still works");
-                self.set_early_failure(Some(self.clock.now()));
+                tracing::warn!(error = %e, retry_in_secs = REFRESH_RETRY.as_secs(), "early token refresh failed; the current token still works");
                 Ok(access)
             }
             Err(e) => Err(e),
         }
     }
 
-    /// Whether an early refresh failed less than `EARLY_RETRY` before `now`.
-    fn waiting_after_failure(&self, now: Timestamp) -> bool {
+    /// Whether a refresh (of `generation`, or of any) failed less than `REFRESH_RETRY` before
+    /// `now`.
+    fn waiting_after_failure(&self, generation: Option<i64>, now: Timestamp) -> bool {
         let failed = *self
-            .early_failed_at
+            .failed_refresh
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        failed.is_some_and(|t| now < t + EARLY_RETRY)
+        failed.is_some_and(|(g, t)| {
+            generation.is_none_or(|want| want == g) && now < t + REFRESH_RETRY
+        })
     }
 
-    fn set_early_failure(&self, at: Option<Timestamp>) {
+    fn set_failed_refresh(&self, failed: Option<(i64, Timestamp)>) {
         *self
-            .early_failed_at
+            .failed_refresh
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner()) = at;
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = failed;
     }
 
     /// Zalo refused `generation`'s access token: get a newer one (refreshing if nobody has).
@@ -215,13 +244,20 @@ impl Tokens {
                 .await?
                 .ok_or(AuthError::NoTokens)?;
             if stored.generation != seen && !stored.access_token.is_empty() {
-                let fresh = Access {
-                    token: stored.access_token,
-                    generation: stored.generation,
-                    expires_at: stored.access_expires_at,
-                };
+                let fresh = Access::new(
+                    stored.access_token,
+                    stored.generation,
+                    stored.access_expires_at,
+                    self.margin,
+                    now,
+                );
                 *self.current.write().await = Some(fresh.clone());
                 return Ok(fresh);
+            }
+            // Its refresh was just refused (a spent or revoked refresh token): asking Zalo again
+            // for every send would only repeat the refusal.
+            if self.waiting_after_failure(Some(stored.generation), now) {
+                return Err(AuthError::RefreshFailedRecently);
             }
             let won = self
                 .store
@@ -234,7 +270,9 @@ impl Tokens {
                 )
                 .await?;
             if won {
-                return self.refresh_now(&stored.refresh_token).await;
+                return self
+                    .refresh_now(&stored.refresh_token, stored.generation)
+                    .await;
             }
             if std::time::Instant::now() > deadline {
                 return Err(AuthError::Stuck);
@@ -244,7 +282,7 @@ impl Tokens {
         }
     }
 
-    async fn refresh_now(&self, refresh_token: &str) -> Result<Access, AuthError> {
+    async fn refresh_now(&self, refresh_token: &str, generation: i64) -> Result<Access, AuthError> {
         let grant = TokenGrant::RefreshToken {
             app_id: self.api.app_id().to_string(),
             refresh_token: refresh_token.to_string(),
@@ -259,16 +297,14 @@ impl Tokens {
                     .keep_new_pair(&reply.access_token, &reply.refresh_token, expires_at)
                     .await?;
                 tracing::info!(generation, expires = %expires_at, "Zalo access token refreshed");
-                let fresh = Access {
-                    token: reply.access_token,
-                    generation,
-                    expires_at,
-                };
+                let fresh =
+                    Access::new(reply.access_token, generation, expires_at, self.margin, now);
                 *self.current.write().await = Some(fresh.clone());
-                self.set_early_failure(None);
+                self.set_failed_refresh(None);
                 Ok(fresh)
             }
             Err(e) => {
+                self.set_failed_refresh(Some((generation, self.clock.now())));
                 tracing::error!(error = %e, "Zalo token refresh failed; the stored tokens are kept");
                 self.store
                     .fail_token_refresh(&self.commune, &self.node, &e.to_string(), self.clock.now())
