@@ -1418,9 +1418,8 @@ async fn a_reply_confirms_the_heads_latest_request_never_an_older_one() {
                     == "pending"
             }
         };
-        // The head taps today's link for one village, then replies: the reply confirms today's
-        // other village, and the second reply nothing; the meeting stays pending.
-        assert!(store.confirm_by_link(C, "k-bao-1", at).await.expect("link"));
+        // The head replies to today's message: both villages are confirmed, and a second reply
+        // confirms nothing; the meeting stays pending.
         let minute = SignedDuration::from_mins(1);
         assert_eq!(
             reply("u1", "r1", at + minute).await.as_deref(),
@@ -1428,7 +1427,7 @@ async fn a_reply_confirms_the_heads_latest_request_never_an_older_one() {
             "{}",
             db.name
         );
-        assert!(!pending("k-bao-2").await, "{}", db.name);
+        assert!(!pending("k-bao-1").await && !pending("k-bao-2").await);
         assert_eq!(
             reply("u1", "r2", at + minute * 2).await,
             None,
@@ -1436,9 +1435,80 @@ async fn a_reply_confirms_the_heads_latest_request_never_an_older_one() {
             db.name
         );
         assert!(pending("k-hop").await, "{}", db.name);
+        // Reminded of the meeting an hour later, the head answers the reminder: that confirms it.
+        sqlx::query("UPDATE confirmations SET reminded_at = $1 WHERE link_key = 'k-hop'")
+            .bind(loa::ledger::micros(at + minute * 60))
+            .execute(store.pool())
+            .await
+            .expect("reminded");
+        assert_eq!(
+            reply("u1", "r4", at + minute * 61).await.as_deref(),
+            Some("hop"),
+            "{}",
+            db.name
+        );
         // An "ok" three weeks after a request is about something else.
         assert_eq!(reply("u2", "r3", at).await, None, "{}", db.name);
         assert!(pending("k-cu").await, "{}", db.name);
+    }
+}
+
+#[tokio::test]
+async fn a_head_of_two_villages_confirms_both_with_the_one_link_they_got() {
+    for db in support::databases().await {
+        let store = db.store().await;
+        let (claimed, at) = claimed_at_two(&store, "n1", &[("bao", false), ("hop", false)]).await;
+        let head = |village: &str, user: &str, key: &str| NewConfirmation {
+            village_id: village.into(),
+            person: "Trưởng hai thôn".into(),
+            user_id: Some(user.into()),
+            phone: None,
+            within: SignedDuration::from_hours(1),
+            link_key: Some(key.into()),
+        };
+        // One person heads two villages: one message reaches them, with the first village's link.
+        let (bao, hop) = (&claimed[0], &claimed[1]);
+        let two = [head("lang-tre", "u1", "k-1"), head("mit", "u1", "k-2")];
+        let other = [head("lang-tre", "u1", "k-3")];
+        let expansions = [
+            Expansion {
+                occurrence: bao,
+                deliveries: &[],
+                confirmations: &two,
+                missed: None,
+                start: at,
+            },
+            Expansion {
+                occurrence: hop,
+                deliveries: &[],
+                confirmations: &other,
+                missed: None,
+                start: at,
+            },
+        ];
+        store
+            .expand_many(C, &expansions, "n1", at)
+            .await
+            .expect("expand");
+        assert!(store.confirm_by_link(C, "k-1", at).await.expect("link"));
+        let state = |key: &'static str| {
+            let store = store.clone();
+            async move {
+                store
+                    .link_target(C, key)
+                    .await
+                    .expect("target")
+                    .expect("found")
+                    .state
+            }
+        };
+        assert_eq!(state("k-2").await, "confirmed", "{}", db.name);
+        assert_eq!(
+            state("k-3").await,
+            "pending",
+            "another send is not confirmed"
+        );
+        assert!(!store.confirm_by_link(C, "k-1", at).await.expect("again"));
     }
 }
 

@@ -299,8 +299,9 @@ impl Store {
         .transpose()
     }
 
-    /// Confirms by link. False when it was not pending (already confirmed): a second tap changes
-    /// nothing.
+    /// Confirms by link: the link's request, and the same person's other requests for the same
+    /// send (a head of two villages gets one message, with one link, and confirms for both).
+    /// False when none was pending (already confirmed): a second tap changes nothing.
     pub async fn confirm_by_link(
         &self,
         commune: &str,
@@ -310,7 +311,11 @@ impl Store {
         let mut tx = self.write().await?;
         let n = sqlx::query(
             "UPDATE confirmations SET state = 'confirmed', confirmed_at = $3, via = 'link'
-             WHERE commune_id = $1 AND link_key = $2 AND state = 'pending'",
+             WHERE commune_id = $1 AND state = 'pending' AND id IN (
+               SELECT c.id FROM confirmations k JOIN confirmations c
+                 ON c.commune_id = k.commune_id AND c.occurrence_id = k.occurrence_id
+               WHERE k.commune_id = $1 AND k.link_key = $2
+                 AND (c.id = k.id OR c.user_id = k.user_id OR c.phone = k.phone))",
         )
         .bind(commune)
         .bind(key)

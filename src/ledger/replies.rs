@@ -52,11 +52,13 @@ impl Store {
         Ok(out)
     }
 
-    /// A head's reply confirms their latest request (the one sent last before the reply; every
-    /// village's, when they head several), if it is still pending and at most `REPLY_REACH` old.
-    /// Never an older request: a head who tapped the link of today's message and also replied
-    /// "đã nhận" did not confirm last week's, which stays pending (and is reminded) until they do.
-    /// Returns one confirmation's id and announcement, if there was one to confirm.
+    /// A head's reply confirms their latest request (the one that last asked them before the
+    /// reply: sent, or reminded; every village's, when they head several), if it is still
+    /// pending and asked at most `REPLY_REACH` before. Never an older request: a head who tapped
+    /// the link of today's message and also replied "đã nhận" did not confirm last week's, which
+    /// stays pending until they answer its reminder. A closed request (its announcement deleted
+    /// or expired) is not asking any more. Returns one confirmation's id and announcement, if
+    /// there was one to confirm.
     pub async fn confirm_by_reply(
         &self,
         commune: &str,
@@ -67,9 +69,12 @@ impl Store {
         let mut tx = self.write().await?;
         let rows = sqlx::query(
             "UPDATE confirmations SET state = 'confirmed', confirmed_at = $3, via = 'reply', inbound_id = $4
-             WHERE commune_id = $1 AND user_id = $2 AND state = 'pending' AND requested_at >= $5
-               AND requested_at = (SELECT MAX(requested_at) FROM confirmations
-                                   WHERE commune_id = $1 AND user_id = $2 AND requested_at <= $3)
+             WHERE commune_id = $1 AND user_id = $2 AND state = 'pending' AND closed_at IS NULL
+               AND COALESCE(reminded_at, requested_at) >= $5
+               AND COALESCE(reminded_at, requested_at) = (
+                 SELECT MAX(COALESCE(reminded_at, requested_at)) FROM confirmations
+                 WHERE commune_id = $1 AND user_id = $2 AND closed_at IS NULL
+                   AND COALESCE(reminded_at, requested_at) <= $3)
              RETURNING id, announcement_id",
         )
         .bind(commune)
