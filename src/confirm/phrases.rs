@@ -6,9 +6,20 @@
 /// The phrases used when the configuration names none.
 pub const DEFAULT_PHRASES: &[&str] = &["đã nhận", "nhận", "ok", "oke", "1", "đã xem", "rõ"];
 
-/// Polite particles a reply may end with.
-const PARTICLES: &[&str] = &[
-    "a", "nhe", "nha", "roi", "ak", "ah", "r", "anh", "chi", "em", "xa",
+/// Words a reply may end with, folded: polite particles ("ạ", "nhé", "rồi"), "được" ("đã nhận
+/// được"), and whom it is addressed to ("anh", "chị", "xã"). Never "à": "Nhận à?" asks.
+const AFTER: &[&str] = &[
+    "a", "nhe", "nha", "roi", "ak", "ah", "r", "duoc", "anh", "chi", "em", "xa", "co", "chu",
+];
+
+/// Words a reply may start with, folded: "dạ" and "vâng" (yes, politely), and who speaks ("em",
+/// "tôi", "con", "cháu"). "đã" folds to "da" too, which is why a phrase is looked for with and
+/// without them.
+const BEFORE: &[&str] = &["da", "vang", "em", "toi", "con", "chau", "minh"];
+
+/// Emoticons typed in ASCII, removed before folding (":D" would otherwise be the word "d").
+const EMOTICONS: &[&str] = &[
+    ":))", ":)", ":-)", ":d", ":p", ":v", ";)", "=))", "=)", "^^", "^_^", "<3", "xd",
 ];
 
 /// Lowercase, without Vietnamese diacritics (đ → d), punctuation turned into spaces, spaces collapsed.
@@ -36,16 +47,42 @@ pub fn fold(text: &str) -> String {
     out.trim().to_string()
 }
 
-/// Whether `text` says "received", given the configured phrases.
+/// Whether `text` says "received", given the configured phrases: one of them, alone, maybe with
+/// words of politeness around it ("Dạ, đã nhận được ạ"), but not a question ("Nhận à?").
 pub fn is_confirmation(text: &str, phrases: &[String]) -> bool {
-    let mut words: Vec<&str> = Vec::new();
-    let folded = fold(text);
-    words.extend(folded.split(' ').filter(|w| !w.is_empty()));
-    while words.len() > 1 && words.last().is_some_and(|w| PARTICLES.contains(w)) {
-        words.pop();
+    let lower = text.to_lowercase();
+    if lower.contains('?') || asks(&lower) {
+        return false;
     }
-    let said = words.join(" ");
-    !said.is_empty() && phrases.iter().any(|p| fold(p) == said)
+    let mut plain = lower;
+    for e in EMOTICONS {
+        plain = plain.replace(e, " ");
+    }
+    let folded = fold(&plain);
+    let words: Vec<&str> = folded.split(' ').filter(|w| !w.is_empty()).collect();
+    let phrases: Vec<String> = phrases.iter().map(|p| fold(p)).collect();
+    // Every span of the reply that only politeness surrounds: the whole, then fewer words.
+    let starts = words.iter().take_while(|w| BEFORE.contains(w)).count();
+    let ends = words.iter().rev().take_while(|w| AFTER.contains(w)).count();
+    (0..=starts.min(words.len())).any(|from| {
+        (0..=ends).any(|cut| {
+            let to = words.len().saturating_sub(cut);
+            from < to && {
+                let said = words[from..to].join(" ");
+                phrases.iter().any(|p| *p == said)
+            }
+        })
+    })
+}
+
+/// Whether a reply ends with "à" (written precomposed or decomposed), which makes it a question.
+fn asks(lower: &str) -> bool {
+    let last = lower
+        .trim_end_matches(|c: char| !c.is_alphanumeric() && !('\u{0300}'..='\u{036F}').contains(&c))
+        .rsplit(|c: char| c.is_whitespace() || c == ',' || c == '.')
+        .next()
+        .unwrap_or("");
+    last == "à" || last == "a\u{0300}"
 }
 
 #[cfg(test)]
@@ -86,6 +123,13 @@ mod tests {
             "1",
             "đã nhận rồi ạ",
             "Đã nhận.",
+            "Dạ, đã nhận ạ",
+            "Vâng, đã nhận",
+            "Em đã nhận",
+            "Đã nhận được ạ",
+            "OK :D",
+            "ok :)",
+            "Đã xem",
         ] {
             assert!(is_confirmation(yes, &p), "{yes}");
         }
@@ -97,11 +141,23 @@ mod tests {
             "a",
             "bão to không?",
             "nhận được tin chưa",
+            "Nhận à?",
+            "OK à",
+            "ok a\u{0300}",
+            "nhận chưa?",
+            "dạ",
+            "chưa nhận được ạ",
         ] {
             assert!(!is_confirmation(no, &p), "{no}");
         }
-        // Configurable.
+        // Configurable, phrases ending in a word of politeness too.
         assert!(is_confirmation("Nhất trí", &["nhất trí".to_string()]));
+        assert!(is_confirmation("Nhận rồi ạ", &["nhận rồi".to_string()]));
+        assert!(is_confirmation("Vâng ạ", &["vâng ạ".to_string()]));
+        assert!(is_confirmation(
+            "đã xem của xã",
+            &["đã xem của xã".to_string()]
+        ));
         assert!(!is_confirmation("ok", &["nhất trí".to_string()]));
     }
 }
