@@ -69,7 +69,7 @@ pub fn is_confirmation(text: &str, phrases: &[String]) -> bool {
             let to = words.len().saturating_sub(cut);
             from < to && {
                 let said = words[from..to].join(" ");
-                phrases.iter().any(|p| *p == said)
+                phrases.contains(&said)
             }
         })
     })
