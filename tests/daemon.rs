@@ -660,12 +660,10 @@ async fn two_files_with_one_id_are_refused_until_one_goes() {
 async fn a_deleted_or_expired_announcement_is_not_followed_up() {
     // Two urgent sends asking heads to confirm within an hour: one file is deleted after its
     // send (a notice sent by mistake), the other expires before the hour is up.
+    let nham = "title: Gửi nhầm\npriority: urgent\nsend:\n  - at: 2026-12-01 10:00\nconfirm: { by: [village_head], within: 1h, escalate_to: [ct] }\n";
     let h = harness(
         &[
-            (
-                "nham.yaml",
-                "title: Gửi nhầm\npriority: urgent\nsend:\n  - at: 2026-12-01 10:00\nconfirm: { by: [village_head], within: 1h, escalate_to: [ct] }\n",
-            ),
+            ("nham.yaml", nham),
             (
                 "bao.yaml",
                 "title: Bão\npriority: urgent\nsend:\n  - at: 2026-12-01 10:00\nexpires: 2026-12-01 10:30\nconfirm: { by: [village_head], within: 1h, escalate_to: [ct] }\n",
@@ -717,6 +715,20 @@ async fn a_deleted_or_expired_announcement_is_not_followed_up() {
             .iter()
             .any(|t| t.contains("Họp") && !t.starts_with("Nhắc lại")),
         "{follow_ups:#?}"
+    );
+    // The mistaken notice restored (a `git checkout` back): its old requests stay closed, and
+    // nobody is reminded of it.
+    h.edit("nham.yaml", Some(nham), "2026-12-01 12:03").await;
+    let late = h
+        .daemon
+        .store
+        .late_confirmations("thu", t("2026-12-01 12:04"))
+        .await
+        .expect("late");
+    assert!(
+        late.iter().all(|l| l.announcement_id != "nham"),
+        "{:?}",
+        late.iter().map(|l| &l.announcement_id).collect::<Vec<_>>()
     );
 }
 

@@ -719,6 +719,25 @@ async fn follow_ups_on_every_backend() {
             send_at: one_hour,
             deadline: one_hour + SignedDuration::from_hours(24),
         };
+        // Built while a head was late, written after they confirmed (here: the head of
+        // lang-tre, by link): nothing is written, and the next turn builds it from those still
+        // late.
+        let stale = FollowUp {
+            parent: &late[0],
+            stage: Stage::Remind,
+            confirmations: &[late[0].id, target_row.id],
+            deliveries: std::slice::from_ref(&reminder),
+            send_at: one_hour,
+            deadline: one_hour + SignedDuration::from_hours(24),
+        };
+        assert!(
+            !store
+                .record_follow_up(C, &stale, "n1", one_hour)
+                .await
+                .expect("stale"),
+            "{}",
+            db.name
+        );
         assert!(
             store
                 .record_follow_up(C, &follow_up, "n1", one_hour)

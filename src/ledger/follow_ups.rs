@@ -178,6 +178,9 @@ impl Store {
 
     /// Writes one follow-up with its deliveries and marks its confirmations. False when it was
     /// written before (by this daemon before a crash, or by another): nothing is written twice.
+    /// False too when a head it names confirmed meanwhile (by reply or link, between reading the
+    /// late confirmations and this write): the next turn builds it again from those still late,
+    /// so a head who just confirmed is neither reminded nor reported to the leaders.
     pub async fn record_follow_up(
         &self,
         commune: &str,
@@ -192,6 +195,22 @@ impl Store {
             .fetch_optional(&mut *tx)
             .await?;
         if exists.is_some() {
+            return Ok(false);
+        }
+        // A no-op update: on PostgreSQL it locks each row, so no confirmation lands between this
+        // check and the commit.
+        let mut still = 0;
+        for c in f.confirmations {
+            still += sqlx::query(
+                "UPDATE confirmations SET state = state
+                 WHERE id = $1 AND state = 'pending' AND closed_at IS NULL",
+            )
+            .bind(*c)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        }
+        if still < f.confirmations.len() as u64 {
             return Ok(false);
         }
         // Under the send's own due time, so (announcement, revision, rule, due) stays unique; two

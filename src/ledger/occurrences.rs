@@ -179,6 +179,17 @@ impl Store {
             .execute(&mut *tx)
             .await?;
             result.cancelled += cancelled.rows_affected() as usize;
+            // Its heads are not followed up any more, even if the file comes back: a restored
+            // file plans new sends, and last week's requests would only bring stale reminders.
+            sqlx::query(
+                "UPDATE confirmations SET closed_at = $3
+                 WHERE commune_id = $1 AND announcement_id = $2 AND state = 'pending' AND closed_at IS NULL",
+            )
+            .bind(commune)
+            .bind(id)
+            .bind(now_us)
+            .execute(&mut *tx)
+            .await?;
         }
         for (id, problems) in &change.problems {
             sqlx::query("UPDATE announcements SET problems = $3, updated_at = $4 WHERE commune_id = $1 AND id = $2")
