@@ -117,6 +117,17 @@ impl<C: Channel> Daemon<C> {
                 }
             }
         }
+        if self.links.is_none() {
+            let valid = entries.values().filter_map(|(_, e)| match e {
+                Entry::Valid { ann, .. } => Some(&**ann),
+                _ => None,
+            });
+            let heads = crate::confirm::unable_to_confirm(&commune, valid);
+            if !heads.is_empty() {
+                tracing::warn!(heads = %heads.join(", "),
+                    "these heads are asked to confirm but have no Zalo id and there are no confirm links ([confirm] public_url): they cannot confirm, and will be reminded and reported");
+            }
+        }
         let stored = self
             .store
             .stored_announcements(&self.settings.commune_id)
