@@ -63,8 +63,11 @@ pub fn escalation_text(
     );
     for m in missing {
         out.push_str(&format!("\n- {}: {}", m.village, m.person));
+        // With the date: with `within: 1d`, or a reminder before midnight, the time alone reads
+        // as the wrong day.
         if let Some(t) = m.reminded_at {
-            out.push_str(&format!(" (đã nhắc lúc {})", vi_time::parts(t, tz).time));
+            let p = vi_time::parts(t, tz);
+            out.push_str(&format!(" (đã nhắc lúc {} ngày {})", p.time, p.date));
         }
     }
     out
@@ -118,7 +121,7 @@ mod tests {
         assert_eq!(
             escalation_text("Cảnh báo bão", sent, &missing, &tz),
             "Báo cáo xác nhận: thông báo “Cảnh báo bão” gửi Thứ Ba, 24/11/2026 lúc 08:00. \
-             2 thôn chưa xác nhận đã nhận:\n- Thôn Đông: Ông Lê Văn Ba (đã nhắc lúc 09:00)\n- Thôn Tây: Bà Phạm Thị Tư"
+             2 thôn chưa xác nhận đã nhận:\n- Thôn Đông: Ông Lê Văn Ba (đã nhắc lúc 09:00 ngày 24/11/2026)\n- Thôn Tây: Bà Phạm Thị Tư"
         );
     }
 }
