@@ -40,15 +40,25 @@ impl Context {
 }
 
 /// The key that makes Zalo's retries of one event the same event: its message id when it has one
-/// (as Zalo's documentation advises), else a hash of the whole body.
+/// (as Zalo's documentation advises), with who sent and received it, else a hash of the whole
+/// body. The people matter for a message to a village group: each member's receipt carries the
+/// same message id, and is a receipt of its own.
 pub fn event_key(event: &WebhookEvent, body: &[u8]) -> String {
     let id = event.message.as_ref().and_then(|m| {
         m.msg_id
             .clone()
             .or_else(|| m.msg_ids.as_ref().map(|ids| ids.join(",")))
     });
+    let who = |p: &Option<crate::deliver::zalo::wire::EventId>| {
+        p.as_ref().map_or("", |p| p.id.as_str()).to_string()
+    };
     match id {
-        Some(id) => format!("{}:{id}", event.event_name),
+        Some(id) => format!(
+            "{}:{id}:{}>{}",
+            event.event_name,
+            who(&event.sender),
+            who(&event.recipient)
+        ),
         None => {
             use sha2::Digest as _;
             let digest = sha2::Sha256::digest(body);
@@ -334,7 +344,16 @@ mod tests {
             r#"{"event_name":"user_received_message","timestamp":"1","message":{"msg_id":"m1"}}"#,
         )
         .unwrap();
-        assert_eq!(event_key(&e, b"x"), "user_received_message:m1");
+        assert_eq!(event_key(&e, b"x"), "user_received_message:m1:>");
+        // Two members of a village group seeing the same message: two receipts, not a retry.
+        let seen = |user: &str| -> WebhookEvent {
+            serde_json::from_str(&format!(
+                r#"{{"event_name":"user_seen_message","timestamp":"1","sender":{{"id":"{user}"}},"recipient":{{"id":"oa"}},"message":{{"msg_ids":["m2"]}}}}"#
+            ))
+            .unwrap()
+        };
+        assert_ne!(event_key(&seen("u1"), b"a"), event_key(&seen("u2"), b"b"));
+        assert_eq!(event_key(&seen("u1"), b"a"), event_key(&seen("u1"), b"c"));
         let f: WebhookEvent = serde_json::from_str(
             r#"{"event_name":"follow","timestamp":"1","follower":{"id":"u"}}"#,
         )
