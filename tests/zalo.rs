@@ -971,6 +971,52 @@ async fn a_token_shorter_lived_than_the_margin_is_not_refreshed_on_every_use() {
 }
 
 #[tokio::test]
+async fn an_idle_daemon_keeps_its_token_alive() {
+    let sim = start_sim(SimConfig::default()).await;
+    let db = support::sqlite();
+    let store = db.store().await;
+    let clock = Clock::manual(Timestamp::now());
+    let ch = ZaloChannel::open(
+        zalo_config(&sim),
+        store.clone(),
+        "default",
+        "n1",
+        clock.clone(),
+    )
+    .await
+    .expect("channel");
+    let pair = sim.issue_tokens();
+    let now = clock.now();
+    store
+        .put_zalo_tokens(
+            "default",
+            &pair.access_token,
+            &pair.refresh_token,
+            now + SignedDuration::from_hours(25),
+            false,
+            now,
+        )
+        .await
+        .expect("tokens");
+    let before = sim.stats().token_refreshes;
+    let task = tokio::spawn(
+        ch.tokens
+            .clone()
+            .keep_alive(std::time::Duration::from_millis(20)),
+    );
+    ch.tokens.access().await.expect("fresh");
+    // A day passes with nothing to send: the token is refreshed all the same.
+    clock.set(now + SignedDuration::from_hours(24));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while sim.stats().token_refreshes == before {
+        assert!(std::time::Instant::now() < deadline, "never refreshed");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    task.abort();
+    assert_eq!(sim.stats().token_refreshes, before + 1);
+}
+
+#[tokio::test]
 async fn a_new_pair_the_database_refuses_at_first_is_kept() {
     let sim = start_sim(SimConfig::default()).await;
     let db = support::sqlite();

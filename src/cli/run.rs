@@ -87,9 +87,10 @@ pub(super) async fn serve(config: Config) -> anyhow::Result<()> {
         daemon = daemon.with_links(l.clone());
     }
     let daemon = Arc::new(daemon);
-    if daemon.channel.zalo().is_some() {
+    if let Some(zalo) = daemon.channel.zalo() {
         let minutes = config.zalo.sync_minutes;
         tokio::spawn(sync_followers(daemon.clone(), minutes));
+        tokio::spawn(zalo.tokens.clone().keep_alive(TOKEN_KEEP_ALIVE));
     }
     let web = start_web(&config, &settings, &store, &daemon, links).await?;
     let (tx, rx) = mpsc::channel(64);
@@ -164,6 +165,9 @@ fn spawn_signals(
     });
     Ok(())
 }
+
+/// How often the Zalo token is asked for when nothing else asks: well within its 25-hour life.
+const TOKEN_KEEP_ALIVE: Duration = Duration::from_secs(6 * 3600);
 
 /// Syncs the OA's followers once the files are loaded, then every `minutes` (0: only at start).
 /// A failed sync is logged and tried again at the next turn; sends use the last synced list.

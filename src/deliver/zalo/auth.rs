@@ -220,6 +220,18 @@ impl Tokens {
             .unwrap_or_else(|poisoned| poisoned.into_inner()) = failed;
     }
 
+    /// Asks for the token every `every`, so that it is refreshed when due even while nothing is
+    /// sent nor synced: a refresh token unused for three months expires, and the OA would need
+    /// `loa zalo auth` again after a quiet season.
+    pub async fn keep_alive(self: Arc<Self>, every: Duration) {
+        loop {
+            tokio::time::sleep(every).await;
+            if let Err(e) = self.access().await {
+                tracing::warn!(error = %e, "keeping the Zalo token alive failed; tried again later");
+            }
+        }
+    }
+
     /// Zalo refused `generation`'s access token: get a newer one (refreshing if nobody has).
     pub async fn rejected(&self, generation: i64) -> Result<Access, AuthError> {
         // Boxed for the same reason as `access_slow`: a rare path inside every send's future.

@@ -240,7 +240,7 @@ pub use token::{OAuthError, TokenGrant, TokenReply, appsecret_proof, parse_token
 pub use webhook::{EventId, EventMessage, WebhookEvent, signature, verify_signature};
 
 /// A JSON string, or a number read as its digits.
-fn string_or_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+pub(super) fn string_or_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     match serde_json::Value::deserialize(d)? {
         serde_json::Value::String(s) => Ok(s),
         serde_json::Value::Number(n) => Ok(n.to_string()),

@@ -35,7 +35,10 @@ pub struct WebhookEvent {
     pub app_id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub oa_id: Option<String>,
-    /// Epoch milliseconds, as a string; part of the signature.
+    /// Epoch milliseconds, as a string; part of the signature. Read as a number too: the
+    /// signature check accepts one, and an event refused after it would be retried by Zalo for
+    /// hours and never applied.
+    #[serde(deserialize_with = "super::string_or_number")]
     pub timestamp: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sender: Option<EventId>,
@@ -109,5 +112,14 @@ mod tests {
         assert!(!verify_signature(&sig, "123", body, "other"));
         assert!(!verify_signature("mac=", "123", body, "secret"));
         assert!(!verify_signature(&sig, "123", b"not json", "secret"));
+    }
+
+    #[test]
+    fn a_numeric_timestamp_is_read_as_its_digits() {
+        let e: WebhookEvent = serde_json::from_str(
+            r#"{"event_name":"user_send_text","timestamp":1700000000000,"sender":{"id":"u"}}"#,
+        )
+        .expect("an event");
+        assert_eq!(e.timestamp, "1700000000000");
     }
 }
