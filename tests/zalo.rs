@@ -1115,6 +1115,41 @@ async fn a_failed_early_refresh_waits_instead_of_retrying_on_every_send() {
 }
 
 #[tokio::test]
+async fn a_long_text_cut_off_by_phone_carries_on_by_phone() {
+    // A head outside Zalo's 7-day window, reached by phone: the first part of a long text went
+    // by ZNS, then a night ban cut it off. The retry tries the Zalo id first, is refused (-230),
+    // and sends the rest by phone after the part already in.
+    let mut stale = user("1000000000000000004");
+    stale.last_interaction = Timestamp::now() - SignedDuration::from_hours(8 * 24);
+    let sim = start_sim(SimConfig {
+        population: Population {
+            users: vec![stale],
+            ..Population::default()
+        },
+        ..SimConfig::default()
+    })
+    .await;
+    let db = support::sqlite();
+    let store = db.store().await;
+    let ch = channel(&sim, &store, "n1", zalo_config(&sim)).await;
+    let paragraph =
+        "Bà con chú ý chằng chống nhà cửa, không ra sông suối khi có mưa lớn. ".repeat(10);
+    let text = vec![paragraph; 3].join("\n\n");
+    let retry = Outgoing {
+        fallback: Some("84912345678"),
+        sent_parts: Some("zns-part-1"),
+        ..msg(TargetKind::User, "1000000000000000004", &text)
+    };
+    let sent = ch.send(&retry).await.expect("the rest by phone");
+    let ids: Vec<&str> = sent.message_id.split(',').collect();
+    assert_eq!(ids.len(), 2, "{ids:?}");
+    assert_eq!(ids[0], "zns-part-1");
+    let zns: Vec<String> = sim.messages().iter().map(|m| m.text.clone()).collect();
+    assert_eq!(zns.len(), 1, "only the second part: {zns:?}");
+    assert!(zns[0].contains("(2/2) "), "{zns:?}");
+}
+
+#[tokio::test]
 async fn a_long_text_goes_in_numbered_parts() {
     let sim = one_follower_sim().await;
     let db = support::sqlite();

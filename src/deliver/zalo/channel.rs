@@ -301,16 +301,24 @@ impl Channel for ZaloChannel {
                 message_id,
                 note: None,
             }),
+            // Also when some parts are in already: by Zalo before the window closed, or by
+            // phone at an earlier attempt (a night ban cut the text off). The retry tries the
+            // Zalo id first, and the rest then goes by phone after the parts already accepted,
+            // instead of the head keeping the first part alone.
             Err((sent, ApiError::Zalo { code, message, .. }))
-                if sent.is_empty()
-                    && msg.kind == TargetKind::User
+                if msg.kind == TargetKind::User
                     && WINDOW_CLOSED.contains(&code)
                     && msg.fallback.is_some() =>
             {
                 let phone = msg.fallback.unwrap_or_default();
                 let why = errors::lookup(code).meaning;
-                tracing::info!(delivery = msg.delivery_id, code, %message, "Zalo id unreachable; sending by phone");
-                match self.send_parts(TargetKind::Phone, phone, msg).await {
+                tracing::info!(delivery = msg.delivery_id, code, %message, parts_in = sent.len(), "Zalo id unreachable; sending by phone");
+                let joined = sent.join(",");
+                let rest = Outgoing {
+                    sent_parts: Some(joined.as_str()),
+                    ..msg.clone()
+                };
+                match self.send_parts(TargetKind::Phone, phone, &rest).await {
                     Ok(message_id) => Ok(Sent {
                         message_id,
                         note: Some(format!(
