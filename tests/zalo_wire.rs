@@ -438,3 +438,42 @@ async fn a_success_with_odd_data_is_sent_not_sent_again() {
         }
     }
 }
+
+/// A token endpoint that takes two seconds to answer.
+async fn slow_tokens(uri: Uri) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    if uri.path() == "/v4/oa/access_token" {
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        return axum::Json(
+            json!({"access_token":"new-access","refresh_token":"new-refresh","expires_in":"90000"}),
+        )
+        .into_response();
+    }
+    axum::Json(json!({"error":-201,"message":"unknown path"})).into_response()
+}
+
+#[tokio::test]
+async fn a_slow_token_refresh_is_waited_for_longer_than_a_send() {
+    // A refresh whose answer is lost to a timeout may have rotated the pair at Zalo, leaving
+    // the OA to be authorised again: the token call waits 30 s, whatever a send's timeout is.
+    let app = Router::new().fallback(slow_tokens);
+    let listener = loa::listen::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let db = support::sqlite();
+    let store = db.store().await;
+    let now = Timestamp::now();
+    store
+        .put_zalo_tokens("default", "old", "refresh", now, false, now)
+        .await
+        .unwrap();
+    let config = ZaloConfig {
+        timeout_ms: 500,
+        ..config(&base)
+    };
+    let ch = ZaloChannel::open(config, store.clone(), "default", "n1", Clock::System)
+        .await
+        .unwrap();
+    let access = ch.tokens.access().await.expect("refreshed");
+    assert_eq!(access.token, "new-access");
+}

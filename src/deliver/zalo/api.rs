@@ -200,6 +200,11 @@ impl Api {
     /// Sends a request and reads the whole reply within the configured timeout: the status, the
     /// rate headers and the body.
     async fn exchange(&self, req: Req) -> Result<Reply, ApiError> {
+        self.exchange_within(req, self.timeout).await
+    }
+
+    /// `exchange` within `timeout`.
+    async fn exchange_within(&self, req: Req, timeout: Duration) -> Result<Reply, ApiError> {
         let exchange = async {
             let Answer { head, body } = self.http.exchange(req).await.map_err(|e| match e {
                 Failure::NotSent(e) => ApiError::Connect(e),
@@ -227,7 +232,7 @@ impl Api {
                 body,
             })
         };
-        tokio::time::timeout(self.timeout, exchange)
+        tokio::time::timeout(timeout, exchange)
             .await
             .unwrap_or(Err(ApiError::Timeout))
     }
@@ -287,8 +292,10 @@ impl Api {
             )
             .body(Full::new(Bytes::from(form)))
             .map_err(|e| TokenError::Transport(ApiError::Connect(e.to_string())))?;
+        // Longer than a send's: Zalo may rotate the pair and the answer be lost to a timeout,
+        // and then only `loa zalo auth` brings the OA back; a slow answer is better waited for.
         let reply = self
-            .exchange(Box::new(req))
+            .exchange_within(Box::new(req), self.timeout.max(TOKEN_TIMEOUT))
             .await
             .map_err(TokenError::Transport)?;
         if reply.status >= 500 {
@@ -299,6 +306,9 @@ impl Api {
         wire::parse_token_reply(&reply.body).map_err(TokenError::Refused)
     }
 }
+
+/// The least a token call is given before it counts as timed out.
+const TOKEN_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A reply read whole.
 struct Reply {

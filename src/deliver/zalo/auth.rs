@@ -12,7 +12,7 @@ use jiff::{SignedDuration, Timestamp};
 use sha2::{Digest, Sha256};
 use tokio::sync::{Mutex, RwLock};
 
-use super::api::{Api, TokenError};
+use super::api::{Api, ApiError, TokenError};
 use super::wire::TokenGrant;
 use crate::clock::Clock;
 use crate::ledger::Store;
@@ -317,6 +317,11 @@ impl Tokens {
             }
             Err(e) => {
                 self.set_failed_refresh(Some((generation, self.clock.now())));
+                if matches!(e, TokenError::Transport(ApiError::Timeout)) {
+                    tracing::error!(
+                        "Zalo did not answer the token refresh in time; it may have rotated the pair anyway: if the next refresh is refused (-14002), authorise the OA again with `loa zalo auth`"
+                    );
+                }
                 tracing::error!(error = %e, "Zalo token refresh failed; the stored tokens are kept");
                 self.store
                     .fail_token_refresh(&self.commune, &self.node, &e.to_string(), self.clock.now())
