@@ -305,6 +305,12 @@ async fn new_quiet_hours_or_time_zone_in_commune_yaml_move_the_sends_already_pla
     assert_eq!(g.at("2026-12-01 20:00").await.sent, 0, "{:?}", g.sent());
     assert_eq!(g.at("2026-12-01 21:00").await.sent, 0, "{:?}", g.sent());
     assert_eq!(g.at("2026-12-02 06:00").await.sent, 1, "{:?}", g.sent());
+    // Quiet hours put back as they were: the next evening's two sends, merged into one morning
+    // send meanwhile, are planned again, each at its own time.
+    g.edit("commune.yaml", Some(COMMUNE), "2026-12-02 07:00")
+        .await;
+    assert_eq!(g.at("2026-12-02 20:00").await.sent, 1, "{:?}", g.sent());
+    assert_eq!(g.at("2026-12-02 21:00").await.sent, 1, "{:?}", g.sent());
     // A new time zone moves a daily 08:00 by the zones' difference: it goes at 08:00 in the new
     // zone (06:00 in the old), and not also at 08:00 in the old one.
     let daily = "title: Sáng\naudience: { villages: [a] }\nsend:\n  - cron: \"0 8 * * *\"\n";
@@ -318,6 +324,40 @@ async fn new_quiet_hours_or_time_zone_in_commune_yaml_move_the_sends_already_pla
         assert_eq!(z.at(&at("06:00")).await.sent, 1, "{:?}", z.sent());
         assert_eq!(z.at(&at("08:00")).await.sent, 0, "{:?}", z.sent());
     }
+}
+
+#[tokio::test]
+async fn a_send_by_hand_from_a_checkout_with_other_quiet_hours_moves_nothing_else() {
+    // The server plans a 22:00 notice under quiet hours from 21:30 (held until 06:00). `loa send`
+    // of the same file from a laptop whose commune.yaml is older (quiet hours from 23:00) plans
+    // only its own send: the server's planned ones keep their times.
+    let file = "title: Tối\naudience: { villages: [a] }\nsend:\n  - cron: \"0 22 * * *\"\n";
+    let h = harness(&[("toi.yaml", file)], "2026-12-01 08:00").await;
+    let laptop = tempfile::tempdir().expect("laptop");
+    std::fs::write(
+        laptop.path().join("commune.yaml"),
+        COMMUNE.replace("21:30-06:00", "23:00-06:00"),
+    )
+    .expect("write");
+    let commune = loa::announce::load_commune(laptop.path()).expect("commune");
+    let (templates, _) = loa::render::Templates::load(&h.dir.path().join("templates"));
+    let by_hand = Daemon::new(
+        h.daemon.store.clone(),
+        LogChannel::open(None, std::time::Duration::ZERO).expect("log"),
+        settings(h.dir.path()),
+    );
+    by_hand
+        .load_alone(
+            commune,
+            templates,
+            &h.path("toi.yaml"),
+            file.to_string(),
+            t("2026-12-01 09:00"),
+        )
+        .await
+        .expect("load alone");
+    assert_eq!(h.at("2026-12-01 22:00").await.sent, 0, "{:?}", h.sent());
+    assert_eq!(h.at("2026-12-02 06:00").await.sent, 1, "{:?}", h.sent());
 }
 
 #[tokio::test]

@@ -42,6 +42,10 @@ fn problems_json(problems: &[Problem]) -> String {
 }
 
 impl<C: Channel> Daemon<C> {
+    /// `full`: every file was read, with the commune the daemon runs with; only then are sends
+    /// already planned re-timed (`Replan`): a change to commune.yaml is always a full load, and
+    /// `loa send` from another checkout, whose commune.yaml may be older, must change nothing
+    /// else.
     pub(super) async fn plan_entries(
         &self,
         loaded: &mut Loaded,
@@ -99,7 +103,11 @@ impl<C: Channel> Daemon<C> {
                     change
                         .occurrences
                         .extend(occurrences(&ann, &loaded.commune, window));
-                    change.replans.push(replan(&ann, window));
+                    if full {
+                        if full {
+                            change.replans.push(replan(&ann, window));
+                        }
+                    }
                     if same.is_none() {
                         change.revisions.push(NewRevision {
                             announcement_id: id.clone(),

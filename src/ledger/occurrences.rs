@@ -228,7 +228,8 @@ impl Store {
                 continue;
             }
             // The same send of the same rule is never planned twice, whatever the revision: an
-            // edit that keeps a time does not send it again.
+            // edit that keeps a time does not send it again. A send a re-plan cancelled (other
+            // quiet hours or time zone, then back) is planned again in its own row.
             let inserted = sqlx::query(
                 "INSERT INTO occurrences
                    (commune_id, announcement_id, revision, rule, due, send_at, deadline, trigger, urgent, state, created_at, updated_at)
@@ -236,7 +237,10 @@ impl Store {
                  WHERE NOT EXISTS (
                    SELECT 1 FROM occurrences
                    WHERE commune_id = $1 AND announcement_id = $2 AND rule = $4 AND due = $5 AND state <> 'cancelled')
-                 ON CONFLICT DO NOTHING",
+                 ON CONFLICT (commune_id, announcement_id, revision, rule, due) DO UPDATE
+                   SET state = 'planned', reason = NULL, send_at = excluded.send_at, deadline = excluded.deadline,
+                       trigger = excluded.trigger, urgent = excluded.urgent, updated_at = excluded.updated_at
+                   WHERE occurrences.state = 'cancelled' AND occurrences.reason = 'replanned'",
             )
             .bind(commune)
             .bind(&o.announcement_id)
