@@ -104,9 +104,7 @@ impl<C: Channel> Daemon<C> {
                         .occurrences
                         .extend(occurrences(&ann, &loaded.commune, window));
                     if full {
-                        if full {
-                            change.replans.push(replan(&ann, window));
-                        }
+                        change.replans.push(replan(&ann, window));
                     }
                     if same.is_none() {
                         change.revisions.push(NewRevision {
@@ -138,7 +136,9 @@ impl<C: Channel> Daemon<C> {
                         change
                             .occurrences
                             .extend(occurrences(&ann, &loaded.commune, window));
-                        change.replans.push(replan(&ann, window));
+                        if full {
+                            change.replans.push(replan(&ann, window));
+                        }
                         keep.push((id, rev));
                     }
                 }
