@@ -28,7 +28,10 @@ pub enum Class {
 /// When a refusal for now (`Class::NotNow`) has passed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Until {
-    /// The end of Zalo's night ban: 06:00 in Vietnam.
+    /// The end of Zalo's night ban: 06:00 in Vietnam, when refused at night. Refused by day
+    /// (Zalo's clock a little behind ours at 06:00, or ban hours other than the reference's,
+    /// which it calls unconfirmed for ZNS), in ten minutes instead of the next morning, which
+    /// would be past most deadlines.
     Morning,
     /// Vietnamese midnight, when daily limits start again.
     NextDay,
@@ -61,9 +64,13 @@ impl Until {
             Duration::try_from(now.duration_until(at.timestamp())).ok()
         };
         let hour = Duration::from_secs(3600);
+        let night = jiff::tz::TimeZone::get(ZALO_TZ)
+            .map(|tz| now.to_zoned(tz).hour())
+            .is_ok_and(|h| !(6..21).contains(&h));
         match self {
             // A minute past the hour: Zalo's clock and ours differ by a few seconds.
-            Until::Morning => next_at(6).map_or(hour, |d| d + Duration::from_secs(60)),
+            Until::Morning if night => next_at(6).map_or(hour, |d| d + Duration::from_secs(60)),
+            Until::Morning => Duration::from_secs(10 * 60),
             Until::NextDay => next_at(0).map_or(hour, |d| d + Duration::from_secs(60)),
             Until::InAnHour => hour,
             Until::RateWindow => Duration::ZERO,
@@ -192,5 +199,12 @@ mod tests {
         let dawn = at("2026-12-01T22:00:00Z");
         assert_eq!(Until::Morning.after(dawn), Duration::from_secs(3600 + 60));
         assert_eq!(Until::InAnHour.after(dawn), Duration::from_secs(3600));
+        // Refused at 06:00:05, or at noon: not a whole day, ten minutes.
+        let six = at("2026-12-01T23:00:05Z");
+        assert_eq!(Until::Morning.after(six), Duration::from_secs(600));
+        assert_eq!(
+            Until::Morning.after(at("2026-12-02T05:00:00Z")),
+            Duration::from_secs(600)
+        );
     }
 }
