@@ -907,6 +907,12 @@ async fn a_refused_refresh_is_not_asked_again_for_every_send_and_a_new_authorisa
         1,
         "one refusal, not one per send"
     );
+    // A send meanwhile waits for a token, and the wait is not one of its attempts.
+    sim.revoke_access_tokens();
+    let waits = ch
+        .send(&msg(TargetKind::User, "1000000000000000001", "Họp"))
+        .await;
+    assert_eq!(code(&waits), "not now -216");
     // The operator authorises the OA again (`loa zalo auth` writes a new pair): taken at once.
     let pair = sim.issue_tokens();
     let now = Timestamp::now();

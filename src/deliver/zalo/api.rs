@@ -54,6 +54,11 @@ pub enum ApiError {
     /// An answer we cannot read.
     #[error("unreadable reply: {0}")]
     Body(String),
+    /// No token to call with (a refresh failed, or is under way elsewhere, or the OA is not
+    /// authorised): nothing was sent, and the recipient is not at fault. `after`: when a token
+    /// may be there.
+    #[error("no Zalo token: {reason}")]
+    NoToken { reason: String, after: Duration },
 }
 
 /// `X-RateLimit-Limit` / `X-RateLimit-Remain`, when present.

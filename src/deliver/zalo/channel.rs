@@ -260,6 +260,11 @@ impl ZaloChannel {
                 after: None,
                 in_doubt: false,
             },
+            ApiError::NoToken { reason, after } => SendError::NotNow {
+                code: "-216".into(),
+                reason,
+                after,
+            },
             ApiError::Body(e) => SendError::RetryLater {
                 code: "reply".into(),
                 reason: e,
@@ -270,12 +275,19 @@ impl ZaloChannel {
     }
 }
 
-/// No token to call with: retry later, marked as a credentials problem for the operator.
+/// No token to call with: the message waits for one, and the wait is not one of its attempts,
+/// so a minute's refresh trouble does not spend a fan-out's retries. The operator's part (an OA
+/// never authorised, a refresh refused) is in the log and `loa zalo status`.
 fn auth_failure(e: AuthError) -> ApiError {
-    ApiError::Zalo {
-        code: -216,
-        message: e.to_string(),
-        rate: RateInfo::default(),
+    let after = match e {
+        AuthError::NoTokens | AuthError::Token(super::api::TokenError::Refused(_)) => {
+            errors::HALT_RETRY
+        }
+        _ => std::time::Duration::from_secs(60),
+    };
+    ApiError::NoToken {
+        reason: e.to_string(),
+        after,
     }
 }
 
