@@ -428,8 +428,8 @@ async fn a_success_with_odd_data_is_sent_not_sent_again() {
         .await
         .unwrap();
     for (kind, target, want) in [
-        (TargetKind::User, "2468458835296197922", ""),
-        (TargetKind::Group, "f414c8f76fa586fbdfb4", ""),
+        (TargetKind::User, "2468458835296197922", "-"),
+        (TargetKind::Group, "f414c8f76fa586fbdfb4", "-"),
         (TargetKind::Phone, "84912345678", "1234567890123"),
     ] {
         match ch.send(&outgoing(kind, target, "Thông báo")).await {

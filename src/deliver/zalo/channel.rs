@@ -19,6 +19,9 @@ use crate::clock::Clock;
 use crate::deliver::{Channel, Outgoing, SendError, Sent, TargetKind};
 use crate::ledger::Store;
 
+/// The id recorded for a part Zalo accepted without one.
+const NO_ID: &str = "-";
+
 /// Codes after which a head is tried by phone instead.
 const WINDOW_CLOSED: &[i64] = &[-213, -230, -232];
 
@@ -119,14 +122,16 @@ impl ZaloChannel {
             };
             match result {
                 Ok((SentId(id), rate)) => {
-                    // Sent: without an id its receipts cannot be matched, but it is not sent again.
+                    // Sent: without an id its receipts cannot be matched, but it is not sent
+                    // again. Recorded as "-", not as nothing: a long text's accepted parts are
+                    // counted by their ids, and an empty one would have its part sent again.
                     let id = id.unwrap_or_else(|| {
                         tracing::warn!(
                             delivery,
                             part,
                             "Zalo accepted a message without a readable id"
                         );
-                        String::new()
+                        NO_ID.to_string()
                     });
                     // Zalo says the window's budget is spent: wait for the next one rather than
                     // collect -32s (several daemons, or another app on the same OA, share it).
