@@ -1532,6 +1532,69 @@ async fn a_head_of_two_villages_confirms_both_with_the_one_link_they_got() {
 }
 
 #[tokio::test]
+async fn migration_14_closes_what_announcements_deleted_before_it_left_pending() {
+    for db in support::databases().await {
+        let store = db.store().await;
+        let (claimed, at) = claimed_at_two(&store, "n1", &[("cu", false), ("con", false)]).await;
+        let head = |key: &str| NewConfirmation {
+            village_id: "mit".into(),
+            person: "Trưởng mit".into(),
+            user_id: Some("u1".into()),
+            phone: None,
+            within: SignedDuration::from_hours(1),
+            link_key: Some(key.into()),
+        };
+        let (old, live) = ([head("k-cu")], [head("k-con")]);
+        let by = |id: &str| {
+            claimed
+                .iter()
+                .find(|o| o.announcement_id == id)
+                .expect("claimed")
+        };
+        let expansions: Vec<Expansion> = [(by("cu"), &old), (by("con"), &live)]
+            .into_iter()
+            .map(|(o, heads)| Expansion {
+                occurrence: o,
+                deliveries: &[],
+                confirmations: heads.as_slice(),
+                missed: None,
+                start: at,
+            })
+            .collect();
+        store
+            .expand_many(C, &expansions, "n1", at)
+            .await
+            .expect("expand");
+        // Deleted by a version before this one: its confirmations were left open.
+        sqlx::query("UPDATE announcements SET status = 'deleted' WHERE id = 'cu'")
+            .execute(store.pool())
+            .await
+            .expect("deleted");
+        let dialect = if db.name == "sqlite" {
+            "sqlite"
+        } else {
+            "postgres"
+        };
+        let migration = std::fs::read_to_string(format!(
+            "migrations/{dialect}/0014_close_deleted_confirmations.sql"
+        ))
+        .expect("migration file");
+        sqlx::raw_sql(&migration)
+            .execute(store.pool())
+            .await
+            .expect("migration");
+        let open = |id: &'static str| {
+            let sql = format!(
+                "SELECT COUNT(*) FROM confirmations WHERE announcement_id = '{id}' AND closed_at IS NULL"
+            );
+            let store = store.clone();
+            async move { count(&store, &sql).await }
+        };
+        assert_eq!((open("cu").await, open("con").await), (0, 1), "{}", db.name);
+    }
+}
+
+#[tokio::test]
 async fn a_thank_you_stuck_behind_a_fan_out_does_not_hold_up_the_events_after_it() {
     let db = support::sqlite();
     let store = db.store().await;

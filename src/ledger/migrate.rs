@@ -75,6 +75,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "closed confirmations",
         include_str!("../../migrations/sqlite/0013_closed_confirmations.sql"),
     ),
+    (
+        14,
+        "close deleted confirmations",
+        include_str!("../../migrations/sqlite/0014_close_deleted_confirmations.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (
@@ -141,6 +146,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         13,
         "closed confirmations",
         include_str!("../../migrations/postgres/0013_closed_confirmations.sql"),
+    ),
+    (
+        14,
+        "close deleted confirmations",
+        include_str!("../../migrations/postgres/0014_close_deleted_confirmations.sql"),
     ),
 ];
 
