@@ -101,15 +101,17 @@ fn client(headers: &HeaderMap, peer: Option<std::net::SocketAddr>) -> String {
     let Some(peer) = peer else {
         return String::new();
     };
-    let forwarded = peer
-        .ip()
+    // Canonical: on a dual-stack listener (`[::]:8080`) a proxy at 127.0.0.1 arrives as
+    // `::ffff:127.0.0.1`, which is not a loopback address as it stands.
+    let ip = peer.ip().to_canonical();
+    let forwarded = ip
         .is_loopback()
         .then(|| headers.get_all("x-forwarded-for").iter().next_back())
         .flatten()
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.rsplit(',').next())
         .and_then(|v| v.trim().parse::<std::net::IpAddr>().ok());
-    forwarded.unwrap_or(peer.ip()).to_string()
+    forwarded.unwrap_or(ip).to_string()
 }
 
 /// The peer's address, when the server was started with it (`web::serve`).
@@ -298,6 +300,8 @@ mod tests {
         assert_eq!(client(&h, Some(local)), "203.0.113.7");
         assert_eq!(client(&h, Some(remote)), "198.51.100.1", "not believed");
         assert_eq!(client(&HeaderMap::new(), Some(local)), "127.0.0.1");
+        let mapped: std::net::SocketAddr = "[::ffff:127.0.0.1]:4000".parse().expect("addr");
+        assert_eq!(client(&h, Some(mapped)), "203.0.113.7", "a dual-stack listener");
         let g = Guesses::default();
         for _ in 0..GUESSES {
             assert!(!g.locked("a"));
