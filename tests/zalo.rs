@@ -61,6 +61,40 @@ async fn channel(sim: &Sim, store: &Store, node: &str, config: ZaloConfig) -> Za
         .expect("channel")
 }
 
+/// Stores a new pair from the simulator in place of any other, its access token expiring `life`
+/// after `now`; returns that access token.
+async fn new_pair(sim: &Sim, store: &Store, now: Timestamp, life: SignedDuration) -> String {
+    let pair = sim.issue_tokens();
+    store
+        .put_zalo_tokens(
+            "default",
+            &pair.access_token,
+            &pair.refresh_token,
+            now + life,
+            false,
+            now,
+        )
+        .await
+        .expect("tokens");
+    pair.access_token
+}
+
+/// A channel on `store` that reads `clock`.
+async fn channel_on(sim: &Sim, store: &Store, clock: Clock) -> ZaloChannel {
+    ZaloChannel::open(zalo_config(sim), store.clone(), "default", "n1", clock)
+        .await
+        .expect("channel")
+}
+
+/// The calls to its token endpoint the simulator has answered.
+fn token_calls(sim: &Sim) -> u64 {
+    sim.stats()
+        .requests_by_path
+        .get("/v4/oa/access_token")
+        .copied()
+        .unwrap_or(0)
+}
+
 /// Uses `refresh_token` at the simulator directly, as another integration on the same OA would:
 /// loa's next refresh with it is refused.
 async fn spend_refresh_token(sim: &Sim, refresh_token: &str) {
@@ -891,19 +925,12 @@ async fn a_refused_refresh_is_not_asked_again_for_every_send_and_a_new_authorisa
     // The refresh token spent behind loa's back, and the access token refused: each send of a
     // fan-out asks for a new one.
     spend_refresh_token(&sim, &before.refresh_token).await;
-    let token_calls = || {
-        sim.stats()
-            .requests_by_path
-            .get("/v4/oa/access_token")
-            .copied()
-            .unwrap_or(0)
-    };
-    let spent_by_the_test = token_calls();
+    let spent_by_the_test = token_calls(&sim);
     for _ in 0..20 {
         assert!(ch.tokens.rejected(before.generation).await.is_err());
     }
     assert_eq!(
-        token_calls() - spent_by_the_test,
+        token_calls(&sim) - spent_by_the_test,
         1,
         "one refusal, not one per send"
     );
@@ -914,25 +941,19 @@ async fn a_refused_refresh_is_not_asked_again_for_every_send_and_a_new_authorisa
         .await;
     assert_eq!(code(&waits), "not now -216");
     // The operator authorises the OA again (`loa zalo auth` writes a new pair): taken at once.
-    let pair = sim.issue_tokens();
-    let now = Timestamp::now();
-    store
-        .put_zalo_tokens(
-            "default",
-            &pair.access_token,
-            &pair.refresh_token,
-            now + SignedDuration::from_hours(25),
-            false,
-            now,
-        )
-        .await
-        .expect("new pair");
+    let token = new_pair(
+        &sim,
+        &store,
+        Timestamp::now(),
+        SignedDuration::from_hours(25),
+    )
+    .await;
     let access = ch
         .tokens
         .rejected(before.generation)
         .await
         .expect("the new pair");
-    assert_eq!(access.token, pair.access_token);
+    assert_eq!(access.token, token);
 }
 
 #[tokio::test]
@@ -941,39 +962,18 @@ async fn a_token_shorter_lived_than_the_margin_is_not_refreshed_on_every_use() {
     let db = support::sqlite();
     let store = db.store().await;
     // A one-hour token under the default six-hour margin.
-    let pair = sim.issue_tokens();
-    let now = Timestamp::now();
-    store
-        .put_zalo_tokens(
-            "default",
-            &pair.access_token,
-            &pair.refresh_token,
-            now + SignedDuration::from_hours(1),
-            false,
-            now,
-        )
-        .await
-        .expect("tokens");
-    let ch = ZaloChannel::open(
-        zalo_config(&sim),
-        store.clone(),
-        "default",
-        "n1",
-        Clock::System,
+    new_pair(
+        &sim,
+        &store,
+        Timestamp::now(),
+        SignedDuration::from_hours(1),
     )
-    .await
-    .expect("channel");
-    let token_calls = || {
-        sim.stats()
-            .requests_by_path
-            .get("/v4/oa/access_token")
-            .copied()
-            .unwrap_or(0)
-    };
+    .await;
+    let ch = channel_on(&sim, &store, Clock::System).await;
     for _ in 0..20 {
         ch.tokens.access().await.expect("access");
     }
-    assert_eq!(token_calls(), 0, "used until half its life is over");
+    assert_eq!(token_calls(&sim), 0, "used until half its life is over");
 }
 
 #[tokio::test]
@@ -982,28 +982,9 @@ async fn an_idle_daemon_keeps_its_token_alive() {
     let db = support::sqlite();
     let store = db.store().await;
     let clock = Clock::manual(Timestamp::now());
-    let ch = ZaloChannel::open(
-        zalo_config(&sim),
-        store.clone(),
-        "default",
-        "n1",
-        clock.clone(),
-    )
-    .await
-    .expect("channel");
-    let pair = sim.issue_tokens();
+    let ch = channel_on(&sim, &store, clock.clone()).await;
     let now = clock.now();
-    store
-        .put_zalo_tokens(
-            "default",
-            &pair.access_token,
-            &pair.refresh_token,
-            now + SignedDuration::from_hours(25),
-            false,
-            now,
-        )
-        .await
-        .expect("tokens");
+    new_pair(&sim, &store, now, SignedDuration::from_hours(25)).await;
     let before = sim.stats().token_refreshes;
     let task = tokio::spawn(
         ch.tokens
@@ -1075,30 +1056,11 @@ async fn a_failed_early_refresh_waits_instead_of_retrying_on_every_send() {
     let store = db.store().await;
     // A 25-hour token, five hours before it expires: inside the six-hour margin, so each use
     // wants a refresh.
-    let pair = sim.issue_tokens();
     let now = Timestamp::now();
     let expires = now + SignedDuration::from_hours(25);
-    store
-        .put_zalo_tokens(
-            "default",
-            &pair.access_token,
-            &pair.refresh_token,
-            expires,
-            false,
-            now,
-        )
-        .await
-        .expect("tokens");
+    new_pair(&sim, &store, now, SignedDuration::from_hours(25)).await;
     let clock = Clock::manual(now);
-    let ch = ZaloChannel::open(
-        zalo_config(&sim),
-        store.clone(),
-        "default",
-        "n1",
-        clock.clone(),
-    )
-    .await
-    .expect("channel");
+    let ch = channel_on(&sim, &store, clock.clone()).await;
     ch.tokens.access().await.expect("fresh");
     clock.set(expires - SignedDuration::from_hours(5));
     let before = stored(&store).await;

@@ -329,6 +329,30 @@ fn webhook_signature_matches_sha256sum() {
     assert!(!verify(&expected, "other-app", body, "oa-secret"));
 }
 
+/// A channel whose Zalo is `app` (a bare server), configured by `adjust`, with a pair stored
+/// that expires at `expires` (`None`: in 20 hours).
+async fn channel_against(
+    app: Router,
+    adjust: impl FnOnce(ZaloConfig) -> ZaloConfig,
+    expires: Option<Timestamp>,
+) -> (ZaloChannel, support::TestDb) {
+    let listener = loa::listen::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let db = support::sqlite();
+    let store = db.store().await;
+    let now = Timestamp::now();
+    let expires = expires.unwrap_or(now + SignedDuration::from_hours(20));
+    store
+        .put_zalo_tokens("default", "access", "refresh", expires, false, now)
+        .await
+        .unwrap();
+    let ch = ZaloChannel::open(adjust(config(&base)), store, "default", "n1", Clock::System)
+        .await
+        .unwrap();
+    (ch, db)
+}
+
 /// Answers every send with an error whose `data` is not a success's (`""`, `{}`), and `user/detail`
 /// with the phone as a number.
 async fn odd_replies(uri: Uri) -> axum::response::Response {
@@ -348,27 +372,7 @@ async fn odd_replies(uri: Uri) -> axum::response::Response {
 
 #[tokio::test]
 async fn an_error_reply_with_odd_data_is_still_the_error_and_a_numeric_phone_is_read() {
-    let app = Router::new().fallback(odd_replies);
-    let listener = loa::listen::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    let db = support::sqlite();
-    let store = db.store().await;
-    let now = Timestamp::now();
-    store
-        .put_zalo_tokens(
-            "default",
-            "access",
-            "refresh",
-            now + SignedDuration::from_hours(20),
-            false,
-            now,
-        )
-        .await
-        .unwrap();
-    let ch = ZaloChannel::open(config(&base), store.clone(), "default", "n1", Clock::System)
-        .await
-        .unwrap();
+    let (ch, _db) = channel_against(Router::new().fallback(odd_replies), |c| c, None).await;
     for (kind, target, want) in [
         (TargetKind::User, "2468458835296197922", "-213"),
         (TargetKind::Group, "f414c8f76fa586fbdfb4", "-237"),
@@ -406,27 +410,7 @@ async fn odd_successes(uri: Uri) -> axum::response::Response {
 
 #[tokio::test]
 async fn a_success_with_odd_data_is_sent_not_sent_again() {
-    let app = Router::new().fallback(odd_successes);
-    let listener = loa::listen::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    let db = support::sqlite();
-    let store = db.store().await;
-    let now = Timestamp::now();
-    store
-        .put_zalo_tokens(
-            "default",
-            "access",
-            "refresh",
-            now + SignedDuration::from_hours(20),
-            false,
-            now,
-        )
-        .await
-        .unwrap();
-    let ch = ZaloChannel::open(config(&base), store.clone(), "default", "n1", Clock::System)
-        .await
-        .unwrap();
+    let (ch, _db) = channel_against(Router::new().fallback(odd_successes), |c| c, None).await;
     for (kind, target, want) in [
         (TargetKind::User, "2468458835296197922", "-"),
         (TargetKind::Group, "f414c8f76fa586fbdfb4", "-"),
@@ -456,24 +440,15 @@ async fn slow_tokens(uri: Uri) -> axum::response::Response {
 async fn a_slow_token_refresh_is_waited_for_longer_than_a_send() {
     // A refresh whose answer is lost to a timeout may have rotated the pair at Zalo, leaving
     // the OA to be authorised again: the token call waits 30 s, whatever a send's timeout is.
-    let app = Router::new().fallback(slow_tokens);
-    let listener = loa::listen::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    let db = support::sqlite();
-    let store = db.store().await;
-    let now = Timestamp::now();
-    store
-        .put_zalo_tokens("default", "old", "refresh", now, false, now)
-        .await
-        .unwrap();
-    let config = ZaloConfig {
-        timeout_ms: 500,
-        ..config(&base)
-    };
-    let ch = ZaloChannel::open(config, store.clone(), "default", "n1", Clock::System)
-        .await
-        .unwrap();
+    let (ch, _db) = channel_against(
+        Router::new().fallback(slow_tokens),
+        |c| ZaloConfig {
+            timeout_ms: 500,
+            ..c
+        },
+        Some(Timestamp::now()),
+    )
+    .await;
     let access = ch.tokens.access().await.expect("refreshed");
     assert_eq!(access.token, "new-access");
 }

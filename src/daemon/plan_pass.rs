@@ -41,6 +41,21 @@ fn problems_json(problems: &[Problem]) -> String {
     serde_json::Value::Array(problems.iter().map(|p| p.to_json(Lang::Vi)).collect()).to_string()
 }
 
+/// Adds `ann`'s sends over `window` to `change`; on a full load (`full`), also that they are its
+/// whole plan there, so that those planned before under another commune.yaml are re-timed.
+fn plan(
+    change: &mut PlanChange,
+    ann: &Announcement,
+    commune: &Commune,
+    window: Window,
+    full: bool,
+) {
+    change.occurrences.extend(occurrences(ann, commune, window));
+    if full {
+        change.replans.push(replan(ann, window));
+    }
+}
+
 impl<C: Channel> Daemon<C> {
     /// `full`: every file was read, with the commune the daemon runs with; only then are sends
     /// already planned re-timed (`Replan`): a change to commune.yaml is always a full load, and
@@ -100,12 +115,7 @@ impl<C: Channel> Daemon<C> {
                         start: if known.is_some() { resume } else { now },
                         end: horizon_end,
                     };
-                    change
-                        .occurrences
-                        .extend(occurrences(&ann, &loaded.commune, window));
-                    if full {
-                        change.replans.push(replan(&ann, window));
-                    }
+                    plan(&mut change, &ann, &loaded.commune, window, full);
                     if same.is_none() {
                         change.revisions.push(NewRevision {
                             announcement_id: id.clone(),
@@ -133,12 +143,7 @@ impl<C: Channel> Daemon<C> {
                             start: resume,
                             end: horizon_end,
                         };
-                        change
-                            .occurrences
-                            .extend(occurrences(&ann, &loaded.commune, window));
-                        if full {
-                            change.replans.push(replan(&ann, window));
-                        }
+                        plan(&mut change, &ann, &loaded.commune, window, full);
                         keep.push((id, rev));
                     }
                 }

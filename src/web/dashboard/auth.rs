@@ -301,7 +301,11 @@ mod tests {
         assert_eq!(client(&h, Some(remote)), "198.51.100.1", "not believed");
         assert_eq!(client(&HeaderMap::new(), Some(local)), "127.0.0.1");
         let mapped: std::net::SocketAddr = "[::ffff:127.0.0.1]:4000".parse().expect("addr");
-        assert_eq!(client(&h, Some(mapped)), "203.0.113.7", "a dual-stack listener");
+        assert_eq!(
+            client(&h, Some(mapped)),
+            "203.0.113.7",
+            "a dual-stack listener"
+        );
         let g = Guesses::default();
         for _ in 0..GUESSES {
             assert!(!g.locked("a"));
