@@ -215,15 +215,17 @@ impl ZaloChannel {
                         code: code.to_string(),
                         reason,
                     },
+                    // Not counted as an attempt: the recipient is not at fault, and a message
+                    // would otherwise fail after `max_attempts` refusals while the operator
+                    // mends the OA.
                     Class::Halt => {
                         let paused = self.limiter.pause();
                         tracing::error!(code, reason = %reason, paused_secs = paused.as_secs_f64(),
                             "Zalo refuses every send from this OA; pausing, and every message is tried again later (see the README: connecting a real OA)");
-                        SendError::RetryLater {
+                        SendError::NotNow {
                             code: code.to_string(),
                             reason,
-                            after: Some(errors::HALT_RETRY),
-                            in_doubt: false,
+                            after: errors::HALT_RETRY,
                         }
                     }
                     Class::RetryLater { after } => SendError::RetryLater {
