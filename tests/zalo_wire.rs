@@ -452,3 +452,28 @@ async fn a_slow_token_refresh_is_waited_for_longer_than_a_send() {
     let access = ch.tokens.access().await.expect("refreshed");
     assert_eq!(access.token, "new-access");
 }
+
+/// Answers `message/cs` with a gateway's 502 and group sends with a 503.
+async fn gateway_errors(uri: Uri) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    match uri.path() {
+        "/v3.0/oa/message/cs" => axum::http::StatusCode::BAD_GATEWAY.into_response(),
+        _ => axum::http::StatusCode::SERVICE_UNAVAILABLE.into_response(),
+    }
+}
+
+#[tokio::test]
+async fn a_gateways_502_may_have_delivered_and_a_503_did_not() {
+    let (ch, _db) = channel_against(Router::new().fallback(gateway_errors), |c| c, None).await;
+    for (kind, target, doubt) in [
+        (TargetKind::User, "2468458835296197922", true),
+        (TargetKind::Group, "f414c8f76fa586fbdfb4", false),
+    ] {
+        match ch.send(&outgoing(kind, target, "Thông báo")).await {
+            Err(loa::deliver::SendError::RetryLater { in_doubt, .. }) => {
+                assert_eq!(in_doubt, doubt, "{kind:?}")
+            }
+            other => panic!("{kind:?}: {other:?}"),
+        }
+    }
+}

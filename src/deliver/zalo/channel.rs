@@ -249,12 +249,24 @@ impl ZaloChannel {
                     }
                 }
             }
-            ApiError::Http { status } => SendError::RetryLater {
-                code: format!("http-{status}"),
-                reason: format!("HTTP {status} from Zalo"),
-                after: None,
-                in_doubt: false,
-            },
+            // 502 and 504 are a gateway's answers: the request reached it, and Zalo behind it
+            // may have taken the message before the gateway gave up. The retry is flagged as a
+            // possible duplicate, as after a timeout. Other statuses were not acted on.
+            ApiError::Http { status } => {
+                let gateway = matches!(status, 502 | 504);
+                SendError::RetryLater {
+                    code: format!("http-{status}"),
+                    reason: if gateway {
+                        format!(
+                            "HTTP {status} from a gateway in front of Zalo; it may have been delivered"
+                        )
+                    } else {
+                        format!("HTTP {status} from Zalo")
+                    },
+                    after: None,
+                    in_doubt: gateway,
+                }
+            }
             ApiError::Timeout => SendError::RetryLater {
                 code: "timeout".into(),
                 reason: "no answer from Zalo in time; it may have been delivered".into(),
