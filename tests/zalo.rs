@@ -415,10 +415,13 @@ async fn a_refusal_of_the_oa_itself_gives_up_on_nobody_and_pauses_the_channel() 
     let ch = channel(&sim, &store, "n1", config).await;
     let notice = msg(TargetKind::User, "1000000000000000001", "Thông báo");
     let send = || ch.send(&notice);
-    // Refused for now, not an attempt: a message is not failed after `max_attempts` refusals
-    // while the operator mends the secret.
     match send().await {
-        Err(SendError::NotNow { code, after, .. }) => {
+        Err(SendError::RetryLater {
+            code,
+            after: Some(after),
+            in_doubt: false,
+            ..
+        }) => {
             assert_eq!(code, "-242");
             assert!(after >= Duration::from_secs(5 * 60), "{after:?}");
         }
@@ -427,7 +430,7 @@ async fn a_refusal_of_the_oa_itself_gives_up_on_nobody_and_pauses_the_channel() 
     // The channel pauses instead of spending a request per recipient on the same refusal.
     let started = std::time::Instant::now();
     let again = code(&send().await);
-    assert_eq!(again, "not now -242");
+    assert_eq!(again, "retry -242 after");
     assert!(
         started.elapsed() >= Duration::from_millis(300),
         "{:?}",
@@ -931,12 +934,13 @@ async fn a_refused_refresh_is_not_asked_again_for_every_send_and_a_new_authorisa
         1,
         "one refusal, not one per send"
     );
-    // A send meanwhile waits for a token, and the wait is not one of its attempts.
+    // A send meanwhile is refused for the operator to mend (a spent refresh token), and counts
+    // as an attempt: uncounted, each message would ask again every minute until its deadline.
     sim.revoke_access_tokens();
     let waits = ch
         .send(&msg(TargetKind::User, "1000000000000000001", "Họp"))
         .await;
-    assert_eq!(code(&waits), "not now -216");
+    assert_eq!(code(&waits), "refresh -216");
     // The operator authorises the OA again (`loa zalo auth` writes a new pair): taken at once.
     let token = new_pair(
         &sim,

@@ -274,9 +274,12 @@ impl<C: Channel> Daemon<C> {
                 reason,
                 after,
             }) => {
-                let next = now + SignedDuration::try_from(after).unwrap_or_default();
+                // At the latest at its deadline: a wait longer than the time left still leaves
+                // one try (a ban answered at 06:00:05 is over by 06:01).
+                let wait = SignedDuration::try_from(after).unwrap_or_default();
+                let next = (now + wait).min(d.deadline);
                 Outcome {
-                    state: if next > d.deadline {
+                    state: if now >= d.deadline {
                         DeliveryState::Expired
                     } else {
                         DeliveryState::Retrying
@@ -460,8 +463,11 @@ mod tests {
         assert_eq!(o.state, DeliveryState::Retrying, "{o:?}");
         assert!(o.not_an_attempt);
         assert_eq!(o.next_attempt_at, Some(now + SignedDuration::from_hours(8)));
-        // Past its deadline it expires, as any send would.
+        // A wait past its deadline leaves one try at the deadline; refused then, it expires.
         let o = daemon.outcome(&d, Err(night(13)), now);
+        assert_eq!(o.state, DeliveryState::Retrying);
+        assert_eq!(o.next_attempt_at, Some(d.deadline));
+        let o = daemon.outcome(&d, Err(night(13)), d.deadline);
         assert_eq!(o.state, DeliveryState::Expired);
         // Any other failure counts: the fifth attempt of two allowed is the last.
         let o = daemon.outcome(

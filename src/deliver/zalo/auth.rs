@@ -75,8 +75,10 @@ pub enum AuthError {
     Store(#[from] sqlx::Error),
     #[error("another daemon has been refreshing the token for too long")]
     Stuck,
+    /// `refused`: Zalo refused the refresh token itself (spent or revoked), which only the
+    /// operator can mend; otherwise the failure was transient (a timeout, a server error).
     #[error("the Zalo token refresh failed less than a minute ago; see the log")]
-    RefreshFailedRecently,
+    RefreshFailedRecently { refused: bool },
 }
 
 pub struct Tokens {
@@ -89,7 +91,8 @@ pub struct Tokens {
     current: RwLock<Option<Access>>,
     refreshing: Mutex<()>,
     /// The generation whose refresh failed last and when, if none has succeeded since.
-    failed_refresh: std::sync::Mutex<Option<(i64, Timestamp)>>,
+    /// Its third field: whether Zalo refused the refresh token itself.
+    failed_refresh: std::sync::Mutex<Option<(i64, Timestamp, bool)>>,
 }
 
 impl Tokens {
@@ -208,12 +211,20 @@ impl Tokens {
             .failed_refresh
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        failed.is_some_and(|(g, t)| {
+        failed.is_some_and(|(g, t, _)| {
             generation.is_none_or(|want| want == g) && now < t + REFRESH_RETRY
         })
     }
 
-    fn set_failed_refresh(&self, failed: Option<(i64, Timestamp)>) {
+    /// Whether the last failed refresh was Zalo refusing the refresh token itself.
+    fn refused(&self) -> bool {
+        self.failed_refresh
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .is_some_and(|(_, _, refused)| refused)
+    }
+
+    fn set_failed_refresh(&self, failed: Option<(i64, Timestamp, bool)>) {
         *self
             .failed_refresh
             .lock()
@@ -269,7 +280,9 @@ impl Tokens {
             // Its refresh was just refused (a spent or revoked refresh token): asking Zalo again
             // for every send would only repeat the refusal.
             if self.waiting_after_failure(Some(stored.generation), now) {
-                return Err(AuthError::RefreshFailedRecently);
+                return Err(AuthError::RefreshFailedRecently {
+                    refused: self.refused(),
+                });
             }
             let won = self
                 .store
@@ -316,7 +329,8 @@ impl Tokens {
                 Ok(fresh)
             }
             Err(e) => {
-                self.set_failed_refresh(Some((generation, self.clock.now())));
+                let refused = matches!(e, TokenError::Refused(_));
+                self.set_failed_refresh(Some((generation, self.clock.now(), refused)));
                 if matches!(e, TokenError::Transport(ApiError::Timeout)) {
                     tracing::error!(
                         "Zalo did not answer the token refresh in time; it may have rotated the pair anyway: if the next refresh is refused (-14002), authorise the OA again with `loa zalo auth`"

@@ -215,17 +215,17 @@ impl ZaloChannel {
                         code: code.to_string(),
                         reason,
                     },
-                    // Not counted as an attempt: the recipient is not at fault, and a message
-                    // would otherwise fail after `max_attempts` refusals while the operator
-                    // mends the OA.
+                    // Counted as an attempt: uncounted, every message would make a refused
+                    // request each 10 minutes until its deadline while the OA stays refused.
                     Class::Halt => {
                         let paused = self.limiter.pause();
                         tracing::error!(code, reason = %reason, paused_secs = paused.as_secs_f64(),
                             "Zalo refuses every send from this OA; pausing, and every message is tried again later (see the README: connecting a real OA)");
-                        SendError::NotNow {
+                        SendError::RetryLater {
                             code: code.to_string(),
                             reason,
-                            after: errors::HALT_RETRY,
+                            after: Some(errors::HALT_RETRY),
+                            in_doubt: false,
                         }
                     }
                     Class::RetryLater { after } => SendError::RetryLater {
@@ -294,19 +294,28 @@ impl ZaloChannel {
     }
 }
 
-/// No token to call with: the message waits for one, and the wait is not one of its attempts,
-/// so a minute's refresh trouble does not spend a fan-out's retries. The operator's part (an OA
-/// never authorised, a refresh refused) is in the log and `loa zalo status`.
+/// No token to call with. A transient failure (a refresh timed out or met a server error, or is
+/// under way in another daemon) is waited out without spending an attempt, so a minute's trouble
+/// does not spend a fan-out's retries. A refusal only the operator can mend (no tokens, a spent or
+/// revoked refresh token) counts as an attempt: uncounted, every message would make a refused
+/// request each minute until its deadline.
 fn auth_failure(e: AuthError) -> ApiError {
-    let after = match e {
-        AuthError::NoTokens | AuthError::Token(super::api::TokenError::Refused(_)) => {
-            errors::HALT_RETRY
-        }
-        _ => std::time::Duration::from_secs(60),
-    };
+    let operators = matches!(
+        e,
+        AuthError::NoTokens
+            | AuthError::Token(super::api::TokenError::Refused(_))
+            | AuthError::RefreshFailedRecently { refused: true }
+    );
+    if operators {
+        return ApiError::Zalo {
+            code: -216,
+            message: e.to_string(),
+            rate: RateInfo::default(),
+        };
+    }
     ApiError::NoToken {
         reason: e.to_string(),
-        after,
+        after: std::time::Duration::from_secs(60),
     }
 }
 

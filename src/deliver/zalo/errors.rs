@@ -20,9 +20,9 @@ pub enum Class {
     NotNow(Until),
     /// The OA itself cannot send (disabled, or a wrong app secret behind `appsecret_proof`):
     /// every recipient would get the same answer, and it takes the operator to mend it. Nobody's
-    /// message is given up for it: each is tried again later (until its deadline), not counted as
-    /// an attempt, and the channel pauses meanwhile instead of spending a request per recipient
-    /// on the same refusal.
+    /// message is given up at once for it: each is tried again in 10 minutes (each refusal counts
+    /// as an attempt), and the channel pauses meanwhile instead of spending a request per
+    /// recipient on the same refusal.
     Halt,
 }
 
