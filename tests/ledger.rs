@@ -47,6 +47,16 @@ fn target(n: usize) -> NewDelivery {
     }
 }
 
+/// The state of the confirmation a link's key names.
+async fn link_state(store: &Store, key: &str) -> String {
+    store
+        .link_target(C, key)
+        .await
+        .expect("target")
+        .expect("found")
+        .state
+}
+
 async fn count(store: &Store, sql: &str) -> i64 {
     sqlx::query(sql)
         .fetch_one(store.pool())
@@ -1427,15 +1437,7 @@ async fn a_reply_confirms_the_heads_latest_request_never_an_older_one() {
         };
         let pending = |key: &'static str| {
             let store = store.clone();
-            async move {
-                store
-                    .link_target(C, key)
-                    .await
-                    .expect("target")
-                    .expect("found")
-                    .state
-                    == "pending"
-            }
+            async move { link_state(&store, key).await == "pending" }
         };
         // The head replies to today's message: both villages are confirmed, and a second reply
         // confirms nothing; the meeting stays pending.
@@ -1512,14 +1514,7 @@ async fn a_head_of_two_villages_confirms_both_with_the_one_link_they_got() {
         assert!(store.confirm_by_link(C, "k-1", at).await.expect("link"));
         let state = |key: &'static str| {
             let store = store.clone();
-            async move {
-                store
-                    .link_target(C, key)
-                    .await
-                    .expect("target")
-                    .expect("found")
-                    .state
-            }
+            async move { link_state(&store, key).await }
         };
         assert_eq!(state("k-2").await, "confirmed", "{}", db.name);
         assert_eq!(
