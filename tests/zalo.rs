@@ -42,6 +42,17 @@ fn zalo_config(sim: &Sim) -> ZaloConfig {
 
 /// A channel on `store` holding a fresh token pair from the simulator.
 async fn channel(sim: &Sim, store: &Store, node: &str, config: ZaloConfig) -> ZaloChannel {
+    channel_at(sim, store, node, config, Clock::System).await
+}
+
+/// The same, reading `clock`.
+async fn channel_at(
+    sim: &Sim,
+    store: &Store,
+    node: &str,
+    config: ZaloConfig,
+    clock: Clock,
+) -> ZaloChannel {
     let pair = sim.issue_tokens();
     let now = Timestamp::now();
     let expires = now + SignedDuration::from_secs(pair.expires_in_secs().expect("expires_in"));
@@ -56,7 +67,7 @@ async fn channel(sim: &Sim, store: &Store, node: &str, config: ZaloConfig) -> Za
         )
         .await
         .expect("tokens");
-    ZaloChannel::open(config, store.clone(), "default", node, Clock::System)
+    ZaloChannel::open(config, store.clone(), "default", node, clock)
         .await
         .expect("channel")
 }
@@ -401,7 +412,7 @@ async fn every_error_the_simulator_produces_is_classified() {
 }
 
 #[tokio::test]
-async fn a_refusal_of_the_oa_itself_gives_up_on_nobody_and_pauses_the_channel() {
+async fn a_refusal_of_the_oa_itself_gives_up_on_nobody_and_stops_calling() {
     let sim = one_follower_sim().await;
     let db = support::sqlite();
     let store = db.store().await;
@@ -409,33 +420,44 @@ async fn a_refusal_of_the_oa_itself_gives_up_on_nobody_and_pauses_the_channel() 
     let config = ZaloConfig {
         appsecret_proof: true,
         app_secret: Secret::new("mistyped-secret"),
-        rate_window_ms: 400,
         ..zalo_config(&sim)
     };
-    let ch = channel(&sim, &store, "n1", config).await;
+    let clock = Clock::manual(Timestamp::now());
+    let ch = channel_at(&sim, &store, "n1", config, clock.clone()).await;
     let notice = msg(TargetKind::User, "1000000000000000001", "Thông báo");
     let send = || ch.send(&notice);
-    match send().await {
-        Err(SendError::RetryLater {
-            code,
-            after: Some(after),
-            in_doubt: false,
-            ..
-        }) => {
-            assert_eq!(code, "-242");
-            assert!(after >= Duration::from_secs(5 * 60), "{after:?}");
-        }
+    let refused = || {
+        sim.stats()
+            .answers_by_error
+            .get(&-242)
+            .copied()
+            .unwrap_or(0)
+    };
+    let not_now = |r: Result<loa::deliver::Sent, SendError>| match r {
+        Err(SendError::NotNow { code, after, .. }) => (code, after),
         other => panic!("{other:?}"),
-    }
-    // The channel pauses instead of spending a request per recipient on the same refusal.
-    let started = std::time::Instant::now();
-    let again = code(&send().await);
-    assert_eq!(again, "retry -242 after");
-    assert!(
-        started.elapsed() >= Duration::from_millis(300),
-        "{:?}",
-        started.elapsed()
+    };
+    // Not counted as an attempt, whatever the message's count: tried again in 10 minutes.
+    assert_eq!(
+        not_now(send().await),
+        ("-242".into(), Duration::from_secs(600))
     );
+    // Until then the channel makes no request: every send is refused here, waiting as long.
+    clock.set(clock.now() + SignedDuration::from_mins(4));
+    for _ in 0..5 {
+        assert_eq!(
+            not_now(send().await),
+            ("-242".into(), Duration::from_secs(360))
+        );
+    }
+    assert_eq!(refused(), 1);
+    // Ten minutes on, one send probes; the others wait for its answer.
+    clock.set(clock.now() + SignedDuration::from_mins(6));
+    let (a, b, c) = tokio::join!(send(), send(), send());
+    for r in [a, b, c] {
+        assert_eq!(not_now(r).0, "-242");
+    }
+    assert_eq!(refused(), 2);
 }
 
 #[tokio::test]
@@ -619,7 +641,9 @@ async fn broadcast_setup(
     repo_for(dir.path(), &population, &due, priority);
     let db = support::sqlite();
     let store = db.store().await;
-    let ch = channel(&sim, &store, "n1", zalo(zalo_config(&sim))).await;
+    // The channel reads the daemon's clock (its OA probes go by it).
+    let clock = Clock::manual(Timestamp::now());
+    let ch = channel_at(&sim, &store, "n1", zalo(zalo_config(&sim)), clock.clone()).await;
     let commune = loa::announce::load_commune(&dir.path().join("announcements")).expect("commune");
     let report = ch
         .sync_followers(&store, "default", &commune, Timestamp::now())
@@ -628,7 +652,6 @@ async fn broadcast_setup(
     assert_eq!(report.followers, followers);
     let tz = jiff::tz::TimeZone::get("Asia/Ho_Chi_Minh").expect("tz");
     let due_at = loa::announce::values::parse_datetime(&due, &tz, true).expect("due");
-    let clock = Clock::manual(Timestamp::now());
     let daemon = Daemon::new(store, ch, settings(dir.path(), "n1")).with_clock(clock.clone());
     daemon.load_all(clock.now()).await.expect("load");
     clock.set(due_at);
@@ -681,6 +704,90 @@ async fn token_expiry_in_the_middle_of_a_broadcast() {
         "the expiry was seen mid-broadcast"
     );
     assert_eq!(states(&daemon.store).await.get("sent"), Some(&1500));
+}
+
+/// Zalo has disabled the OA (`-204` for every call).
+fn disabled() -> Faults {
+    Faults {
+        oa_disabled: true,
+        ..Faults::default()
+    }
+}
+
+#[tokio::test]
+async fn a_disabled_oa_costs_one_request_each_ten_minutes_and_everyone_goes_once_it_is_enabled() {
+    let (sim, _db, _dir, daemon, due) =
+        broadcast_setup(600, SimConfig::default(), |c| c, "normal").await;
+    sim.set_faults(disabled());
+    let refused = || {
+        sim.stats()
+            .answers_by_error
+            .get(&-204)
+            .copied()
+            .unwrap_or(0)
+    };
+    let attempts = || async {
+        sqlx::query("SELECT SUM(attempts) FROM deliveries")
+            .fetch_one(daemon.store.pool())
+            .await
+            .expect("attempts")
+            .get::<i64, _>(0)
+    };
+    let turn = |at: Timestamp| {
+        daemon.clock.set(at);
+        daemon.tick(at, &|| false)
+    };
+    let report = turn(due).await.expect("tick");
+    assert_eq!(report.sent, 0, "{report:?}");
+    // Only the chunk on the wire when the first refusal came was asked (128 in flight).
+    let first = refused();
+    assert!((1..=128).contains(&first), "{first}");
+    // Nobody's message is given up, and no attempt is spent.
+    assert_eq!(states(&daemon.store).await.get("retrying"), Some(&600));
+    assert_eq!(attempts().await, 0);
+    // Five minutes on, nothing is due and nothing asked; at ten, one probe, refused.
+    turn(due + SignedDuration::from_mins(5))
+        .await
+        .expect("tick");
+    assert_eq!(refused(), first);
+    turn(due + SignedDuration::from_mins(10) + SignedDuration::from_secs(1))
+        .await
+        .expect("tick");
+    assert_eq!(refused(), first + 1);
+    assert_eq!(states(&daemon.store).await.get("retrying"), Some(&600));
+    // Zalo enables the OA again: the next probe goes through, and everyone with it.
+    sim.set_faults(Faults::default());
+    let report = turn(due + SignedDuration::from_mins(20) + SignedDuration::from_secs(2))
+        .await
+        .expect("tick");
+    assert_eq!(report.sent, 600, "{report:?}");
+    assert_eq!(refused(), first + 1);
+    assert_eq!(states(&daemon.store).await.get("sent"), Some(&600));
+    assert_eq!(sim.messages().len(), 600, "each once");
+}
+
+#[tokio::test]
+async fn a_restart_tries_at_once_what_waited_for_a_refused_oa() {
+    let (sim, _db, dir, daemon, due) =
+        broadcast_setup(40, SimConfig::default(), |c| c, "normal").await;
+    sim.set_faults(disabled());
+    daemon.clock.set(due);
+    daemon.tick(due, &|| false).await.expect("tick");
+    assert_eq!(states(&daemon.store).await.get("retrying"), Some(&40));
+    // A minute on, nothing is due yet (the next try is in ten).
+    let later = due + SignedDuration::from_mins(1);
+    daemon.clock.set(later);
+    assert_eq!(daemon.tick(later, &|| false).await.expect("tick").sent, 0);
+    // The operator mends the OA and restarts loa: a new process, which knows of no refusal,
+    // tries them at once.
+    sim.set_faults(Faults::default());
+    let clock = Clock::manual(later);
+    let ch = channel_at(&sim, &daemon.store, "n1", zalo_config(&sim), clock.clone()).await;
+    let restarted =
+        Daemon::new(daemon.store.clone(), ch, settings(dir.path(), "n1")).with_clock(clock);
+    restarted.recover(later, true).await.expect("recover");
+    let report = restarted.tick(later, &|| false).await.expect("tick");
+    assert_eq!(report.sent, 40, "{report:?}");
 }
 
 #[tokio::test]

@@ -55,6 +55,10 @@ pub struct Args {
     /// ZNS refuses every message with -133 (Zalo's night ban), until turned off at /_sim/faults.
     #[arg(long)]
     pub zns_night_ban: bool,
+    /// Zalo has disabled the OA: every OA and ZNS call answers -204, until turned off at
+    /// /_sim/faults.
+    #[arg(long)]
+    pub oa_disabled: bool,
     /// ZNS messages accepted a day (commune time) before -144.
     #[arg(long, default_value_t = 1_000_000)]
     pub zns_daily_quota: u64,
@@ -129,6 +133,7 @@ fn config(args: &Args) -> anyhow::Result<SimConfig> {
             drop_share: args.drops,
             added_latency: Duration::from_millis(args.latency_ms),
             zns_night_ban: args.zns_night_ban,
+            oa_disabled: args.oa_disabled,
             ..Faults::default()
         },
         zns_daily_quota: args.zns_daily_quota,
@@ -204,6 +209,7 @@ mod tests {
         let cmd = Cmd::try_parse_from([
             "sim",
             "--zns-night-ban",
+            "--oa-disabled",
             "--zns-daily-quota",
             "5",
             "--head-reply-share",
@@ -215,14 +221,18 @@ mod tests {
         ])
         .expect("parses");
         let c = config(&cmd.args).expect("config");
-        assert!(c.faults.zns_night_ban && c.void_access_on_refresh);
+        assert!(c.faults.zns_night_ban && c.faults.oa_disabled && c.void_access_on_refresh);
         assert!(!c.oauth_errors_http_200);
         assert_eq!(c.zns_daily_quota, 5);
         assert_eq!(c.people.head_reply_share, 0.25);
         assert_eq!(c.people.in_group_reply_share, 1.0, "a share is at most 1");
         let plain = config(&Cmd::try_parse_from(["sim"]).expect("parses").args).expect("config");
         let defaults = SimConfig::default();
-        assert!(!plain.faults.zns_night_ban && !plain.void_access_on_refresh);
+        assert!(
+            !plain.faults.zns_night_ban
+                && !plain.faults.oa_disabled
+                && !plain.void_access_on_refresh
+        );
         assert!(plain.oauth_errors_http_200);
         assert_eq!(
             plain.people.head_reply_share,

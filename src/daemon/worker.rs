@@ -31,11 +31,25 @@ const OCCURRENCE_BATCH: i64 = 1000;
 impl<C: Channel> Daemon<C> {
     /// Takes over deliveries left in flight by a dead daemon: all of them at start on SQLite (one
     /// daemon per file), otherwise those whose lease has expired.
+    ///
+    /// At start, the deliveries that wait for an OA Zalo refused are also due at once: a restart
+    /// is how an operator puts in a corrected app secret, and they would otherwise wait for their
+    /// next try, up to 10 minutes away. Still refused, they cost one chunk's requests.
     pub async fn recover(&self, now: Timestamp, at_start: bool) -> anyhow::Result<(usize, usize)> {
+        let commune = &self.settings.commune_id;
+        if at_start {
+            let woken = self.store.wake_after_oa_refusal(commune, now).await?;
+            if woken > 0 {
+                tracing::info!(
+                    woken,
+                    "messages that waited for an OA Zalo refused are tried again now"
+                );
+            }
+        }
         let all = at_start && self.single_node();
         Ok(self
             .store
-            .recover_in_doubt(&self.settings.commune_id, &self.settings.node, now, all)
+            .recover_in_doubt(commune, &self.settings.node, now, all)
             .await?)
     }
 

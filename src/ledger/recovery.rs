@@ -1,6 +1,6 @@
 //! Claims that outlive their daemon: deliveries left in flight by a node that died, leases
 //! renewed while a chunk waits, the wire mark that tells a chunk that left from one claimed ahead,
-//! and deliveries past their deadline.
+//! deliveries past their deadline, and those that waited for an OA Zalo refused.
 
 use jiff::Timestamp;
 use sqlx::Row as _;
@@ -127,5 +127,21 @@ impl Store {
         .rows_affected() as usize;
         tx.commit().await?;
         Ok(n)
+    }
+
+    /// The deliveries that wait for an OA Zalo refused (`-204` disabled, `-242` a wrong app
+    /// secret) are due now instead of at their next try, up to 10 minutes away: at start, since
+    /// a restart is how a corrected app secret is put in. Returns how many.
+    pub async fn wake_after_oa_refusal(&self, commune: &str, now: Timestamp) -> sqlx::Result<u64> {
+        Ok(sqlx::query(
+            "UPDATE deliveries SET next_attempt_at = $2
+             WHERE commune_id = $1 AND state = 'retrying' AND error_code IN ('-204', '-242')
+               AND next_attempt_at > $2",
+        )
+        .bind(commune)
+        .bind(micros(now))
+        .execute(&self.writer)
+        .await?
+        .rows_affected())
     }
 }

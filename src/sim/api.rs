@@ -130,6 +130,9 @@ fn gate(
     if !proof_ok {
         return Err(-242);
     }
+    if st.faults.oa_disabled {
+        return Err(-204);
+    }
     if st.faults.rate_limit_burst > 0 {
         st.faults.rate_limit_burst -= 1;
         return Err(-32);

@@ -1,6 +1,7 @@
 //! Injected failures, applied as a middleware in front of the OA API, ZNS and token endpoints:
-//! added latency, HTTP 5xx, timeouts and dropped connections. Rate-limit bursts are answered in
-//! the API gate (they need the token checked first), and webhook faults in `webhook`.
+//! added latency, HTTP 5xx, timeouts and dropped connections. Rate-limit bursts and a disabled
+//! OA are answered in the API gate (they need the token checked first), and webhook faults in
+//! `webhook`.
 //!
 //! A dropped connection is a response whose body fails before its first byte: hyper then closes
 //! the connection without flushing the head it had buffered, so the client sees the connection
@@ -45,6 +46,8 @@ pub struct Faults {
     /// ZNS refuses every message with -133, as Zalo does at night for some templates (which hours,
     /// and for which templates, the reference does not give: so it is switched on demand).
     pub zns_night_ban: bool,
+    /// Zalo has disabled the OA: every OA API and ZNS call (a valid token's) answers -204.
+    pub oa_disabled: bool,
 }
 
 impl Default for Faults {
@@ -59,6 +62,7 @@ impl Default for Faults {
             duplicate_webhook_share: 0.0,
             reorder_webhooks: false,
             zns_night_ban: false,
+            oa_disabled: false,
         }
     }
 }

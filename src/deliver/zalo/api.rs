@@ -59,6 +59,13 @@ pub enum ApiError {
     /// may be there.
     #[error("no Zalo token: {reason}")]
     NoToken { reason: String, after: Duration },
+    /// Not called: Zalo refuses the OA itself (`halt.rs`), and the next probe is `after` this.
+    #[error("zalo error {code}: {reason} (not called until the OA is mended)")]
+    Halted {
+        code: i64,
+        reason: String,
+        after: Duration,
+    },
 }
 
 /// `X-RateLimit-Limit` / `X-RateLimit-Remain`, when present.

@@ -11,6 +11,7 @@ use super::api::{Api, ApiError, Base, RateInfo};
 use super::auth::{AuthError, Tokens};
 use super::config::ZaloConfig;
 use super::errors::{self, Class};
+use super::halt::{Gate, HALT_RETRY, Halt};
 use super::ratelimit::Limiter;
 use super::request;
 use super::sent_id::SentId;
@@ -30,8 +31,10 @@ pub struct ZaloChannel {
     pub tokens: Arc<Tokens>,
     pub limiter: Arc<Limiter>,
     config: ZaloConfig,
-    /// For the end of Zalo's night ban or day (`errors::Until`).
+    /// For the end of Zalo's night ban or day (`errors::Until`), and the OA's probes.
     clock: Clock,
+    /// Whether Zalo refuses the OA itself, and when to try it again.
+    halt: Halt,
 }
 
 impl ZaloChannel {
@@ -66,6 +69,7 @@ impl ZaloChannel {
             limiter,
             config,
             clock,
+            halt: Halt::default(),
         })
     }
 
@@ -84,6 +88,22 @@ impl ZaloChannel {
         (delivery, part): (i64, usize),
         urgent: bool,
     ) -> Result<String, ApiError> {
+        // Held until the answer is in: while Zalo refuses the OA, this call is its one probe.
+        let _probe = match self.halt.gate(&self.clock).await {
+            Gate::Open => None,
+            Gate::Probe(probe) => Some(probe),
+            Gate::Closed {
+                code,
+                reason,
+                after,
+            } => {
+                return Err(ApiError::Halted {
+                    code,
+                    reason,
+                    after,
+                });
+            }
+        };
         let mut access = self.tokens.access().await.map_err(auth_failure)?;
         for attempt in 0..2 {
             self.limiter.acquire(urgent).await;
@@ -138,6 +158,11 @@ impl ZaloChannel {
                     if rate.remain == Some(0) && rate.limit.is_some_and(|l| l > 0) {
                         self.limiter.pause();
                     }
+                    if self.halt.cleared() {
+                        // The messages that waited are due at this probe's time (`Gate`), so
+                        // they follow it now.
+                        tracing::info!("Zalo accepts this OA's sends again");
+                    }
                     return Ok(id);
                 }
                 Err(ApiError::Zalo { code, .. })
@@ -149,7 +174,14 @@ impl ZaloChannel {
                         .await
                         .map_err(auth_failure)?;
                 }
-                Err(e) => return Err(e),
+                Err(e) => {
+                    if let ApiError::Zalo { code, .. } = &e
+                        && errors::lookup(*code).class == Class::Halt
+                    {
+                        self.oa_refused(*code);
+                    }
+                    return Err(e);
+                }
             }
         }
         Err(ApiError::Zalo {
@@ -191,6 +223,21 @@ impl ZaloChannel {
         })
     }
 
+    /// Zalo refused the OA itself: no more calls but a probe every `HALT_RETRY`.
+    fn oa_refused(&self, code: i64) {
+        let meaning = errors::lookup(code).meaning;
+        if self.halt.refused(code, meaning, self.clock.now()) {
+            tracing::error!(
+                code,
+                reason = meaning,
+                retry_secs = HALT_RETRY.as_secs(),
+                "Zalo refuses every send from this OA; no message is sent until it is mended, and one is tried every 10 minutes (see the README: connecting a real OA)"
+            );
+        } else {
+            tracing::warn!(code, reason = meaning, "Zalo still refuses this OA");
+        }
+    }
+
     fn classify(&self, e: ApiError) -> SendError {
         match e {
             ApiError::Zalo {
@@ -215,19 +262,13 @@ impl ZaloChannel {
                         code: code.to_string(),
                         reason,
                     },
-                    // Counted as an attempt: uncounted, every message would make a refused
-                    // request each 10 minutes until its deadline while the OA stays refused.
-                    Class::Halt => {
-                        let paused = self.limiter.pause();
-                        tracing::error!(code, reason = %reason, paused_secs = paused.as_secs_f64(),
-                            "Zalo refuses every send from this OA; pausing, and every message is tried again later (see the README: connecting a real OA)");
-                        SendError::RetryLater {
-                            code: code.to_string(),
-                            reason,
-                            after: Some(errors::HALT_RETRY),
-                            in_doubt: false,
-                        }
-                    }
+                    // Not counted: the channel makes no request for it until its probe
+                    // (`call`), so waiting costs no request per message.
+                    Class::Halt => SendError::NotNow {
+                        code: code.to_string(),
+                        reason,
+                        after: HALT_RETRY,
+                    },
                     Class::RetryLater { after } => SendError::RetryLater {
                         code: code.to_string(),
                         reason,
@@ -278,6 +319,15 @@ impl ZaloChannel {
                 reason: e,
                 after: None,
                 in_doubt: false,
+            },
+            ApiError::Halted {
+                code,
+                reason,
+                after,
+            } => SendError::NotNow {
+                code: code.to_string(),
+                reason: format!("{reason}; not sent until the OA is mended"),
+                after,
             },
             ApiError::NoToken { reason, after } => SendError::NotNow {
                 code: "-216".into(),

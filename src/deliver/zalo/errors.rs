@@ -19,10 +19,9 @@ pub enum Class {
     /// takes, so that a message due at 22:30 is not given up on by morning.
     NotNow(Until),
     /// The OA itself cannot send (disabled, or a wrong app secret behind `appsecret_proof`):
-    /// every recipient would get the same answer, and it takes the operator to mend it. Nobody's
-    /// message is given up at once for it: each is tried again in 10 minutes (each refusal counts
-    /// as an attempt), and the channel pauses meanwhile instead of spending a request per
-    /// recipient on the same refusal.
+    /// every recipient would get the same answer, and it takes the operator to mend it. The
+    /// channel stops calling and probes with one send every 10 minutes (`halt.rs`); nobody's
+    /// message is given up for it, each waits for the OA or its deadline.
     Halt,
 }
 
@@ -78,9 +77,6 @@ impl Until {
         }
     }
 }
-
-/// How long after an OA-level refusal (`Class::Halt`) a delivery is tried again.
-pub const HALT_RETRY: Duration = Duration::from_secs(10 * 60);
 
 /// A known code: its class and what it means (English, for logs and the ledger).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

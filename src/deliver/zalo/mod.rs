@@ -7,6 +7,7 @@ pub mod auth;
 pub mod channel;
 pub mod config;
 pub mod errors;
+pub mod halt;
 mod pool;
 pub mod ratelimit;
 pub mod request;

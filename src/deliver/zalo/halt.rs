@@ -1,0 +1,215 @@
+//! An OA that Zalo refuses outright (`-204` disabled, `-242` a wrong app secret behind
+//! `appsecret_proof`): every send would get the same answer until the operator mends it. The
+//! channel then stops calling. Sends are refused here, without a request, as refusals for now:
+//! never counted as attempts, so nobody's message is given up; each waits for the OA or for its
+//! deadline. One send every `HALT_RETRY` goes out as a probe, and the sends that come while it is
+//! on the wire wait for its answer. When a probe gets through, sends flow again.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use jiff::Timestamp;
+use tokio::sync::watch;
+
+use crate::clock::Clock;
+
+/// How often a refused OA is tried again, with one request.
+pub const HALT_RETRY: Duration = Duration::from_secs(10 * 60);
+
+/// The longest a send waits for a probe's answer before looking again (a probe's request has
+/// its own timeout; this only bounds a lost wake-up).
+const PROBE_WAIT: Duration = Duration::from_secs(5);
+
+pub struct Halt {
+    /// Set while the OA is refused: the sends' fast path reads this alone.
+    active: AtomicBool,
+    state: Mutex<State>,
+    /// Bumped when a probe ends, so that the sends waiting for it look again.
+    ended: watch::Sender<u64>,
+}
+
+#[derive(Default)]
+struct State {
+    refused: Option<Refused>,
+    probing: bool,
+}
+
+struct Refused {
+    code: i64,
+    reason: String,
+    probe_at: Timestamp,
+}
+
+/// What a send may do now.
+pub enum Gate<'a> {
+    /// Call Zalo as usual.
+    Open,
+    /// Call Zalo: this send is the probe. Dropping the probe ends it.
+    Probe(Probe<'a>),
+    /// Do not call: the OA is refused, and the next probe is `after` this.
+    Closed {
+        code: i64,
+        reason: String,
+        after: Duration,
+    },
+}
+
+/// The one send on the wire while the OA is refused.
+pub struct Probe<'a> {
+    halt: &'a Halt,
+}
+
+impl Drop for Probe<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut st) = self.halt.state.lock() {
+            st.probing = false;
+        }
+        self.halt.ended.send_modify(|n| *n = n.wrapping_add(1));
+    }
+}
+
+impl Default for Halt {
+    fn default() -> Self {
+        Halt {
+            active: AtomicBool::new(false),
+            state: Mutex::new(State::default()),
+            ended: watch::Sender::new(0),
+        }
+    }
+}
+
+impl Halt {
+    /// Whether a send may call Zalo now. While another send probes, waits for its answer.
+    pub async fn gate(&self, clock: &Clock) -> Gate<'_> {
+        if !self.active.load(Ordering::Acquire) {
+            return Gate::Open;
+        }
+        loop {
+            let mut ended = {
+                let Ok(mut st) = self.state.lock() else {
+                    return Gate::Open;
+                };
+                let probing = st.probing;
+                let Some(r) = &st.refused else {
+                    return Gate::Open;
+                };
+                if !probing {
+                    let now = clock.now();
+                    if now >= r.probe_at {
+                        st.probing = true;
+                        return Gate::Probe(Probe { halt: self });
+                    }
+                    return Gate::Closed {
+                        code: r.code,
+                        reason: r.reason.clone(),
+                        after: Duration::try_from(now.duration_until(r.probe_at))
+                            .unwrap_or(HALT_RETRY),
+                    };
+                }
+                // Subscribed under the lock: a probe ending after it is seen.
+                self.ended.subscribe()
+            };
+            let _ = tokio::time::timeout(PROBE_WAIT, ended.changed()).await;
+        }
+    }
+
+    /// Zalo refused the OA: no call until a probe in `HALT_RETRY`. True when it was not
+    /// refused before (the operator is told once, not for every send).
+    pub fn refused(&self, code: i64, reason: &str, now: Timestamp) -> bool {
+        let Ok(mut st) = self.state.lock() else {
+            return false;
+        };
+        let probe_at = now + jiff::SignedDuration::try_from(HALT_RETRY).unwrap_or_default();
+        let news = st.refused.is_none();
+        st.refused = Some(Refused {
+            code,
+            reason: reason.to_string(),
+            probe_at: st
+                .refused
+                .as_ref()
+                .map_or(probe_at, |r| r.probe_at.max(probe_at)),
+        });
+        self.active.store(true, Ordering::Release);
+        news
+    }
+
+    /// A call went through: the OA works. True when it had been refused until now.
+    pub fn cleared(&self) -> bool {
+        if !self.active.load(Ordering::Acquire) {
+            return false;
+        }
+        let Ok(mut st) = self.state.lock() else {
+            return false;
+        };
+        self.active.store(false, Ordering::Release);
+        st.refused.take().is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jiff::SignedDuration;
+
+    fn closed_after(g: Gate<'_>) -> Option<Duration> {
+        match g {
+            Gate::Closed { after, .. } => Some(after),
+            _ => None,
+        }
+    }
+
+    #[tokio::test]
+    async fn one_probe_each_interval_and_the_others_wait_for_its_answer() {
+        let t0 = Timestamp::from_second(1_800_000_000).expect("time");
+        let clock = Clock::manual(t0);
+        let halt = Halt::default();
+        assert!(matches!(halt.gate(&clock).await, Gate::Open));
+        assert!(halt.refused(-204, "OA disabled", t0));
+        assert!(!halt.refused(-204, "OA disabled", t0), "told once");
+        clock.set(t0 + SignedDuration::from_mins(4));
+        assert_eq!(
+            closed_after(halt.gate(&clock).await),
+            Some(Duration::from_secs(6 * 60))
+        );
+        clock.set(t0 + SignedDuration::from_mins(10));
+        let Gate::Probe(probe) = halt.gate(&clock).await else {
+            panic!("the first send after the interval probes");
+        };
+        // A send while the probe is on the wire waits for its answer: refused again, it is
+        // closed for another interval.
+        let (waiter, ()) = tokio::join!(halt.gate(&clock), async {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            halt.refused(-204, "OA disabled", clock.now());
+            drop(probe);
+        });
+        assert_eq!(closed_after(waiter), Some(HALT_RETRY));
+        // The next probe gets through: everyone may call again.
+        clock.set(t0 + SignedDuration::from_mins(20));
+        let Gate::Probe(probe) = halt.gate(&clock).await else {
+            panic!("probe");
+        };
+        let (waiter, ()) = tokio::join!(halt.gate(&clock), async {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            assert!(halt.cleared());
+            drop(probe);
+        });
+        assert!(matches!(waiter, Gate::Open));
+        assert!(!halt.cleared(), "cleared once");
+    }
+
+    #[tokio::test]
+    async fn a_probe_that_meets_another_error_hands_the_probe_on() {
+        let t0 = Timestamp::from_second(1_800_000_000).expect("time");
+        let clock = Clock::manual(t0);
+        let halt = Halt::default();
+        halt.refused(-242, "appsecret_proof invalid", t0);
+        clock.set(t0 + SignedDuration::from_mins(11));
+        let Gate::Probe(probe) = halt.gate(&clock).await else {
+            panic!("probe");
+        };
+        // A timeout, say: neither refused nor through. The next send probes at once.
+        drop(probe);
+        assert!(matches!(halt.gate(&clock).await, Gate::Probe(_)));
+    }
+}
