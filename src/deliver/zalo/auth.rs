@@ -245,6 +245,14 @@ impl Tokens {
 
     /// Zalo refused `generation`'s access token: get a newer one (refreshing if nobody has).
     pub async fn rejected(&self, generation: i64) -> Result<Access, AuthError> {
+        // Not used again: while the refresh is failing, each send would otherwise make one
+        // refused request with it before learning that (`access()` finds no token and waits
+        // for the refresh instead).
+        if let Some(a) = self.current.write().await.as_mut()
+            && a.generation == generation
+        {
+            a.token.clear();
+        }
         // Boxed for the same reason as `access_slow`: a rare path inside every send's future.
         Box::pin(self.refresh(generation)).await
     }
