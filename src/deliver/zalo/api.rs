@@ -1,4 +1,4 @@
-//! The HTTP client: hyper's HTTP/1.1 connections kept alive in our own pool (`pool.rs`; rustls
+//! The HTTP client: hyper's HTTP/1.1 connections kept alive in our own pool (`pool/`; rustls
 //! with ring and the platform's roots), three base URLs, the `access_token` header, JSON bodies
 //! for POST and `data=<JSON>` for GET, every reply read as the `{error, message, data}` envelope
 //! with the rate headers. Transport failures are told apart from Zalo's answers, because a
