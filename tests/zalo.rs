@@ -1024,11 +1024,14 @@ async fn a_refused_refresh_never_replaces_good_tokens() {
 #[tokio::test]
 async fn a_refused_refresh_is_not_asked_again_for_every_send_and_a_new_authorisation_is_taken_at_once()
  {
-    let sim = start_sim(SimConfig::default()).await;
+    let sim = one_follower_sim().await;
     let db = support::sqlite();
     let store = db.store().await;
-    let ch = channel(&sim, &store, "n1", zalo_config(&sim)).await;
+    let clock = Clock::manual(Timestamp::now());
+    let ch = channel_at(&sim, &store, "n1", zalo_config(&sim), clock.clone()).await;
     let before = stored(&store).await;
+    // In use, as in a running daemon.
+    ch.tokens.access().await.expect("token");
     // The refresh token spent behind loa's back, and the access token refused: each send of a
     // fan-out asks for a new one.
     spend_refresh_token(&sim, &before.refresh_token).await;
@@ -1041,32 +1044,37 @@ async fn a_refused_refresh_is_not_asked_again_for_every_send_and_a_new_authorisa
         1,
         "one refusal, not one per send"
     );
-    // A send meanwhile is refused for the operator to mend (a spent refresh token), and counts
-    // as an attempt: uncounted, each message would ask again every minute until its deadline.
+    // Sends meanwhile wait for the operator to mend it (a spent refresh token), without
+    // spending an attempt (counted, a fan-out's messages failed while the operator authorised
+    // the OA again), and without a request: the refused access token is not tried again.
     sim.revoke_access_tokens();
+    let notice = msg(TargetKind::User, "1000000000000000001", "Họp");
+    let send = || ch.send(&notice);
     for _ in 0..5 {
-        let waits = ch
-            .send(&msg(TargetKind::User, "1000000000000000001", "Họp"))
-            .await;
-        assert_eq!(code(&waits), "refresh -216");
+        match send().await {
+            Err(SendError::NotNow { code, after, .. }) => {
+                assert_eq!(code, "-216");
+                assert!(after > Duration::from_secs(5 * 60), "{after:?}");
+            }
+            other => panic!("{other:?}"),
+        }
     }
-    // The refused access token is not tried again by each send before it learns the refresh
-    // was refused.
     let refused = sim
         .stats()
         .answers_by_error
         .get(&-216)
         .copied()
         .unwrap_or(0);
-    assert!(refused <= 1, "{refused}");
-    // The operator authorises the OA again (`loa zalo auth` writes a new pair): taken at once.
-    let token = new_pair(
-        &sim,
-        &store,
-        Timestamp::now(),
-        SignedDuration::from_hours(25),
-    )
-    .await;
+    assert_eq!(refused, 0);
+    assert_eq!(token_calls(&sim) - spent_by_the_test, 1);
+    // The operator authorises the OA again (`loa zalo auth` writes a new pair): the next probe
+    // takes it, and the messages go.
+    let token = new_pair(&sim, &store, clock.now(), SignedDuration::from_hours(25)).await;
+    clock.set(clock.now() + SignedDuration::from_mins(10));
+    assert_eq!(code(&send().await), "sent");
+    assert_eq!(code(&send().await), "sent");
+    assert_eq!(stored(&store).await.access_token, token);
+    // And a send that meets a refused access token takes a newer pair at once.
     let access = ch
         .tokens
         .rejected(before.generation)

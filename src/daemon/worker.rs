@@ -32,9 +32,10 @@ impl<C: Channel> Daemon<C> {
     /// Takes over deliveries left in flight by a dead daemon: all of them at start on SQLite (one
     /// daemon per file), otherwise those whose lease has expired.
     ///
-    /// At start, the deliveries that wait for an OA Zalo refused are also due at once: a restart
-    /// is how an operator puts in a corrected app secret, and they would otherwise wait for their
-    /// next try, up to 10 minutes away. Still refused, they cost one chunk's requests.
+    /// At start, the deliveries that wait for the operator to mend the OA (Zalo refused it, or
+    /// there was no token) are also due at once: a restart is how an operator puts in a
+    /// corrected app secret, and they would otherwise wait for their next try, up to 10 minutes
+    /// away. Still refused, they cost one chunk's requests.
     pub async fn recover(&self, now: Timestamp, at_start: bool) -> anyhow::Result<(usize, usize)> {
         let commune = &self.settings.commune_id;
         if at_start {
@@ -42,7 +43,7 @@ impl<C: Channel> Daemon<C> {
             if woken > 0 {
                 tracing::info!(
                     woken,
-                    "messages that waited for an OA Zalo refused are tried again now"
+                    "messages that waited for the operator to mend the OA are tried again now"
                 );
             }
         }

@@ -1,6 +1,6 @@
 //! Claims that outlive their daemon: deliveries left in flight by a node that died, leases
 //! renewed while a chunk waits, the wire mark that tells a chunk that left from one claimed ahead,
-//! deliveries past their deadline, and those that waited for an OA Zalo refused.
+//! deliveries past their deadline, and those that waited for the operator to mend the OA.
 
 use jiff::Timestamp;
 use sqlx::Row as _;
@@ -129,13 +129,14 @@ impl Store {
         Ok(n)
     }
 
-    /// The deliveries that wait for an OA Zalo refused (`-204` disabled, `-242` a wrong app
-    /// secret) are due now instead of at their next try, up to 10 minutes away: at start, since
-    /// a restart is how a corrected app secret is put in. Returns how many.
+    /// The deliveries that wait for the operator to mend the OA (`-204` disabled, `-242` a
+    /// wrong app secret, `-216` no token to be had) are due now instead of at their next try, up
+    /// to 10 minutes away: at start, since a restart is how a corrected app secret is put in.
+    /// Returns how many.
     pub async fn wake_after_oa_refusal(&self, commune: &str, now: Timestamp) -> sqlx::Result<u64> {
         Ok(sqlx::query(
             "UPDATE deliveries SET next_attempt_at = $2
-             WHERE commune_id = $1 AND state = 'retrying' AND error_code IN ('-204', '-242')
+             WHERE commune_id = $1 AND state = 'retrying' AND error_code IN ('-204', '-242', '-216')
                AND next_attempt_at > $2",
         )
         .bind(commune)

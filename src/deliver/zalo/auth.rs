@@ -81,6 +81,19 @@ pub enum AuthError {
     RefreshFailedRecently { refused: bool },
 }
 
+impl AuthError {
+    /// Whether only the operator can mend it: no tokens yet, or Zalo refused the refresh token
+    /// itself (spent by another integration, or revoked). The others pass by themselves.
+    pub fn needs_operator(&self) -> bool {
+        matches!(
+            self,
+            AuthError::NoTokens
+                | AuthError::Token(TokenError::Refused(_))
+                | AuthError::RefreshFailedRecently { refused: true }
+        )
+    }
+}
+
 pub struct Tokens {
     store: Store,
     api: Arc<Api>,

@@ -104,7 +104,10 @@ impl ZaloChannel {
                 });
             }
         };
-        let mut access = self.tokens.access().await.map_err(auth_failure)?;
+        let mut access = match self.tokens.access().await {
+            Ok(access) => access,
+            Err(e) => return Err(self.auth_failure(e)),
+        };
         for attempt in 0..2 {
             self.limiter.acquire(urgent).await;
             let result = match kind {
@@ -172,13 +175,13 @@ impl ZaloChannel {
                         .tokens
                         .rejected(access.generation)
                         .await
-                        .map_err(auth_failure)?;
+                        .map_err(|e| self.auth_failure(e))?;
                 }
                 Err(e) => {
                     if let ApiError::Zalo { code, .. } = &e
                         && errors::lookup(*code).class == Class::Halt
                     {
-                        self.oa_refused(*code);
+                        self.oa_refused(*code, errors::lookup(*code).meaning);
                     }
                     return Err(e);
                 }
@@ -223,18 +226,40 @@ impl ZaloChannel {
         })
     }
 
-    /// Zalo refused the OA itself: no more calls but a probe every `HALT_RETRY`.
-    fn oa_refused(&self, code: i64) {
-        let meaning = errors::lookup(code).meaning;
-        if self.halt.refused(code, meaning, self.clock.now()) {
+    /// Nothing can be sent from the OA until the operator mends it (Zalo refused the OA itself,
+    /// or there is no token to be had): no more calls but a probe every `HALT_RETRY`.
+    fn oa_refused(&self, code: i64, reason: &str) {
+        if self.halt.refused(code, reason, self.clock.now()) {
             tracing::error!(
                 code,
-                reason = meaning,
+                reason,
                 retry_secs = HALT_RETRY.as_secs(),
-                "Zalo refuses every send from this OA; no message is sent until it is mended, and one is tried every 10 minutes (see the README: connecting a real OA)"
+                "no message can be sent from this OA until the operator mends it; one is tried every 10 minutes (see the README: connecting a real OA)"
             );
         } else {
-            tracing::warn!(code, reason = meaning, "Zalo still refuses this OA");
+            tracing::warn!(code, reason, "still nothing can be sent from this OA");
+        }
+    }
+
+    /// No token to call with. A transient failure (a refresh timed out or met a server error,
+    /// or is under way in another daemon) is waited out for a minute. A failure only the
+    /// operator can mend (no tokens, a spent or revoked refresh token) stops the channel's calls
+    /// as a refusal of the OA does: every message waits, not counted as an attempt, and a probe
+    /// every 10 minutes takes a new pair from `loa zalo auth`. Counted, a fan-out's messages
+    /// failed after `max_attempts` while the operator authorised the OA again.
+    fn auth_failure(&self, e: AuthError) -> ApiError {
+        let reason = e.to_string();
+        if e.needs_operator() {
+            self.oa_refused(-216, &reason);
+            return ApiError::Halted {
+                code: -216,
+                reason,
+                after: HALT_RETRY,
+            };
+        }
+        ApiError::NoToken {
+            reason,
+            after: std::time::Duration::from_secs(60),
         }
     }
 
@@ -341,31 +366,6 @@ impl ZaloChannel {
                 in_doubt: true,
             },
         }
-    }
-}
-
-/// No token to call with. A transient failure (a refresh timed out or met a server error, or is
-/// under way in another daemon) is waited out without spending an attempt, so a minute's trouble
-/// does not spend a fan-out's retries. A refusal only the operator can mend (no tokens, a spent or
-/// revoked refresh token) counts as an attempt: uncounted, every message would make a refused
-/// request each minute until its deadline.
-fn auth_failure(e: AuthError) -> ApiError {
-    let operators = matches!(
-        e,
-        AuthError::NoTokens
-            | AuthError::Token(super::api::TokenError::Refused(_))
-            | AuthError::RefreshFailedRecently { refused: true }
-    );
-    if operators {
-        return ApiError::Zalo {
-            code: -216,
-            message: e.to_string(),
-            rate: RateInfo::default(),
-        };
-    }
-    ApiError::NoToken {
-        reason: e.to_string(),
-        after: std::time::Duration::from_secs(60),
     }
 }
 

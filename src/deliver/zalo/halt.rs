@@ -1,6 +1,7 @@
 //! An OA that Zalo refuses outright (`-204` disabled, `-242` a wrong app secret behind
-//! `appsecret_proof`): every send would get the same answer until the operator mends it. The
-//! channel then stops calling. Sends are refused here, without a request, as refusals for now:
+//! `appsecret_proof`), or one without a token to be had (none yet, or its refresh token refused):
+//! every send would get the same answer until the operator mends it. The channel then stops
+//! calling. Sends are refused here, without a request, as refusals for now:
 //! never counted as attempts, so nobody's message is given up; each waits for the OA or for its
 //! deadline. One send every `HALT_RETRY` goes out as a probe, and the sends that come while it is
 //! on the wire wait for its answer. When a probe gets through, sends flow again.
