@@ -458,6 +458,38 @@ async fn a_refusal_of_the_oa_itself_gives_up_on_nobody_and_stops_calling() {
         assert_eq!(not_now(r).0, "-242");
     }
     assert_eq!(refused(), 2);
+    // A probe that gets no answer (Zalo times out) tells nothing: the sends that waited for it
+    // do not probe in turn, one request each, but wait a minute for the next probe.
+    sim.set_faults(Faults {
+        timeout_share: 1.0,
+        timeout_hang: Duration::from_secs(3),
+        ..Faults::default()
+    });
+    let calls = || {
+        sim.stats()
+            .requests_by_path
+            .get("/v3.0/oa/message/cs")
+            .copied()
+            .unwrap_or(0)
+    };
+    let before = calls();
+    assert_eq!(before, 2, "the two refused");
+    clock.set(clock.now() + SignedDuration::from_mins(10));
+    let (a, b, c) = tokio::join!(send(), send(), send());
+    let outcomes: Vec<String> = [a, b, c].iter().map(code).collect();
+    assert_eq!(
+        outcomes
+            .iter()
+            .filter(|c| c.as_str() == "not now -242")
+            .count(),
+        2,
+        "{outcomes:?}"
+    );
+    assert_eq!(calls(), before + 1);
+    assert_eq!(
+        not_now(send().await),
+        ("-242".into(), Duration::from_secs(60))
+    );
 }
 
 #[tokio::test]
@@ -771,6 +803,13 @@ async fn a_restart_tries_at_once_what_waited_for_a_refused_oa() {
     let (sim, _db, dir, daemon, due) =
         broadcast_setup(40, SimConfig::default(), |c| c, "normal").await;
     sim.set_faults(disabled());
+    let refused = || {
+        sim.stats()
+            .answers_by_error
+            .get(&-204)
+            .copied()
+            .unwrap_or(0)
+    };
     daemon.clock.set(due);
     daemon.tick(due, &|| false).await.expect("tick");
     assert_eq!(states(&daemon.store).await.get("retrying"), Some(&40));
@@ -778,16 +817,25 @@ async fn a_restart_tries_at_once_what_waited_for_a_refused_oa() {
     let later = due + SignedDuration::from_mins(1);
     daemon.clock.set(later);
     assert_eq!(daemon.tick(later, &|| false).await.expect("tick").sent, 0);
-    // The operator mends the OA and restarts loa: a new process, which knows of no refusal,
-    // tries them at once.
+    // A new process (the operator restarts loa) tries them at once, the first as a probe
+    // that the others wait for: still refused, that is one request, not one per message.
+    let (sim, store, dir) = (&sim, &daemon.store, dir.path());
+    let restart = |at: Timestamp| async move {
+        let clock = Clock::manual(at);
+        let ch = channel_at(sim, store, "n1", zalo_config(sim), clock.clone()).await;
+        let restarted = Daemon::new(store.clone(), ch, settings(dir, "n1")).with_clock(clock);
+        restarted.recover(at, true).await.expect("recover");
+        restarted.tick(at, &|| false).await.expect("tick")
+    };
+    let before = refused();
+    assert_eq!(restart(later).await.sent, 0);
+    assert_eq!(refused(), before + 1);
+    assert_eq!(states(&daemon.store).await.get("retrying"), Some(&40));
+    // The operator mends the OA and restarts loa again: they go at once.
     sim.set_faults(Faults::default());
-    let clock = Clock::manual(later);
-    let ch = channel_at(&sim, &daemon.store, "n1", zalo_config(&sim), clock.clone()).await;
-    let restarted =
-        Daemon::new(daemon.store.clone(), ch, settings(dir.path(), "n1")).with_clock(clock);
-    restarted.recover(later, true).await.expect("recover");
-    let report = restarted.tick(later, &|| false).await.expect("tick");
+    let report = restart(later + SignedDuration::from_mins(1)).await;
     assert_eq!(report.sent, 40, "{report:?}");
+    assert_eq!(refused(), before + 1);
 }
 
 #[tokio::test]

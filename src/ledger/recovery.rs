@@ -135,7 +135,7 @@ impl Store {
     /// Returns how many.
     pub async fn wake_after_oa_refusal(&self, commune: &str, now: Timestamp) -> sqlx::Result<u64> {
         Ok(sqlx::query(
-            "UPDATE deliveries SET next_attempt_at = $2
+            "UPDATE deliveries SET next_attempt_at = $2, updated_at = $2
              WHERE commune_id = $1 AND state = 'retrying' AND error_code IN ('-204', '-242', '-216')
                AND next_attempt_at > $2",
         )
@@ -144,5 +144,18 @@ impl Store {
         .execute(&self.writer)
         .await?
         .rows_affected())
+    }
+
+    /// The code one of the deliveries that wait for the operator to mend the OA was refused
+    /// with, if any wait: the channel then starts by probing (`halt.rs`).
+    pub async fn waiting_for_the_operator(&self, commune: &str) -> sqlx::Result<Option<String>> {
+        sqlx::query_scalar(
+            "SELECT error_code FROM deliveries
+             WHERE commune_id = $1 AND state = 'retrying' AND error_code IN ('-204', '-242', '-216')
+             LIMIT 1",
+        )
+        .bind(commune)
+        .fetch_optional(&self.writer)
+        .await
     }
 }

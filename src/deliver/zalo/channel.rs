@@ -11,7 +11,7 @@ use super::api::{Api, ApiError, Base, RateInfo};
 use super::auth::{AuthError, Tokens};
 use super::config::ZaloConfig;
 use super::errors::{self, Class};
-use super::halt::{Gate, HALT_RETRY, Halt};
+use super::halt::{Gate, HALT_RETRY, Halt, Probe};
 use super::ratelimit::Limiter;
 use super::request;
 use super::sent_id::SentId;
@@ -48,6 +48,12 @@ impl ZaloChannel {
     ) -> anyhow::Result<ZaloChannel> {
         let config = config.resolve()?;
         let api = Arc::new(Api::new(&config)?);
+        // Messages waited for the OA when the last run stopped: one probe goes first.
+        let halt = Halt::default();
+        if let Some(code) = store.waiting_for_the_operator(commune).await? {
+            let code = code.parse().unwrap_or(-204);
+            halt.probe_first(code, errors::lookup(code).meaning);
+        }
         let tokens = Arc::new(Tokens::new(
             store,
             api.clone(),
@@ -69,7 +75,7 @@ impl ZaloChannel {
             limiter,
             config,
             clock,
-            halt: Halt::default(),
+            halt,
         })
     }
 
@@ -77,19 +83,18 @@ impl ZaloChannel {
         &self.config
     }
 
-    /// One API call with the current token; a rejected token is refreshed and the call repeated
-    /// once. Returns the provider's message id. `(delivery, part)`: the delivery's id and the
-    /// text's part number (from 1), which a ZNS send carries as its tracking id.
+    /// One API call, unless nothing can be sent from the OA for now (`halt.rs`). Returns the
+    /// provider's message id. `(delivery, part)`: the delivery's id and the text's part number
+    /// (from 1), which a ZNS send carries as its tracking id.
     async fn call(
         &self,
         kind: TargetKind,
         target: &str,
         text: &str,
-        (delivery, part): (i64, usize),
+        which: (i64, usize),
         urgent: bool,
     ) -> Result<String, ApiError> {
-        // Held until the answer is in: while Zalo refuses the OA, this call is its one probe.
-        let _probe = match self.halt.gate(&self.clock).await {
+        let probe = match self.halt.gate(&self.clock).await {
             Gate::Open => None,
             Gate::Probe(probe) => Some(probe),
             Gate::Closed {
@@ -104,6 +109,46 @@ impl ZaloChannel {
                 });
             }
         };
+        let result = self.call_open(kind, target, text, which, urgent).await;
+        if let Some(probe) = probe {
+            self.settle(probe, &result);
+        }
+        result
+    }
+
+    /// What a probe's answer says of the OA. Only a probe's: a success from a request that left
+    /// before the refusal says nothing of now.
+    fn settle(&self, probe: Probe<'_>, result: &Result<String, ApiError>) {
+        match result {
+            // Refused again, or no token to be had (`oa_refused` has set the next probe).
+            Err(ApiError::Zalo { code, .. }) if errors::lookup(*code).class == Class::Halt => {
+                tracing::warn!(code, "still nothing can be sent from this OA");
+            }
+            Err(ApiError::Halted { code, reason, .. }) => {
+                tracing::warn!(code, reason, "still nothing can be sent from this OA");
+            }
+            // Any other answer from Zalo (a success, or a refusal of this recipient alone, the
+            // rate limit…) means it takes the OA's sends again.
+            Ok(_) | Err(ApiError::Zalo { .. }) => {
+                probe.through();
+                tracing::info!("Zalo takes this OA's sends again");
+            }
+            // No answer (a timeout, a gateway's status, no token for a minute): no verdict. The
+            // next probe in a minute, rather than each waiting send probing in turn.
+            Err(_) => probe.no_verdict(self.clock.now()),
+        }
+    }
+
+    /// `call` once the gate is open: with the current token; a rejected token is refreshed and
+    /// the call repeated once.
+    async fn call_open(
+        &self,
+        kind: TargetKind,
+        target: &str,
+        text: &str,
+        (delivery, part): (i64, usize),
+        urgent: bool,
+    ) -> Result<String, ApiError> {
         let mut access = match self.tokens.access().await {
             Ok(access) => access,
             Err(e) => return Err(self.auth_failure(e)),
@@ -160,11 +205,6 @@ impl ZaloChannel {
                     // collect -32s (several daemons, or another app on the same OA, share it).
                     if rate.remain == Some(0) && rate.limit.is_some_and(|l| l > 0) {
                         self.limiter.pause();
-                    }
-                    if self.halt.cleared() {
-                        // The messages that waited are due at this probe's time (`Gate`), so
-                        // they follow it now.
-                        tracing::info!("Zalo accepts this OA's sends again");
                     }
                     return Ok(id);
                 }
@@ -227,7 +267,9 @@ impl ZaloChannel {
     }
 
     /// Nothing can be sent from the OA until the operator mends it (Zalo refused the OA itself,
-    /// or there is no token to be had): no more calls but a probe every `HALT_RETRY`.
+    /// or there is no token to be had): no more sends but a probe every `HALT_RETRY`. Told
+    /// once; the probes that find it so are told by `settle`, the other sends on the wire then
+    /// only at debug level.
     fn oa_refused(&self, code: i64, reason: &str) {
         if self.halt.refused(code, reason, self.clock.now()) {
             tracing::error!(
@@ -237,7 +279,7 @@ impl ZaloChannel {
                 "no message can be sent from this OA until the operator mends it; one is tried every 10 minutes (see the README: connecting a real OA)"
             );
         } else {
-            tracing::warn!(code, reason, "still nothing can be sent from this OA");
+            tracing::debug!(code, reason, "refused, as the OA is");
         }
     }
 

@@ -1,10 +1,12 @@
 //! An OA that Zalo refuses outright (`-204` disabled, `-242` a wrong app secret behind
 //! `appsecret_proof`), or one without a token to be had (none yet, or its refresh token refused):
 //! every send would get the same answer until the operator mends it. The channel then stops
-//! calling. Sends are refused here, without a request, as refusals for now:
-//! never counted as attempts, so nobody's message is given up; each waits for the OA or for its
-//! deadline. One send every `HALT_RETRY` goes out as a probe, and the sends that come while it is
-//! on the wire wait for its answer. When a probe gets through, sends flow again.
+//! sending (the follower sync still calls). Sends are refused here, without a request, as
+//! refusals for now: never counted as attempts, so nobody's message is given up; each waits for the OA or for its
+//! deadline. One send every `HALT_RETRY` goes out as a probe (a minute after one that got no
+//! answer), and the sends that come while it is on the wire wait for its answer. When a probe
+//! gets through, sends flow again. Each process keeps its own: several daemons sharing a
+//! database each probe.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,6 +19,10 @@ use crate::clock::Clock;
 
 /// How often a refused OA is tried again, with one request.
 pub const HALT_RETRY: Duration = Duration::from_secs(10 * 60);
+
+/// After a probe that got no answer (a timeout, a gateway's status), the next one: soon, but
+/// not at once, or each send waiting for the probe would probe in turn, one request at a time.
+pub const NO_VERDICT_RETRY: Duration = Duration::from_secs(60);
 
 /// The longest a send waits for a probe's answer before looking again (a probe's request has
 /// its own timeout; this only bounds a lost wake-up).
@@ -56,9 +62,30 @@ pub enum Gate<'a> {
     },
 }
 
-/// The one send on the wire while the OA is refused.
+/// The one send on the wire while the OA is refused. Only a probe's answer clears the
+/// refusal: a success from a request that left before the refusal says nothing of now.
 pub struct Probe<'a> {
     halt: &'a Halt,
+}
+
+impl Probe<'_> {
+    /// Zalo took the probe (or answered it as it answers an OA it takes): sends flow again.
+    pub fn through(self) {
+        if let Ok(mut st) = self.halt.state.lock() {
+            st.refused = None;
+            self.halt.active.store(false, Ordering::Release);
+        }
+    }
+
+    /// No answer to go by: the next probe in `NO_VERDICT_RETRY`.
+    pub fn no_verdict(self, now: Timestamp) {
+        if let Ok(mut st) = self.halt.state.lock()
+            && let Some(r) = st.refused.as_mut()
+        {
+            let next = now + jiff::SignedDuration::try_from(NO_VERDICT_RETRY).unwrap_or_default();
+            r.probe_at = r.probe_at.max(next);
+        }
+    }
 }
 
 impl Drop for Probe<'_> {
@@ -135,16 +162,18 @@ impl Halt {
         news
     }
 
-    /// A call went through: the OA works. True when it had been refused until now.
-    pub fn cleared(&self) -> bool {
-        if !self.active.load(Ordering::Acquire) {
-            return false;
+    /// The ledger holds messages that waited for the OA when this process started: the first
+    /// send probes, and the others wait for its answer, instead of a whole chunk of requests
+    /// each meeting the same refusal (a daemon restarted in a loop would make them each time).
+    pub fn probe_first(&self, code: i64, reason: &str) {
+        if let Ok(mut st) = self.state.lock() {
+            st.refused = Some(Refused {
+                code,
+                reason: reason.to_string(),
+                probe_at: Timestamp::MIN,
+            });
+            self.active.store(true, Ordering::Release);
         }
-        let Ok(mut st) = self.state.lock() else {
-            return false;
-        };
-        self.active.store(false, Ordering::Release);
-        st.refused.take().is_some()
     }
 }
 
@@ -179,24 +208,26 @@ mod tests {
         };
         // A send while the probe is on the wire waits for its answer: refused again, it is
         // closed for another interval.
-        let (waiter, ()) = tokio::join!(halt.gate(&clock), async {
+        // (Within a second: a lost wake-up would wait out PROBE_WAIT.)
+        let waiter = tokio::time::timeout(Duration::from_secs(1), halt.gate(&clock));
+        let (waiter, ()) = tokio::join!(waiter, async {
             tokio::time::sleep(Duration::from_millis(50)).await;
             halt.refused(-204, "OA disabled", clock.now());
             drop(probe);
         });
-        assert_eq!(closed_after(waiter), Some(HALT_RETRY));
+        assert_eq!(closed_after(waiter.expect("woken")), Some(HALT_RETRY));
         // The next probe gets through: everyone may call again.
         clock.set(t0 + SignedDuration::from_mins(20));
         let Gate::Probe(probe) = halt.gate(&clock).await else {
             panic!("probe");
         };
-        let (waiter, ()) = tokio::join!(halt.gate(&clock), async {
+        let waiter = tokio::time::timeout(Duration::from_secs(1), halt.gate(&clock));
+        let (waiter, ()) = tokio::join!(waiter, async {
             tokio::time::sleep(Duration::from_millis(50)).await;
-            assert!(halt.cleared());
-            drop(probe);
+            probe.through();
         });
-        assert!(matches!(waiter, Gate::Open));
-        assert!(!halt.cleared(), "cleared once");
+        assert!(matches!(waiter.expect("woken"), Gate::Open));
+        assert!(matches!(halt.gate(&clock).await, Gate::Open));
     }
 
     #[tokio::test]
@@ -209,8 +240,35 @@ mod tests {
         let Gate::Probe(probe) = halt.gate(&clock).await else {
             panic!("probe");
         };
-        // A timeout, say: neither refused nor through. The next send probes at once.
+        // A timeout, say: neither refused nor through. The sends waiting for it do not probe
+        // in turn, one request at a time: the next probe is in a minute.
+        probe.no_verdict(clock.now());
+        assert_eq!(
+            closed_after(halt.gate(&clock).await),
+            Some(NO_VERDICT_RETRY)
+        );
+        clock.set(clock.now() + SignedDuration::from_secs(60));
+        let Gate::Probe(probe) = halt.gate(&clock).await else {
+            panic!("probe");
+        };
+        // Dropped without a word (its send cancelled, or panicked): the next send probes.
         drop(probe);
         assert!(matches!(halt.gate(&clock).await, Gate::Probe(_)));
+    }
+
+    #[tokio::test]
+    async fn messages_waiting_at_start_make_the_first_send_a_probe() {
+        let clock = Clock::manual(Timestamp::from_second(1_800_000_000).expect("time"));
+        let halt = Halt::default();
+        halt.probe_first(-204, "OA disabled");
+        let Gate::Probe(probe) = halt.gate(&clock).await else {
+            panic!("the first send probes");
+        };
+        let waiter = tokio::time::timeout(Duration::from_secs(1), halt.gate(&clock));
+        let (waiter, ()) = tokio::join!(waiter, async {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            probe.through();
+        });
+        assert!(matches!(waiter.expect("woken"), Gate::Open));
     }
 }
