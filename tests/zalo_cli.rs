@@ -255,6 +255,105 @@ async fn auth_then_run_through_the_simulator() {
     assert!(ba_lien.iter().any(|k| k == "user"), "{ba_lien:?}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disabled_oa_is_told_to_the_operator_and_loses_no_message() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let repo = dir.path();
+    copy_dir(
+        std::path::Path::new("announcements"),
+        &repo.join("announcements"),
+    );
+    copy_dir(std::path::Path::new("templates"), &repo.join("templates"));
+    let commune = loa::announce::load_commune(&repo.join("announcements")).expect("commune");
+    let listener = loa::listen::bind("127.0.0.1:0").await.expect("bind");
+    let sim = loa::sim::start(
+        SimConfig {
+            population: Population::from_commune(&commune, 60, 3),
+            ..SimConfig::default()
+        },
+        listener,
+    )
+    .await
+    .expect("sim");
+    // Zalo has disabled the OA. (The send is urgent so that quiet hours do not hold it, whatever
+    // the time the test runs at.)
+    sim.set_faults(loa::sim::Faults {
+        oa_disabled: true,
+        ..loa::sim::Faults::default()
+    });
+    std::fs::write(
+        repo.join("announcements/thu.yaml"),
+        format!(
+            "title: Thông báo thử\npriority: urgent\nsend:\n  - at: {}\ndata:\n  body: Mời bà con xem thông báo.\n",
+            support::local_in(4)
+        ),
+    )
+    .expect("write");
+    let db = format!("sqlite://{}", repo.join("loa.db").display());
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let mut run = loa();
+    zalo_env(&mut run, &sim.base_url(), &db);
+    let mut daemon = run
+        .env("LOA_ZALO_REFRESH_TOKEN", sim.issue_tokens().refresh_token)
+        .env("LOA_WEB_LISTEN", format!("127.0.0.1:{port}"))
+        .arg("run")
+        .current_dir(repo)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(repo.join("daemon.log")).expect("log"))
+        .spawn()
+        .map(support::Running)
+        .expect("loa run");
+    let store = loa::ledger::Store::open(&db).await.expect("store");
+    let log = || std::fs::read_to_string(repo.join("daemon.log")).unwrap_or_default();
+    // Every message of the send waits for the OA: none failed, no attempt spent.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let waiting = loop {
+        let rows: Vec<(String, Option<String>, i64)> = sqlx::query_as(
+            "SELECT state, error_code, attempts FROM deliveries WHERE announcement_id = 'thu'",
+        )
+        .fetch_all(store.pool())
+        .await
+        .unwrap_or_default();
+        if !rows.is_empty()
+            && rows
+                .iter()
+                .all(|(state, _, _)| state != "planned" && state != "sending")
+        {
+            break rows;
+        }
+        assert!(std::time::Instant::now() < deadline, "{rows:?}\n{}", log());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(
+        waiting
+            .iter()
+            .all(|(state, code, attempts)| state == "retrying"
+                && code.as_deref() == Some("-204")
+                && *attempts == 0),
+        "{waiting:?}"
+    );
+    // The operator is told: once in the log, and by /metrics for monitoring.
+    let told = log();
+    assert_eq!(
+        told.matches("no message can be sent from this OA until the operator mends it")
+            .count(),
+        1,
+        "{told}"
+    );
+    let metrics = reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .unwrap_or_default();
+    assert!(metrics.contains("loa_zalo_oa_blocked 1"), "{metrics}");
+    assert!(sim.messages().is_empty());
+    support::stop_daemon(&mut daemon);
+}
+
 fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
     std::fs::create_dir_all(to).expect("mkdir");
     for entry in std::fs::read_dir(from).expect("read_dir") {

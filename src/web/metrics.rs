@@ -72,6 +72,10 @@ fn describe() {
         "loa_webhook_rejections_total",
         "Webhook requests refused, by reason."
     );
+    describe_gauge!(
+        crate::deliver::zalo::halt::GAUGE,
+        "1 while nothing can be sent from the Zalo OA until the operator mends it (disabled, a wrong app secret, no token to be had)."
+    );
     describe_counter!(
         "loa_run_errors_total",
         "Turns of the run loop that failed (the database did not answer); each is retried."

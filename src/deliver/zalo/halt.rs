@@ -24,6 +24,10 @@ pub const HALT_RETRY: Duration = Duration::from_secs(10 * 60);
 /// not at once, or each send waiting for the probe would probe in turn, one request at a time.
 pub const NO_VERDICT_RETRY: Duration = Duration::from_secs(60);
 
+/// 1 while nothing can be sent from the OA until the operator mends it, for monitoring to alert
+/// on (the process itself is well: `/healthz` stays `ok`).
+pub const GAUGE: &str = "loa_zalo_oa_blocked";
+
 /// The longest a send waits for a probe's answer before looking again (a probe's request has
 /// its own timeout; this only bounds a lost wake-up).
 const PROBE_WAIT: Duration = Duration::from_secs(5);
@@ -74,6 +78,7 @@ impl Probe<'_> {
         if let Ok(mut st) = self.halt.state.lock() {
             st.refused = None;
             self.halt.active.store(false, Ordering::Release);
+            metrics::gauge!(GAUGE).set(0.0);
         }
     }
 
@@ -159,6 +164,7 @@ impl Halt {
                 .map_or(probe_at, |r| r.probe_at.max(probe_at)),
         });
         self.active.store(true, Ordering::Release);
+        metrics::gauge!(GAUGE).set(1.0);
         news
     }
 
@@ -173,6 +179,7 @@ impl Halt {
                 probe_at: Timestamp::MIN,
             });
             self.active.store(true, Ordering::Release);
+            metrics::gauge!(GAUGE).set(1.0);
         }
     }
 }
