@@ -38,7 +38,7 @@ def check_plan(files=10_000):
                        check=True, stdout=subprocess.DEVNULL)
         ann = str(Path(t) / "announcements")
         check = timed([str(LOA), "check", ann])
-        plan = timed([str(LOA), "plan", ann, "--from", "2026-11-20", "--days", "30", "--now", "2026-11-20 00:00"])
+        plan = timed([str(LOA), "plan", ann, "--from", "2026-11-20", "--days", "30", "--now=2026-11-20 00:00"])
         return check, plan
 
 def baseline(n):

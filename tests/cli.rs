@@ -11,7 +11,7 @@ fn loa(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_loa"))
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .args(args)
-        .args(["--now", NOW])
+        .arg(format!("--now={NOW}"))
         .output()
         .expect("run loa")
 }

@@ -82,10 +82,16 @@ fn an_invalid_file_sends_nothing() {
         "title: Họp\nsend:\n  - at: 2026-02-30 08:00\n",
     )
     .expect("write");
-    let out = loa(dir, &["send", "announcements/hong.yaml", "--now"]);
-    assert_eq!(out.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("announcements/hong.yaml:3:"), "{stderr}");
+    // In either order: `--now` before the file does not take the file's name for a time.
+    for args in [
+        ["send", "announcements/hong.yaml", "--now"],
+        ["send", "--now", "announcements/hong.yaml"],
+    ] {
+        let out = loa(dir, &args);
+        assert_eq!(out.status.code(), Some(1));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("announcements/hong.yaml:3:"), "{stderr}");
+    }
     assert!(!dir.join("sends.jsonl").exists(), "nothing was sent");
 }
 

@@ -313,14 +313,21 @@ async fn every_error_the_simulator_produces_is_classified() {
         }
         other => panic!("{other:?}"),
     }
-    // A head outside the window, with a phone: reached by ZNS, and the record says how.
-    let mut head = msg(TargetKind::User, "1000000000000000004", text);
-    head.fallback = Some("84912345678");
-    let sent = ch.send(&head).await.expect("by phone");
-    assert!(
-        sent.note.as_deref().unwrap_or("").contains("ZNS"),
-        "{sent:?}"
-    );
+    // A head outside the window, or inactive for 45 days, with a phone: reached by ZNS, and the
+    // record says how. One who blocked the OA is not written to by phone either.
+    for (user, code) in [
+        ("1000000000000000004", "-230"),
+        ("1000000000000000003", "-227"),
+    ] {
+        let mut head = msg(TargetKind::User, user, text);
+        head.fallback = Some("84912345678");
+        let sent = ch.send(&head).await.expect("by phone");
+        let note = sent.note.as_deref().unwrap_or("");
+        assert!(note.contains("ZNS") && note.contains(code), "{sent:?}");
+    }
+    let mut blocked = msg(TargetKind::User, "1000000000000000002", text);
+    blocked.fallback = Some("84912345678");
+    assert_eq!(code(&ch.send(&blocked).await), "final -217");
 
     // A ZNS template Zalo has not approved.
     let wrong = ZaloChannel::open(

@@ -39,9 +39,10 @@ pub struct Cli {
         env = "LOA_LANG"
     )]
     pub lang: Lang,
-    /// Pretend the current time is this (YYYY-MM-DD HH:MM, commune time); for tests and rehearsals.
-    /// `loa send` takes it bare (`--now`: at once).
-    #[arg(long, global = true, env = "LOA_NOW", hide = true, num_args = 0..=1, default_missing_value = "")]
+    /// Pretend the current time is this (`--now="YYYY-MM-DD HH:MM"`, commune time); for tests and
+    /// rehearsals. `loa send` takes it bare (`--now`: at once). The value needs the `=`, so that
+    /// `loa send --now FILE` reads FILE as the file, not as a time.
+    #[arg(long, global = true, env = "LOA_NOW", hide = true, num_args = 0..=1, require_equals = true, default_missing_value = "")]
     pub now: Option<String>,
     #[command(subcommand)]
     pub command: Command,

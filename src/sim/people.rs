@@ -85,7 +85,12 @@ pub(crate) fn plan(sim: &Sim, queue: &mut Queue, seq: u64, accepted: Instant) {
             });
             planned.push((people.receive_delay, e));
         }
-        if webhooks && personal && st.rng.random_bool(people.seen_share.clamp(0.0, 1.0)) {
+        // Zalo documents no "seen" for ZNS: its only receipt is the one above, naming the phone.
+        if webhooks
+            && personal
+            && kind != Kind::Zns
+            && st.rng.random_bool(people.seen_share.clamp(0.0, 1.0))
+        {
             let mut e = event(sim, "user_seen_message");
             e.sender = id(&oa);
             e.recipient = id(&user_id);

@@ -23,8 +23,11 @@ use crate::ledger::Store;
 /// The id recorded for a part Zalo accepted without one.
 const NO_ID: &str = "-";
 
-/// Codes after which a head is tried by phone instead.
-const WINDOW_CLOSED: &[i64] = &[-213, -230, -232];
+/// Codes after which a head is tried by phone instead: Zalo will not carry a message to this id
+/// now (not a follower, outside the window, or inactive for 45 days, `-227`, which the reference
+/// lists with the others as final for the id), but a ZNS to the head's phone may still arrive.
+/// `-217` (the head blocked the OA) is not here: they said no to the OA itself.
+const WINDOW_CLOSED: &[i64] = &[-213, -227, -230, -232];
 
 pub struct ZaloChannel {
     pub api: Arc<Api>,
