@@ -670,6 +670,23 @@ async fn broadcast_setup(
         non_follower_share: 0.0,
         seed: 7,
     });
+    setup_for(population, sim_config, zalo, priority).await
+}
+
+/// `broadcast_setup` for a population of the test's own.
+async fn setup_for(
+    population: Population,
+    sim_config: SimConfig,
+    zalo: impl Fn(ZaloConfig) -> ZaloConfig,
+    priority: &str,
+) -> (
+    Sim,
+    support::TestDb,
+    tempfile::TempDir,
+    Daemon<ZaloChannel>,
+    Timestamp,
+) {
+    let followers = population.users.iter().filter(|u| u.follower).count();
     let sim = start_sim(SimConfig {
         population: population.clone(),
         ..sim_config
@@ -719,6 +736,49 @@ async fn followers_outside_groups_are_reached_one_by_one() {
         ids.iter().all(|id| sim_ids.contains(id.as_str())),
         "every recorded id is Zalo's"
     );
+}
+
+#[tokio::test]
+async fn the_members_of_a_disabled_village_group_are_reached_one_by_one() {
+    let mut population = Population::generate(&GenerateSpec {
+        villages: 4,
+        followers: 200,
+        group_share: 1.0,
+        stale_share: 0.0,
+        non_follower_share: 0.0,
+        seed: 7,
+    });
+    // Zalo has disabled one village's group; listmember still names its members.
+    population.groups[1].disabled = true;
+    let disabled = population.groups[1].group_id.clone();
+    let members: std::collections::BTreeSet<String> =
+        population.groups[1].members.iter().cloned().collect();
+    assert!(members.len() > 10, "{members:?}");
+    let (sim, _db, _dir, daemon, due) =
+        setup_for(population, SimConfig::default(), |c| c, "normal").await;
+    daemon.tick(due, &|| false).await.expect("tick");
+    let messages = sim.messages();
+    // The three other groups carry it; the disabled one's members get it one by one.
+    let groups: Vec<&str> = messages
+        .iter()
+        .filter(|m| m.kind == "group")
+        .map(|m| m.to.as_str())
+        .collect();
+    assert_eq!(groups.len(), 3, "{groups:?}");
+    assert!(!groups.contains(&disabled.as_str()));
+    let one_by_one: std::collections::BTreeSet<String> = messages
+        .iter()
+        .filter(|m| m.kind == "cs")
+        .map(|m| m.to.clone())
+        .collect();
+    assert_eq!(one_by_one, members);
+    // The group's own message is recorded as refused, in Zalo's words.
+    let refused = texts(
+        &daemon.store,
+        "SELECT error_code FROM deliveries WHERE state = 'failed'",
+    )
+    .await;
+    assert_eq!(refused, vec!["-237".to_string()]);
 }
 
 #[tokio::test]

@@ -188,6 +188,7 @@ async fn sync_followers(daemon: Arc<Daemon<AnyChannel>>, minutes: u32) {
                         followers = r.followers,
                         tagged = r.tagged,
                         in_groups = r.in_groups,
+                        disabled_groups = r.disabled_groups,
                         requests = r.requests,
                         "followers synced"
                     ),

@@ -138,6 +138,12 @@ async fn sync(args: &RunArgs) -> anyhow::Result<ExitCode> {
         "{} followers ({} tagged with a village, {} in a village group); {} heads checked; {} requests",
         report.followers, report.tagged, report.in_groups, report.heads_checked, report.requests
     );
+    if report.disabled_groups > 0 {
+        println!(
+            "{} village groups are disabled at Zalo: their members are written to one by one",
+            report.disabled_groups
+        );
+    }
     store.close().await;
     Ok(ExitCode::SUCCESS)
 }

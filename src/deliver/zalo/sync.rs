@@ -1,7 +1,8 @@
 //! Follower sync: who follows the OA, which village each belongs to, and who a village group
 //! already reaches. Pages `user/getlist` (50 at a time) for all followers and once per village
-//! tag, `group/listmember` for each village group, and `user/detail` for the heads (whose last
-//! interaction decides between `message/cs` and ZNS). The calls are paced by the same limiter as
+//! tag, `group/getgroupsofoa` for the groups' status, `group/listmember` for each village group
+//! that is not disabled, and `user/detail` for the heads (whose last interaction decides between
+//! `message/cs` and ZNS). The calls are paced by the same limiter as
 //! sends, as routine work. Written to the ledger in one go; followers gone since are unfollowed.
 
 use std::collections::{HashMap, HashSet};
@@ -11,7 +12,9 @@ use jiff::civil::Date;
 
 use super::api::ApiError;
 use super::channel::ZaloChannel;
-use super::wire::{MemberList, UserDetail, UserDetailQuery, UserList, UserListQuery, path};
+use super::wire::{
+    GroupList, MemberList, UserDetail, UserDetailQuery, UserList, UserListQuery, path,
+};
 use crate::announce::model::Commune;
 use crate::deliver::targets::Follower;
 use crate::ledger::Store;
@@ -27,6 +30,8 @@ pub struct SyncReport {
     pub followers: usize,
     pub tagged: usize,
     pub in_groups: usize,
+    /// Village groups Zalo lists as disabled: their members are written to one by one.
+    pub disabled_groups: usize,
     pub heads_checked: usize,
     pub requests: usize,
 }
@@ -49,11 +54,27 @@ impl ZaloChannel {
             }
         }
         let mut groups_of: HashMap<String, Vec<String>> = HashMap::new();
-        for group in commune
+        let village_groups: Vec<&str> = commune
             .villages
             .iter()
             .filter_map(|v| v.zalo_group.as_deref())
-        {
+            .collect();
+        let disabled = if village_groups.is_empty() {
+            HashSet::new()
+        } else {
+            self.disabled_groups(&mut report).await?
+        };
+        for group in village_groups {
+            // A disabled group's message fails (-237): were its members counted as reached by
+            // it, nobody in the village would get the message.
+            if disabled.contains(group) {
+                tracing::warn!(
+                    group,
+                    "village group disabled: its members are written to one by one"
+                );
+                report.disabled_groups += 1;
+                continue;
+            }
             for member in self.list_members(group, &mut report).await? {
                 let groups = groups_of.entry(member).or_default();
                 if !groups.iter().any(|g| g == group) {
@@ -131,6 +152,44 @@ impl ZaloChannel {
             out.extend(page.users.into_iter().map(|u| u.user_id));
             offset += n as u32;
             if n == 0 || u64::from(offset) >= page.total {
+                return Ok(out);
+            }
+        }
+    }
+
+    /// The OA's groups Zalo lists as disabled. A refusal of the call (an OA without group
+    /// messaging, say) is logged and leaves the set empty: `listmember` still answers for each.
+    async fn disabled_groups(&self, report: &mut SyncReport) -> Result<HashSet<String>, SyncError> {
+        let mut out = HashSet::new();
+        let mut offset = 0u64;
+        loop {
+            let query = [("offset", offset.to_string()), ("count", PAGE.to_string())];
+            let page: GroupList = match self
+                .get(
+                    |token| {
+                        let query = query.clone();
+                        async move { self.api.get_plain(path::GROUPS_OF_OA, &token, &query).await }
+                    },
+                    report,
+                )
+                .await
+            {
+                Ok(p) => p,
+                Err(SyncError::Api(ApiError::Zalo { code, message, .. })) => {
+                    tracing::warn!(code, %message, "cannot list the OA's groups");
+                    return Ok(out);
+                }
+                Err(e) => return Err(e),
+            };
+            let n = page.groups.len();
+            out.extend(
+                page.groups
+                    .into_iter()
+                    .filter(|g| g.status.eq_ignore_ascii_case("disabled"))
+                    .map(|g| g.group_id),
+            );
+            offset += n as u64;
+            if n == 0 || offset >= page.total {
                 return Ok(out);
             }
         }
