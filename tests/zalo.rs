@@ -211,6 +211,37 @@ fn code(r: &Result<loa::deliver::Sent, SendError>) -> String {
 }
 
 #[tokio::test]
+async fn any_code_zalo_may_answer_a_send_is_classified_over_the_wire() {
+    let sim = one_follower_sim().await;
+    let db = support::sqlite();
+    let store = db.store().await;
+    let ch = channel(&sim, &store, "n1", zalo_config(&sim)).await;
+    let (follower, group, phone) = ("1000000000000000001", "aaaaaaaaaaaaaaaaaaa1", "84912345678");
+    for (kind, target, fault, want) in [
+        (TargetKind::User, follower, -200, "retry -200"),
+        (TargetKind::Group, group, -200, "retry -200"),
+        (TargetKind::User, follower, -211, "not now -211"),
+        (TargetKind::User, follower, -244, "final -244"),
+        (TargetKind::Phone, phone, -115, "not now -115"),
+        (TargetKind::Phone, phone, -114, "final -114"),
+    ] {
+        sim.set_faults(loa::sim::Faults {
+            send_error_share: 1.0,
+            send_error_code: fault,
+            ..loa::sim::Faults::default()
+        });
+        let got = code(&ch.send(&msg(kind, target, "Thông báo thử")).await);
+        assert_eq!(got, want, "{kind:?} answered {fault}");
+    }
+    assert!(sim.messages().is_empty(), "a refused send records nothing");
+    sim.set_faults(loa::sim::Faults::default());
+    let sent = ch
+        .send(&msg(TargetKind::User, follower, "Thông báo thử"))
+        .await;
+    assert_eq!(code(&sent), "sent");
+}
+
+#[tokio::test]
 async fn every_error_the_simulator_produces_is_classified() {
     let mut population = Population::default();
     let mut blocked = user("1000000000000000002");

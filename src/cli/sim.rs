@@ -59,6 +59,12 @@ pub struct Args {
     /// /_sim/faults.
     #[arg(long)]
     pub oa_disabled: bool,
+    /// Share of sends (cs, group, ZNS) answered --send-error-code instead, nothing recorded.
+    #[arg(long, default_value_t = 0.0)]
+    pub send_errors: f64,
+    /// The code those sends are answered with (any of the reference's: -200, -211, -244…).
+    #[arg(long, default_value_t = -200, allow_negative_numbers = true)]
+    pub send_error_code: i64,
     /// ZNS messages accepted a day (commune time) before -144.
     #[arg(long, default_value_t = 1_000_000)]
     pub zns_daily_quota: u64,
@@ -134,6 +140,8 @@ fn config(args: &Args) -> anyhow::Result<SimConfig> {
             added_latency: Duration::from_millis(args.latency_ms),
             zns_night_ban: args.zns_night_ban,
             oa_disabled: args.oa_disabled,
+            send_error_share: args.send_errors,
+            send_error_code: args.send_error_code,
             ..Faults::default()
         },
         zns_daily_quota: args.zns_daily_quota,
@@ -210,6 +218,10 @@ mod tests {
             "sim",
             "--zns-night-ban",
             "--oa-disabled",
+            "--send-errors",
+            "0.5",
+            "--send-error-code",
+            "-211",
             "--zns-daily-quota",
             "5",
             "--head-reply-share",
@@ -222,6 +234,10 @@ mod tests {
         .expect("parses");
         let c = config(&cmd.args).expect("config");
         assert!(c.faults.zns_night_ban && c.faults.oa_disabled && c.void_access_on_refresh);
+        assert_eq!(
+            (c.faults.send_error_share, c.faults.send_error_code),
+            (0.5, -211)
+        );
         assert!(!c.oauth_errors_http_200);
         assert_eq!(c.zns_daily_quota, 5);
         assert_eq!(c.people.head_reply_share, 0.25);

@@ -184,6 +184,7 @@ fn page(query: Option<&str>) -> Option<directory::Page> {
 async fn message_cs(State(sim): State<Sim>, headers: HeaderMap, body: Bytes) -> Response {
     let body = parse(&body);
     call(&sim, &headers, path::MESSAGE_CS, Api::Oa, |st, now| {
+        faults::send_error(st)?;
         send::cs(st, body, now)
     })
 }
@@ -191,6 +192,7 @@ async fn message_cs(State(sim): State<Sim>, headers: HeaderMap, body: Bytes) -> 
 async fn group_message(State(sim): State<Sim>, headers: HeaderMap, body: Bytes) -> Response {
     let body = parse(&body);
     call(&sim, &headers, path::GROUP_MESSAGE, Api::Oa, |st, now| {
+        faults::send_error(st)?;
         send::group(st, body, now)
     })
 }
@@ -199,6 +201,7 @@ async fn zns_template(State(sim): State<Sim>, headers: HeaderMap, body: Bytes) -
     let body = parse(&body);
     let templates = &sim.config().zns_template_ids;
     call(&sim, &headers, path::ZNS_TEMPLATE, Api::Zns, |st, now| {
+        faults::send_error(st)?;
         send::zns(st, body, templates, now)
     })
 }

@@ -48,6 +48,11 @@ pub struct Faults {
     pub zns_night_ban: bool,
     /// Zalo has disabled the OA: every OA API and ZNS call (a valid token's) answers -204.
     pub oa_disabled: bool,
+    /// Share of sends (`message/cs`, `group/message`, ZNS) answered `send_error_code` after the
+    /// token and rate checks, nothing recorded: any code of the reference on demand (`-200` send
+    /// failed, `-211` out of quota, `-244` restricted, `-115` ZNS out of quota…).
+    pub send_error_share: f64,
+    pub send_error_code: i64,
 }
 
 impl Default for Faults {
@@ -63,6 +68,8 @@ impl Default for Faults {
             reorder_webhooks: false,
             zns_night_ban: false,
             oa_disabled: false,
+            send_error_share: 0.0,
+            send_error_code: -200,
         }
     }
 }
@@ -73,6 +80,15 @@ pub(crate) fn any(f: &Faults) -> bool {
         || f.timeout_share > 0.0
         || f.drop_share > 0.0
         || !f.added_latency.is_zero()
+}
+
+/// A send's refusal by `send_error_share`, rolled under the state lock.
+pub(crate) fn send_error(st: &mut super::state::State) -> Result<(), i64> {
+    let share = st.faults.send_error_share;
+    if share > 0.0 && st.rng.random_bool(share.clamp(0.0, 1.0)) {
+        return Err(st.faults.send_error_code);
+    }
+    Ok(())
 }
 
 enum Roll {
