@@ -156,6 +156,15 @@ async fn one_follower_sim() -> Sim {
     .await
 }
 
+/// How many calls the simulator answered with `code`.
+fn answered(sim: &Sim, code: i64) -> u64 {
+    sim.stats()
+        .answers_by_error
+        .get(&code)
+        .copied()
+        .unwrap_or(0)
+}
+
 fn user(id: &str) -> SimUser {
     SimUser {
         user_id: id.into(),
@@ -464,13 +473,7 @@ async fn a_refusal_of_the_oa_itself_gives_up_on_nobody_and_stops_calling() {
     let ch = channel_at(&sim, &store, "n1", config, clock.clone()).await;
     let notice = msg(TargetKind::User, "1000000000000000001", "Thông báo");
     let send = || ch.send(&notice);
-    let refused = || {
-        sim.stats()
-            .answers_by_error
-            .get(&-242)
-            .copied()
-            .unwrap_or(0)
-    };
+    let refused = || answered(&sim, -242);
     let not_now = |r: Result<loa::deliver::Sent, SendError>| match r {
         Err(SendError::NotNow { code, after, .. }) => (code, after),
         other => panic!("{other:?}"),
@@ -849,13 +852,7 @@ async fn a_disabled_oa_costs_one_request_each_ten_minutes_and_everyone_goes_once
     let (sim, _db, _dir, daemon, due) =
         broadcast_setup(600, SimConfig::default(), |c| c, "normal").await;
     sim.set_faults(disabled());
-    let refused = || {
-        sim.stats()
-            .answers_by_error
-            .get(&-204)
-            .copied()
-            .unwrap_or(0)
-    };
+    let refused = || answered(&sim, -204);
     let attempts = || async {
         sqlx::query("SELECT SUM(attempts) FROM deliveries")
             .fetch_one(daemon.store.pool())
@@ -901,13 +898,7 @@ async fn a_restart_tries_at_once_what_waited_for_a_refused_oa() {
     let (sim, _db, dir, daemon, due) =
         broadcast_setup(40, SimConfig::default(), |c| c, "normal").await;
     sim.set_faults(disabled());
-    let refused = || {
-        sim.stats()
-            .answers_by_error
-            .get(&-204)
-            .copied()
-            .unwrap_or(0)
-    };
+    let refused = || answered(&sim, -204);
     daemon.clock.set(due);
     daemon.tick(due, &|| false).await.expect("tick");
     assert_eq!(states(&daemon.store).await.get("retrying"), Some(&40));
@@ -1120,7 +1111,7 @@ async fn a_long_text_cut_off_by_the_rate_limit_resumes_at_the_part_that_failed()
     let ids = texts(&daemon.store, "SELECT provider_message_id FROM deliveries").await;
     assert!(ids.iter().all(|i| i.split(',').count() == 3), "{ids:?}");
     // And the limit did cut texts off, without those refusals counting as attempts.
-    let limited = sim.stats().answers_by_error.get(&-32).copied().unwrap_or(0);
+    let limited = answered(&sim, -32);
     assert!(
         limited > 0,
         "every text went out at once; the test tests nothing"

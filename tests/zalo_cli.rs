@@ -31,23 +31,7 @@ async fn auth_then_run_through_the_simulator() {
     let dir = tempfile::tempdir().expect("tempdir");
     // The example commune, with one announcement due in a few seconds.
     let repo = dir.path();
-    copy_dir(
-        std::path::Path::new("announcements"),
-        &repo.join("announcements"),
-    );
-    copy_dir(std::path::Path::new("templates"), &repo.join("templates"));
-    let commune = loa::announce::load_commune(&repo.join("announcements")).expect("commune");
-    let population = Population::from_commune(&commune, 60, 3);
-    let listener = loa::listen::bind("127.0.0.1:0").await.expect("bind");
-    let sim = loa::sim::start(
-        SimConfig {
-            population,
-            ..SimConfig::default()
-        },
-        listener,
-    )
-    .await
-    .expect("sim");
+    let (commune, sim) = example_commune_and_sim(repo).await;
     let base = sim.base_url();
     let db = format!("sqlite://{}", repo.join("loa.db").display());
 
@@ -259,22 +243,7 @@ async fn auth_then_run_through_the_simulator() {
 async fn a_disabled_oa_is_told_to_the_operator_and_loses_no_message() {
     let dir = tempfile::tempdir().expect("tempdir");
     let repo = dir.path();
-    copy_dir(
-        std::path::Path::new("announcements"),
-        &repo.join("announcements"),
-    );
-    copy_dir(std::path::Path::new("templates"), &repo.join("templates"));
-    let commune = loa::announce::load_commune(&repo.join("announcements")).expect("commune");
-    let listener = loa::listen::bind("127.0.0.1:0").await.expect("bind");
-    let sim = loa::sim::start(
-        SimConfig {
-            population: Population::from_commune(&commune, 60, 3),
-            ..SimConfig::default()
-        },
-        listener,
-    )
-    .await
-    .expect("sim");
+    let (_, sim) = example_commune_and_sim(repo).await;
     // Zalo has disabled the OA. (The send is urgent so that quiet hours do not hold it, whatever
     // the time the test runs at.)
     sim.set_faults(loa::sim::Faults {
@@ -352,6 +321,30 @@ async fn a_disabled_oa_is_told_to_the_operator_and_loses_no_message() {
     assert!(metrics.contains("loa_zalo_oa_blocked 1"), "{metrics}");
     assert!(sim.messages().is_empty());
     support::stop_daemon(&mut daemon);
+}
+
+/// The example commune and its templates copied into `repo`, and a simulator whose population
+/// is drawn from that commune (60 followers, seed 3).
+async fn example_commune_and_sim(
+    repo: &std::path::Path,
+) -> (loa::announce::model::Commune, loa::sim::Sim) {
+    copy_dir(
+        std::path::Path::new("announcements"),
+        &repo.join("announcements"),
+    );
+    copy_dir(std::path::Path::new("templates"), &repo.join("templates"));
+    let commune = loa::announce::load_commune(&repo.join("announcements")).expect("commune");
+    let listener = loa::listen::bind("127.0.0.1:0").await.expect("bind");
+    let sim = loa::sim::start(
+        SimConfig {
+            population: Population::from_commune(&commune, 60, 3),
+            ..SimConfig::default()
+        },
+        listener,
+    )
+    .await
+    .expect("sim");
+    (commune, sim)
 }
 
 fn copy_dir(from: &std::path::Path, to: &std::path::Path) {

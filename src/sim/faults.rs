@@ -1,7 +1,7 @@
 //! Injected failures, applied as a middleware in front of the OA API, ZNS and token endpoints:
 //! added latency, HTTP 5xx, timeouts and dropped connections. Rate-limit bursts and a disabled
-//! OA are answered in the API gate (they need the token checked first), and webhook faults in
-//! `webhook`.
+//! OA are answered in the API gate (they need the token checked first), a send's chosen error
+//! code (`send_error`) by the send endpoints after it, and webhook faults in `webhook`.
 //!
 //! A dropped connection is a response whose body fails before its first byte: hyper then closes
 //! the connection without flushing the head it had buffered, so the client sees the connection

@@ -161,37 +161,25 @@ impl ZaloChannel {
     /// messaging, say) is logged and leaves the set empty: `listmember` still answers for each.
     async fn disabled_groups(&self, report: &mut SyncReport) -> Result<HashSet<String>, SyncError> {
         let mut out = HashSet::new();
-        let mut offset = 0u64;
-        loop {
-            let query = [("offset", offset.to_string()), ("count", PAGE.to_string())];
-            let page: GroupList = match self
-                .get(
-                    |token| {
-                        let query = query.clone();
-                        async move { self.api.get_plain(path::GROUPS_OF_OA, &token, &query).await }
-                    },
-                    report,
-                )
-                .await
-            {
-                Ok(p) => p,
-                Err(SyncError::Api(ApiError::Zalo { code, message, .. })) => {
-                    tracing::warn!(code, %message, "cannot list the OA's groups");
-                    return Ok(out);
-                }
-                Err(e) => return Err(e),
-            };
-            let n = page.groups.len();
-            out.extend(
-                page.groups
-                    .into_iter()
-                    .filter(|g| g.status.eq_ignore_ascii_case("disabled"))
-                    .map(|g| g.group_id),
-            );
-            offset += n as u64;
-            if n == 0 || offset >= page.total {
-                return Ok(out);
+        let paged = self
+            .group_pages(path::GROUPS_OF_OA, &[], report, |page: GroupList| {
+                let n = page.groups.len();
+                out.extend(
+                    page.groups
+                        .into_iter()
+                        .filter(|g| g.status.eq_ignore_ascii_case("disabled"))
+                        .map(|g| g.group_id),
+                );
+                (n, page.total)
+            })
+            .await;
+        match paged {
+            Ok(()) => Ok(out),
+            Err(SyncError::Api(ApiError::Zalo { code, message, .. })) => {
+                tracing::warn!(code, %message, "cannot list the OA's groups");
+                Ok(out)
             }
+            Err(e) => Err(e),
         }
     }
 
@@ -201,43 +189,59 @@ impl ZaloChannel {
         report: &mut SyncReport,
     ) -> Result<Vec<String>, SyncError> {
         let mut out = Vec::new();
+        let paged = self
+            .group_pages(
+                path::GROUP_MEMBERS,
+                &[("group_id", group.to_string())],
+                report,
+                |page: MemberList| {
+                    let n = page.members.len();
+                    out.extend(page.members.into_iter().map(|m| m.user_id));
+                    (n, page.total)
+                },
+            )
+            .await;
+        match paged {
+            Ok(()) => Ok(out),
+            // A group the OA is not in (or one that was disabled) reaches nobody: its
+            // villagers count as outside any group.
+            Err(SyncError::Api(ApiError::Zalo { code, message, .. }))
+                if code == -403 || code == -237 =>
+            {
+                tracing::warn!(group, code, %message, "cannot list this group's members");
+                Ok(out)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Pages a group call (plain query parameters, `offset` and `count`) to its end. `take`
+    /// keeps a page's items and returns how many it held and the total Zalo gave.
+    async fn group_pages<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &'static str,
+        params: &[(&str, String)],
+        report: &mut SyncReport,
+        mut take: impl FnMut(T) -> (usize, u64),
+    ) -> Result<(), SyncError> {
         let mut offset = 0u64;
         loop {
-            let query = [
-                ("group_id", group.to_string()),
-                ("offset", offset.to_string()),
-                ("count", PAGE.to_string()),
-            ];
-            let page: MemberList = match self
+            let mut query = params.to_vec();
+            query.push(("offset", offset.to_string()));
+            query.push(("count", PAGE.to_string()));
+            let page: T = self
                 .get(
                     |token| {
                         let query = query.clone();
-                        async move {
-                            self.api
-                                .get_plain(path::GROUP_MEMBERS, &token, &query)
-                                .await
-                        }
+                        async move { self.api.get_plain(path, &token, &query).await }
                     },
                     report,
                 )
-                .await
-            {
-                Ok(p) => p,
-                // A group the OA is not in (or one that was disabled) reaches nobody: its
-                // villagers count as outside any group.
-                Err(SyncError::Api(ApiError::Zalo { code, message, .. }))
-                    if code == -403 || code == -237 =>
-                {
-                    tracing::warn!(group, code, %message, "cannot list this group's members");
-                    return Ok(out);
-                }
-                Err(e) => return Err(e),
-            };
-            let n = page.members.len();
-            out.extend(page.members.into_iter().map(|m| m.user_id));
+                .await?;
+            let (n, total) = take(page);
             offset += n as u64;
-            if n == 0 || offset >= page.total {
-                return Ok(out);
+            if n == 0 || offset >= total {
+                return Ok(());
             }
         }
     }
