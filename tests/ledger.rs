@@ -1691,3 +1691,111 @@ async fn a_send_not_yet_expanded_is_pending_not_done() {
         assert_eq!((p.total, p.pending), (1, 1), "{}", db.name);
     }
 }
+
+#[tokio::test]
+async fn a_refused_group_is_failed_over_once_whichever_daemon_comes_first() {
+    for db in support::databases().await {
+        let store = db.store().await;
+        let (claimed, at) = claimed_at_two(&store, "n1", &[("hop", false)]).await;
+        let targets: Vec<NewDelivery> = (0..2).map(target).collect();
+        store
+            .expand(C, &claimed[0], &targets, None, "n1", at)
+            .await
+            .expect("expand");
+        // g0's members; u3 is in g0 and g1; u10 is in g00 only (its id contains g0's).
+        let member = |id: &str, groups: &[&str]| loa::deliver::targets::Follower {
+            user_id: id.into(),
+            village_id: Some("lang-tre".into()),
+            in_group: true,
+            groups: groups.iter().map(|g| g.to_string()).collect(),
+            last_interaction: None,
+            display_name: None,
+        };
+        let followers = [
+            member("u1", &["g0"]),
+            member("u2", &["g0"]),
+            member("u3", &["g0", "g1"]),
+            member("u10", &["g00"]),
+        ];
+        store
+            .record_follower_sync(C, &followers, at)
+            .await
+            .expect("sync");
+        assert!(
+            store
+                .refused_groups(C, at)
+                .await
+                .expect("refused")
+                .is_empty()
+        );
+        // Zalo refused g0 (disabled since the sync).
+        sqlx::query(
+            "UPDATE deliveries SET state = 'failed', error_code = '-237' WHERE target = 'g0'",
+        )
+        .execute(store.pool())
+        .await
+        .expect("refuse");
+        let refused = store.refused_groups(C, at).await.expect("refused");
+        assert_eq!(refused.len(), 1, "{}", db.name);
+        assert_eq!(refused[0].group_id, "g0");
+        let sent = store.send_targets(claimed[0].id).await.expect("targets");
+        assert_eq!(sent.iter().filter(|s| s.refused).count(), 1);
+        let members: Vec<NewDelivery> = ["u1", "u2"]
+            .iter()
+            .map(|u| NewDelivery {
+                target_kind: "user",
+                target: u.to_string(),
+                text: refused[0].text.clone(),
+                ..target(0)
+            })
+            .collect();
+        // Two daemons at once: one writes, the other finds it done.
+        let other = db.store().await;
+        let (a, b) = tokio::join!(
+            store.fail_over_group(C, &refused[0], &members, "n1", at),
+            other.fail_over_group(C, &refused[0], &members, "n2", at)
+        );
+        let mut got = [a.expect("n1"), b.expect("n2")];
+        got.sort();
+        assert_eq!(got, [None, Some(2)], "{}", db.name);
+        assert_eq!(
+            count(
+                &store,
+                "SELECT COUNT(*) FROM deliveries WHERE target_kind = 'user' AND state = 'planned'"
+            )
+            .await,
+            2
+        );
+        assert_eq!(
+            count(&store, "SELECT members FROM group_failovers").await,
+            2
+        );
+        assert!(
+            store
+                .refused_groups(C, at)
+                .await
+                .expect("refused")
+                .is_empty()
+        );
+        // The record no longer counts g0 for anyone; u3 is still reached by g1.
+        let mut record: Vec<(String, bool, Vec<String>)> = store
+            .followers(C)
+            .await
+            .expect("followers")
+            .into_iter()
+            .map(|f| (f.user_id, f.in_group, f.groups))
+            .collect();
+        record.sort();
+        assert_eq!(
+            record,
+            vec![
+                ("u1".into(), false, vec![]),
+                ("u10".into(), true, vec!["g00".into()]),
+                ("u2".into(), false, vec![]),
+                ("u3".into(), true, vec!["g1".into()]),
+            ],
+            "{}",
+            db.name
+        );
+    }
+}

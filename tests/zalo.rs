@@ -720,6 +720,23 @@ async fn setup_for(
     Daemon<ZaloChannel>,
     Timestamp,
 ) {
+    setup_in(support::sqlite(), population, sim_config, zalo, priority).await
+}
+
+/// `setup_for` on a database of the test's own.
+async fn setup_in(
+    db: support::TestDb,
+    population: Population,
+    sim_config: SimConfig,
+    zalo: impl Fn(ZaloConfig) -> ZaloConfig,
+    priority: &str,
+) -> (
+    Sim,
+    support::TestDb,
+    tempfile::TempDir,
+    Daemon<ZaloChannel>,
+    Timestamp,
+) {
     let followers = population.users.iter().filter(|u| u.follower).count();
     let sim = start_sim(SimConfig {
         population: population.clone(),
@@ -729,7 +746,6 @@ async fn setup_for(
     let dir = tempfile::tempdir().expect("tempdir");
     let due = support::local_in(120);
     repo_for(dir.path(), &population, &due, priority);
-    let db = support::sqlite();
     let store = db.store().await;
     // The channel reads the daemon's clock (its OA probes go by it).
     let clock = Clock::manual(Timestamp::now());
@@ -813,6 +829,77 @@ async fn the_members_of_a_disabled_village_group_are_reached_one_by_one() {
     )
     .await;
     assert_eq!(refused, vec!["-237".to_string()]);
+}
+
+#[tokio::test]
+async fn members_of_village_groups_refused_since_the_sync_are_reached_one_by_one_once() {
+    for db in support::databases().await {
+        let population = Population::generate(&GenerateSpec {
+            villages: 4,
+            followers: 200,
+            group_share: 1.0,
+            stale_share: 0.0,
+            non_follower_share: 0.0,
+            seed: 7,
+        });
+        let (sim, _db, _dir, daemon, due) =
+            setup_in(db, population, SimConfig::default(), |c| c, "normal").await;
+        // After the sync, Zalo disables one village's group and the OA is taken out of another.
+        let mut groups = sim.population().groups;
+        groups[1].disabled = true;
+        groups[2].oa_is_member = false;
+        let refused = [groups[1].group_id.clone(), groups[2].group_id.clone()];
+        let mut members: Vec<String> = groups[1].members.clone();
+        members.extend(groups[2].members.iter().cloned());
+        members.sort();
+        assert!(members.len() > 20, "{members:?}");
+        for g in &groups[1..3] {
+            sim.set_group(g.clone());
+        }
+        daemon.tick(due, &|| false).await.expect("tick");
+        let messages = sim.messages();
+        let groups_sent: Vec<&str> = messages
+            .iter()
+            .filter(|m| m.kind == "group")
+            .map(|m| m.to.as_str())
+            .collect();
+        assert_eq!(groups_sent.len(), 2, "{groups_sent:?}");
+        // Each member of the two refused groups got the message once, in that same tick.
+        let mut one_by_one: Vec<String> = messages
+            .iter()
+            .filter(|m| m.kind == "cs")
+            .map(|m| m.to.clone())
+            .collect();
+        one_by_one.sort();
+        assert_eq!(one_by_one, members);
+        let mut codes = texts(
+            &daemon.store,
+            "SELECT error_code FROM deliveries WHERE state = 'failed' ORDER BY error_code",
+        )
+        .await;
+        codes.sort();
+        assert_eq!(codes, vec!["-237".to_string(), "-403".to_string()]);
+        assert_eq!(
+            states(&daemon.store).await.get("sent").copied(),
+            Some(2 + members.len() as i64)
+        );
+        // Nothing more on the next ticks: the failover is done once.
+        for later in [1, 60] {
+            let at = due + SignedDuration::from_secs(later);
+            daemon.tick(at, &|| false).await.expect("tick");
+        }
+        assert_eq!(sim.messages().len(), messages.len());
+        // Until the next sync, the record no longer counts anyone as reached by those groups.
+        let followers = daemon.store.followers("default").await.expect("followers");
+        assert!(
+            followers
+                .iter()
+                .all(|f| !f.groups.iter().any(|g| refused.contains(g))),
+            "{followers:?}"
+        );
+        let out = followers.iter().filter(|f| !f.in_group).count();
+        assert_eq!(out, members.len());
+    }
 }
 
 #[tokio::test]

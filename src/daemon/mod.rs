@@ -7,6 +7,7 @@
 //! and SIGHUP, and stops gracefully on SIGTERM or Ctrl-C.
 
 mod catch_up;
+mod failover;
 mod follow_up;
 mod ledger_thread;
 mod plan_pass;

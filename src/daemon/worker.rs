@@ -144,6 +144,10 @@ impl<C: Channel> Daemon<C> {
         // Heads late to confirm: reminders and escalations go out with this tick's sends.
         self.follow_up(now).await?;
         self.send_due(now, stop, &mut report).await?;
+        // Members of a village group Zalo refused in these sends go out at once, one by one.
+        if self.fail_over_groups(now).await? > 0 && !stop() {
+            self.send_due(now, stop, &mut report).await?;
+        }
         Ok(report)
     }
 

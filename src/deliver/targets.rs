@@ -76,6 +76,20 @@ impl Followers {
             .and_then(|i| self.all[*i].last_interaction)
     }
 
+    /// Whom a send to `group` (the group of `village`) counted on reaching, as last synced: its
+    /// members, and the followers of `village` in a group not known (synced before loa kept them).
+    pub fn members_of<'s>(
+        &'s self,
+        group: &'s str,
+        village: Option<&'s str>,
+    ) -> impl Iterator<Item = &'s Follower> {
+        self.all.iter().filter(move |f| {
+            f.in_group
+                && (f.groups.iter().any(|g| g == group)
+                    || (f.groups.is_empty() && f.village_id.as_deref() == village))
+        })
+    }
+
     /// The followers tagged `village` whom none of `groups` reaches.
     fn outside<'s>(
         &'s self,

@@ -80,6 +80,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "close deleted confirmations",
         include_str!("../../migrations/sqlite/0014_close_deleted_confirmations.sql"),
     ),
+    (
+        15,
+        "group failovers",
+        include_str!("../../migrations/sqlite/0015_group_failovers.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (
@@ -151,6 +156,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         14,
         "close deleted confirmations",
         include_str!("../../migrations/postgres/0014_close_deleted_confirmations.sql"),
+    ),
+    (
+        15,
+        "group failovers",
+        include_str!("../../migrations/postgres/0015_group_failovers.sql"),
     ),
 ];
 

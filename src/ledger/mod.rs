@@ -8,6 +8,7 @@
 mod checkpoint;
 mod deliveries;
 mod expansion;
+mod failover;
 mod files;
 mod follow_ups;
 mod followers;
@@ -35,6 +36,7 @@ use sqlx::{AnyPool, Executor as _};
 
 pub use deliveries::{Claim, ClaimedDelivery, Outcome, Progress};
 pub use expansion::{Expansion, NewConfirmation, NewDelivery};
+pub use failover::{GROUP_REFUSED, RefusedGroup, SendTarget};
 pub use files::{Load, StoredAnnouncement};
 pub use follow_ups::{FollowUp, Late, Stage};
 pub use links::LinkTarget;

@@ -1,0 +1,203 @@
+//! Village groups Zalo refused in a send (`-237`: the group is disabled; `-403`: the OA is not in
+//! it). Such a group reached none of its members, whom the send counted on it to reach: they are
+//! written to one by one in the same send, once for each refused group delivery, whichever daemon
+//! sees it first. The followers' record then stops counting them as reached by that group, so the
+//! sends before the next follower sync go to them one by one from the start.
+
+use jiff::Timestamp;
+use sqlx::Row as _;
+
+use super::{ClaimedOccurrence, Expansion, NewDelivery, Store, from_micros, micros};
+
+/// Zalo's answers to a group message that mean it reached nobody.
+pub const GROUP_REFUSED: [&str; 2] = ["-237", "-403"];
+
+/// A group delivery Zalo refused whose members have not been written to yet.
+#[derive(Clone, Debug)]
+pub struct RefusedGroup {
+    pub delivery_id: i64,
+    /// The send it belonged to, with the group delivery's own due time and deadline.
+    pub occurrence: ClaimedOccurrence,
+    pub village_id: Option<String>,
+    pub group_id: String,
+    pub error_code: String,
+    /// What the group was sent: its members get the same text.
+    pub text: String,
+}
+
+/// A delivery already in a send.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SendTarget {
+    pub kind: String,
+    pub target: String,
+    /// A group Zalo refused (see [`GROUP_REFUSED`]): it reaches nobody.
+    pub refused: bool,
+}
+
+impl Store {
+    /// The refused group deliveries whose members are still to be written to, in sends not past
+    /// their deadline.
+    pub async fn refused_groups(
+        &self,
+        commune: &str,
+        now: Timestamp,
+    ) -> sqlx::Result<Vec<RefusedGroup>> {
+        let rows = sqlx::query(
+            "SELECT d.id, d.occurrence_id, d.announcement_id, d.village_id, d.target, d.error_code, d.text,
+                    d.urgent, d.due, d.deadline, o.revision, o.rule, o.trigger
+             FROM deliveries d JOIN occurrences o ON o.id = d.occurrence_id
+             WHERE d.commune_id = $1 AND d.target_kind = 'group' AND d.state = 'failed' AND d.deadline > $2
+               AND d.error_code IN ($3, $4)
+               AND NOT EXISTS (SELECT 1 FROM group_failovers f WHERE f.delivery_id = d.id)
+             ORDER BY d.id",
+        )
+        .bind(commune)
+        .bind(micros(now))
+        .bind(GROUP_REFUSED[0])
+        .bind(GROUP_REFUSED[1])
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                let due = from_micros(r.try_get("due")?);
+                Ok(RefusedGroup {
+                    delivery_id: r.try_get("id")?,
+                    occurrence: ClaimedOccurrence {
+                        id: r.try_get("occurrence_id")?,
+                        announcement_id: r.try_get("announcement_id")?,
+                        revision: r.try_get("revision")?,
+                        rule: r.try_get("rule")?,
+                        due,
+                        send_at: due,
+                        deadline: from_micros(r.try_get("deadline")?),
+                        trigger: r.try_get("trigger")?,
+                        urgent: r.try_get::<i64, _>("urgent")? != 0,
+                    },
+                    village_id: r.try_get("village_id")?,
+                    group_id: r.try_get("target")?,
+                    error_code: r
+                        .try_get::<Option<String>, _>("error_code")?
+                        .unwrap_or_default(),
+                    text: r.try_get("text")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Every delivery of a send, whatever its state.
+    pub async fn send_targets(&self, occurrence_id: i64) -> sqlx::Result<Vec<SendTarget>> {
+        let rows = sqlx::query(
+            "SELECT target_kind, target, state, error_code FROM deliveries WHERE occurrence_id = $1",
+        )
+        .bind(occurrence_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                let kind: String = r.try_get("target_kind")?;
+                let state: String = r.try_get("state")?;
+                let code: Option<String> = r.try_get("error_code")?;
+                Ok(SendTarget {
+                    refused: kind == "group"
+                        && state == "failed"
+                        && code.is_some_and(|c| GROUP_REFUSED.contains(&c.as_str())),
+                    kind,
+                    target: r.try_get("target")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Writes a refused group's members into its send as deliveries of their own, due now, and
+    /// takes the group out of its members' record. None when another daemon has done it already
+    /// (nothing is written then); else how many deliveries were added.
+    pub async fn fail_over_group(
+        &self,
+        commune: &str,
+        group: &RefusedGroup,
+        members: &[NewDelivery],
+        node: &str,
+        now: Timestamp,
+    ) -> sqlx::Result<Option<usize>> {
+        let mut tx = self.write().await?;
+        // First, so that of two daemons doing this at once the second waits here (PostgreSQL)
+        // or for the write lock (SQLite), then finds the row and writes nothing.
+        let ours = sqlx::query(
+            "INSERT INTO group_failovers (delivery_id, commune_id, members, at) VALUES ($1, $2, 0, $3)
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(group.delivery_id)
+        .bind(commune)
+        .bind(micros(now))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if !ours {
+            tx.rollback().await?;
+            return Ok(None);
+        }
+        // The send's occurrence is expanded already; expanding it again with these rows adds
+        // them (a target it has is skipped) and leaves it expanded.
+        let expansion = Expansion {
+            occurrence: &group.occurrence,
+            deliveries: members,
+            confirmations: &[],
+            missed: None,
+            start: now,
+        };
+        let added = self
+            .expand_in(&mut tx, commune, &[expansion], node, now)
+            .await?;
+        sqlx::query("UPDATE group_failovers SET members = $2 WHERE delivery_id = $1")
+            .bind(group.delivery_id)
+            .bind(added as i64)
+            .execute(&mut *tx)
+            .await?;
+        self.leave_group_in(&mut tx, commune, &group.group_id, now)
+            .await?;
+        tx.commit().await?;
+        Ok(Some(added))
+    }
+
+    /// Takes `group` out of the village groups each follower is recorded in, until a follower
+    /// sync says otherwise.
+    async fn leave_group_in(
+        &self,
+        tx: &mut super::Tx,
+        commune: &str,
+        group: &str,
+        now: Timestamp,
+    ) -> sqlx::Result<()> {
+        // LIKE narrows the rows down; the exact match is made on the list itself.
+        let rows = sqlx::query(
+            "SELECT user_id, group_ids FROM followers
+             WHERE commune_id = $1 AND group_ids LIKE '%' || CAST($2 AS TEXT) || '%'",
+        )
+        .bind(commune)
+        .bind(group)
+        .fetch_all(&mut **tx)
+        .await?;
+        for r in rows {
+            let user: String = r.try_get("user_id")?;
+            let ids: Option<String> = r.try_get("group_ids")?;
+            let ids = ids.unwrap_or_default();
+            let rest: Vec<&str> = ids.split(',').filter(|g| *g != group).collect();
+            if rest.len() == ids.split(',').count() {
+                continue;
+            }
+            sqlx::query(
+                "UPDATE followers SET group_ids = $3, in_group = $4, updated_at = $5
+                 WHERE commune_id = $1 AND user_id = $2",
+            )
+            .bind(commune)
+            .bind(&user)
+            .bind((!rest.is_empty()).then(|| rest.join(",")))
+            .bind(i64::from(!rest.is_empty()))
+            .bind(micros(now))
+            .execute(&mut **tx)
+            .await?;
+        }
+        Ok(())
+    }
+}
