@@ -45,7 +45,7 @@ impl<C: Channel> Daemon<C> {
             let node = &self.settings.node;
             match self
                 .store
-                .fail_over_group(commune_id, group, &members, node, start)
+                .fail_over_group(commune_id, group, &members, node, start, now)
                 .await?
             {
                 Some(0) => tracing::info!(

@@ -108,15 +108,17 @@ impl Store {
             .collect()
     }
 
-    /// Writes a refused group's members into its send as deliveries of their own, due now, and
-    /// takes the group out of its members' record. None when another daemon has done it already
-    /// (nothing is written then); else how many deliveries were added.
+    /// Writes a refused group's members into its send as deliveries of their own, due at `start`
+    /// (now, or the end of quiet hours), and takes the group out of its members' record. None
+    /// when another daemon has done it already (nothing is written then); else how many
+    /// deliveries were added.
     pub async fn fail_over_group(
         &self,
         commune: &str,
         group: &RefusedGroup,
         members: &[NewDelivery],
         node: &str,
+        start: Timestamp,
         now: Timestamp,
     ) -> sqlx::Result<Option<usize>> {
         let mut tx = self.write().await?;
@@ -144,7 +146,7 @@ impl Store {
             deliveries: members,
             confirmations: &[],
             missed: None,
-            start: now,
+            start,
         };
         let added = self
             .expand_in(&mut tx, commune, &[expansion], node, now)
