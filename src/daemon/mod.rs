@@ -10,6 +10,7 @@ mod catch_up;
 mod failover;
 mod follow_up;
 mod ledger_thread;
+mod outcome;
 mod plan_pass;
 mod planner;
 mod run;
