@@ -99,6 +99,22 @@ async fn claimed_at_two(
     (claimed, at)
 }
 
+/// One routine send ("hop") planned at 02:00, claimed by `node` and expanded into `groups` group
+/// deliveries (`target(0..groups)`); returns the send and its time.
+async fn expanded_at_two(
+    store: &Store,
+    node: &str,
+    groups: usize,
+) -> (ClaimedOccurrence, Timestamp) {
+    let (claimed, at) = claimed_at_two(store, node, &[("hop", false)]).await;
+    let targets: Vec<NewDelivery> = (0..groups).map(target).collect();
+    store
+        .expand(C, &claimed[0], &targets, None, node, at)
+        .await
+        .expect("expand");
+    (claimed[0].clone(), at)
+}
+
 #[tokio::test]
 async fn storage_story_on_every_backend() {
     for db in support::databases().await {
@@ -1107,12 +1123,7 @@ async fn a_delivery_past_its_deadline_is_not_claimed() {
     // (a reminder, worthless once the meeting started) is left for the next tick to expire.
     for db in support::databases().await {
         let store = db.store().await;
-        let (claimed, at) = claimed_at_two(&store, "n1", &[("hop", false)]).await;
-        let targets: Vec<NewDelivery> = (0..3).map(target).collect();
-        store
-            .expand(C, &claimed[0], &targets, None, "n1", at)
-            .await
-            .expect("expand");
+        let (_, at) = expanded_at_two(&store, "n1", 3).await;
         sqlx::query("UPDATE deliveries SET deadline = $1 WHERE target = $2")
             .bind(at.as_microsecond() - 1)
             .bind(target(1).target)
@@ -1696,12 +1707,7 @@ async fn a_send_not_yet_expanded_is_pending_not_done() {
 async fn a_refused_group_is_failed_over_once_whichever_daemon_comes_first() {
     for db in support::databases().await {
         let store = db.store().await;
-        let (claimed, at) = claimed_at_two(&store, "n1", &[("hop", false)]).await;
-        let targets: Vec<NewDelivery> = (0..2).map(target).collect();
-        store
-            .expand(C, &claimed[0], &targets, None, "n1", at)
-            .await
-            .expect("expand");
+        let (send, at) = expanded_at_two(&store, "n1", 2).await;
         // g0's members; u3 is in g0 and g1; u10 is in g00 only (its id contains g0's).
         let member = |id: &str, groups: &[&str]| loa::deliver::targets::Follower {
             user_id: id.into(),
@@ -1738,7 +1744,7 @@ async fn a_refused_group_is_failed_over_once_whichever_daemon_comes_first() {
         let refused = store.refused_groups(C, at).await.expect("refused");
         assert_eq!(refused.len(), 1, "{}", db.name);
         assert_eq!(refused[0].group_id, "g0");
-        let sent = store.send_targets(claimed[0].id).await.expect("targets");
+        let sent = store.send_targets(send.id).await.expect("targets");
         assert_eq!(sent.iter().filter(|s| s.refused).count(), 1);
         let members: Vec<NewDelivery> = ["u1", "u2"]
             .iter()

@@ -682,6 +682,15 @@ async fn states(store: &Store) -> HashMap<String, i64> {
         .collect()
 }
 
+/// A simulator, the test's database, the repository, a daemon on the Zalo channel and its due time.
+type Setup = (
+    Sim,
+    support::TestDb,
+    tempfile::TempDir,
+    Daemon<ZaloChannel>,
+    Timestamp,
+);
+
 /// Sets up a simulator with `followers` people outside any group, a daemon on the Zalo channel,
 /// and the followers synced; returns the daemon on a manual clock at the due time.
 async fn broadcast_setup(
@@ -689,13 +698,7 @@ async fn broadcast_setup(
     sim_config: SimConfig,
     zalo: impl Fn(ZaloConfig) -> ZaloConfig,
     priority: &str,
-) -> (
-    Sim,
-    support::TestDb,
-    tempfile::TempDir,
-    Daemon<ZaloChannel>,
-    Timestamp,
-) {
+) -> Setup {
     let population = Population::generate(&GenerateSpec {
         villages: 4,
         followers,
@@ -713,13 +716,7 @@ async fn setup_for(
     sim_config: SimConfig,
     zalo: impl Fn(ZaloConfig) -> ZaloConfig,
     priority: &str,
-) -> (
-    Sim,
-    support::TestDb,
-    tempfile::TempDir,
-    Daemon<ZaloChannel>,
-    Timestamp,
-) {
+) -> Setup {
     setup_in(support::sqlite(), population, sim_config, zalo, priority).await
 }
 
@@ -730,13 +727,7 @@ async fn setup_in(
     sim_config: SimConfig,
     zalo: impl Fn(ZaloConfig) -> ZaloConfig,
     priority: &str,
-) -> (
-    Sim,
-    support::TestDb,
-    tempfile::TempDir,
-    Daemon<ZaloChannel>,
-    Timestamp,
-) {
+) -> Setup {
     let followers = population.users.iter().filter(|u| u.follower).count();
     let sim = start_sim(SimConfig {
         population: population.clone(),
