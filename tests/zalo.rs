@@ -779,6 +779,15 @@ async fn followers_outside_groups_are_reached_one_by_one() {
     );
 }
 
+/// Whom the simulator's messages of `kind` (`cs`, `group`, `zns`) were sent to, in order.
+fn sent_to(messages: &[loa::sim::SimMessage], kind: &str) -> Vec<String> {
+    messages
+        .iter()
+        .filter(|m| m.kind == kind)
+        .map(|m| m.to.clone())
+        .collect()
+}
+
 #[tokio::test]
 async fn the_members_of_a_disabled_village_group_are_reached_one_by_one() {
     let mut population = Population::generate(&GenerateSpec {
@@ -800,18 +809,11 @@ async fn the_members_of_a_disabled_village_group_are_reached_one_by_one() {
     daemon.tick(due, &|| false).await.expect("tick");
     let messages = sim.messages();
     // The three other groups carry it; the disabled one's members get it one by one.
-    let groups: Vec<&str> = messages
-        .iter()
-        .filter(|m| m.kind == "group")
-        .map(|m| m.to.as_str())
-        .collect();
+    let groups = sent_to(&messages, "group");
     assert_eq!(groups.len(), 3, "{groups:?}");
-    assert!(!groups.contains(&disabled.as_str()));
-    let one_by_one: std::collections::BTreeSet<String> = messages
-        .iter()
-        .filter(|m| m.kind == "cs")
-        .map(|m| m.to.clone())
-        .collect();
+    assert!(!groups.contains(&disabled));
+    let one_by_one: std::collections::BTreeSet<String> =
+        sent_to(&messages, "cs").into_iter().collect();
     assert_eq!(one_by_one, members);
     // The group's own message is recorded as refused, in Zalo's words.
     let refused = texts(
@@ -849,18 +851,10 @@ async fn members_of_village_groups_refused_since_the_sync_are_reached_one_by_one
         }
         daemon.tick(due, &|| false).await.expect("tick");
         let messages = sim.messages();
-        let groups_sent: Vec<&str> = messages
-            .iter()
-            .filter(|m| m.kind == "group")
-            .map(|m| m.to.as_str())
-            .collect();
+        let groups_sent = sent_to(&messages, "group");
         assert_eq!(groups_sent.len(), 2, "{groups_sent:?}");
         // Each member of the two refused groups got the message once, in that same tick.
-        let mut one_by_one: Vec<String> = messages
-            .iter()
-            .filter(|m| m.kind == "cs")
-            .map(|m| m.to.clone())
-            .collect();
+        let mut one_by_one = sent_to(&messages, "cs");
         one_by_one.sort();
         assert_eq!(one_by_one, members);
         let mut codes = texts(
