@@ -24,19 +24,9 @@ impl<C: Channel> Daemon<C> {
         }
         let followers = targets::Followers::new(self.store.followers(commune_id).await?);
         let commune = self.commune().await;
-        let quiet = commune
-            .as_ref()
-            .and_then(|c| c.quiet_hours.as_ref().map(|q| (q, &c.tz)));
         let mut added = 0;
         for group in &refused {
-            // A routine send refused in quiet hours (a daemon that was down until then) waits for
-            // their end, as its first send would have.
-            let start = match quiet {
-                Some((q, tz)) if !group.occurrence.urgent => {
-                    crate::schedule::quiet::quiet_end(q, now, tz).unwrap_or(now)
-                }
-                _ => now,
-            };
+            let start = due_from(commune.as_ref(), group.occurrence.urgent, now);
             if start >= group.occurrence.deadline {
                 continue;
             }
@@ -70,6 +60,15 @@ impl<C: Channel> Daemon<C> {
             }
         }
         Ok(added)
+    }
+}
+
+/// When the members' deliveries are due: now, or for a routine send failed over in quiet hours
+/// (a daemon that was down until then), at their end, as its first send would have been.
+fn due_from(commune: Option<&Commune>, urgent: bool, now: Timestamp) -> Timestamp {
+    match commune.and_then(|c| c.quiet_hours.as_ref().map(|q| (q, &c.tz))) {
+        Some((q, tz)) if !urgent => crate::schedule::quiet::quiet_end(q, now, tz).unwrap_or(now),
+        _ => now,
     }
 }
 
@@ -224,6 +223,29 @@ mod tests {
         d.iter()
             .map(|d| (d.target_kind, d.target.as_str(), d.fallback.as_deref()))
             .collect()
+    }
+
+    #[test]
+    fn a_routine_send_failed_over_in_quiet_hours_waits_for_their_end() {
+        let tz = jiff::tz::TimeZone::get("Asia/Ho_Chi_Minh").expect("tz");
+        let at = |s: &str| crate::announce::values::parse_datetime(s, &tz, false).expect("time");
+        let c = Commune {
+            tz: tz.clone(),
+            quiet_hours: Some(
+                crate::announce::values::parse_quiet_hours("21:30-06:00").expect("quiet"),
+            ),
+            ..commune(vec![])
+        };
+        let night = at("2026-11-30 23:00");
+        assert_eq!(due_from(Some(&c), false, night), at("2026-12-01 06:00"));
+        assert_eq!(
+            due_from(Some(&c), true, night),
+            night,
+            "urgent goes at once"
+        );
+        let day = at("2026-11-30 15:00");
+        assert_eq!(due_from(Some(&c), false, day), day);
+        assert_eq!(due_from(None, false, night), night);
     }
 
     #[test]
