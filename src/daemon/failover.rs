@@ -4,6 +4,7 @@
 //! Zalo took is reached already, and a head the send writes to already (their confirm request) is
 //! not written to twice (their reminder carries the message). See `ledger::failover`.
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 
 use jiff::Timestamp;
@@ -25,13 +26,24 @@ impl<C: Channel> Daemon<C> {
         let followers = targets::Followers::new(self.store.followers(commune_id).await?);
         let commune = self.commune().await;
         let mut added = 0;
+        // A send's deliveries are read once, however many of its groups were refused, and
+        // grow by the members written for each.
+        let mut sends: HashMap<i64, Vec<SendTarget>> = HashMap::new();
         for group in &refused {
             let start = due_from(commune.as_ref(), group.occurrence.urgent, now);
             if start >= group.occurrence.deadline {
                 continue;
             }
-            let sent = self.store.send_targets(group.occurrence.id).await?;
-            let members = members(group, &sent, &followers, commune.as_ref(), now);
+            let sent = match sends.entry(group.occurrence.id) {
+                Entry::Occupied(e) => e.into_mut(),
+                Entry::Vacant(e) => e.insert(self.store.send_targets(group.occurrence.id).await?),
+            };
+            let members = members(group, sent, &followers, commune.as_ref(), now);
+            sent.extend(members.iter().map(|d| SendTarget {
+                kind: d.target_kind.to_string(),
+                target: d.target.clone(),
+                refused: false,
+            }));
             let node = &self.settings.node;
             match self
                 .store
@@ -80,10 +92,11 @@ fn members(
     commune: Option<&Commune>,
     now: Timestamp,
 ) -> Vec<NewDelivery> {
-    let has = |kind: TargetKind, target: &str| {
-        sent.iter()
-            .any(|s| s.kind == kind.as_str() && s.target == target)
-    };
+    let targeted: HashSet<(&str, &str)> = sent
+        .iter()
+        .map(|s| (s.kind.as_str(), s.target.as_str()))
+        .collect();
+    let has = |kind: TargetKind, target: &str| targeted.contains(&(kind.as_str(), target));
     let reaching: HashSet<&str> = sent
         .iter()
         .filter(|s| s.kind == TargetKind::Group.as_str() && !s.refused)
