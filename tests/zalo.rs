@@ -156,6 +156,15 @@ async fn one_follower_sim() -> Sim {
     .await
 }
 
+/// `one_follower_sim` with a channel on a fresh SQLite ledger (keep the database alive).
+async fn one_follower_channel() -> (Sim, support::TestDb, ZaloChannel) {
+    let sim = one_follower_sim().await;
+    let db = support::sqlite();
+    let store = db.store().await;
+    let ch = channel(&sim, &store, "n1", zalo_config(&sim)).await;
+    (sim, db, ch)
+}
+
 /// How many calls the simulator answered with `code`.
 fn answered(sim: &Sim, code: i64) -> u64 {
     sim.stats()
@@ -221,10 +230,7 @@ fn code(r: &Result<loa::deliver::Sent, SendError>) -> String {
 
 #[tokio::test]
 async fn any_code_zalo_may_answer_a_send_is_classified_over_the_wire() {
-    let sim = one_follower_sim().await;
-    let db = support::sqlite();
-    let store = db.store().await;
-    let ch = channel(&sim, &store, "n1", zalo_config(&sim)).await;
+    let (sim, _db, ch) = one_follower_channel().await;
     let (follower, group, phone) = ("1000000000000000001", "aaaaaaaaaaaaaaaaaaa1", "84912345678");
     for (kind, target, fault, want) in [
         (TargetKind::User, follower, -200, "retry -200"),
@@ -1455,10 +1461,7 @@ async fn a_long_text_cut_off_by_phone_carries_on_by_phone() {
 
 #[tokio::test]
 async fn a_long_text_goes_in_numbered_parts() {
-    let sim = one_follower_sim().await;
-    let db = support::sqlite();
-    let store = db.store().await;
-    let ch = channel(&sim, &store, "n1", zalo_config(&sim)).await;
+    let (sim, _db, ch) = one_follower_channel().await;
     let paragraph =
         "Bà con chú ý chằng chống nhà cửa, không ra sông suối khi có mưa lớn. ".repeat(10);
     let text = vec![paragraph; 7].join("\n\n");

@@ -5,6 +5,7 @@
 mod support;
 
 use std::io::{BufRead as _, BufReader, Write as _};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -12,6 +13,15 @@ use loa::sim::{Population, SimConfig};
 
 fn loa() -> Command {
     Command::new(env!("CARGO_BIN_EXE_loa"))
+}
+
+/// Starts `cmd` (a `loa run`) with its log in `repo/daemon.log`; stopped when dropped.
+fn spawn_logged(cmd: &mut Command, repo: &Path) -> support::Running {
+    cmd.stdout(Stdio::null())
+        .stderr(std::fs::File::create(repo.join("daemon.log")).expect("log"))
+        .spawn()
+        .map(support::Running)
+        .expect("loa run")
 }
 
 fn zalo_env(cmd: &mut Command, base: &str, db: &str) {
@@ -122,17 +132,12 @@ async fn auth_then_run_through_the_simulator() {
     sim.set_webhook_url(Some(format!("http://127.0.0.1:{port}/zalo/webhook")));
     let mut run = loa();
     zalo_env(&mut run, &base, &db);
-    let mut daemon = run
-        .env("LOA_WEB_LISTEN", format!("127.0.0.1:{port}"))
+    run.env("LOA_WEB_LISTEN", format!("127.0.0.1:{port}"))
         .env("LOA_ZALO_OA_SECRET", "sim-oa-secret")
         .env("LOA_CONFIRM_PUBLIC_URL", format!("http://127.0.0.1:{port}"))
         .arg("run")
-        .current_dir(repo)
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(repo.join("daemon.log")).expect("log"))
-        .spawn()
-        .map(support::Running)
-        .expect("loa run");
+        .current_dir(repo);
+    let mut daemon = spawn_logged(&mut run, repo);
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     let groups = commune
         .villages
@@ -265,16 +270,11 @@ async fn a_disabled_oa_is_told_to_the_operator_and_loses_no_message() {
         .port();
     let mut run = loa();
     zalo_env(&mut run, &sim.base_url(), &db);
-    let mut daemon = run
-        .env("LOA_ZALO_REFRESH_TOKEN", sim.issue_tokens().refresh_token)
+    run.env("LOA_ZALO_REFRESH_TOKEN", sim.issue_tokens().refresh_token)
         .env("LOA_WEB_LISTEN", format!("127.0.0.1:{port}"))
         .arg("run")
-        .current_dir(repo)
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(repo.join("daemon.log")).expect("log"))
-        .spawn()
-        .map(support::Running)
-        .expect("loa run");
+        .current_dir(repo);
+    let mut daemon = spawn_logged(&mut run, repo);
     let store = loa::ledger::Store::open(&db).await.expect("store");
     let log = || std::fs::read_to_string(repo.join("daemon.log")).unwrap_or_default();
     // Every message of the send waits for the OA: none failed, no attempt spent.
