@@ -480,29 +480,28 @@ async fn a_refusal_of_the_oa_itself_gives_up_on_nobody_and_stops_calling() {
     let notice = msg(TargetKind::User, "1000000000000000001", "Thông báo");
     let send = || ch.send(&notice);
     let refused = || answered(&sim, -242);
+    // Refused for now: not counted as an attempt, whatever the message's count, and due again
+    // at once (for another daemon, whose calls Zalo may take: this one claims nothing before
+    // its next probe, in 10 minutes).
     let not_now = |r: Result<loa::deliver::Sent, SendError>| match r {
-        Err(SendError::NotNow { code, after, .. }) => (code, after),
+        Err(SendError::NotNow { code, after, .. }) if after.is_zero() => code,
         other => panic!("{other:?}"),
     };
-    // Not counted as an attempt, whatever the message's count: tried again in 10 minutes.
-    assert_eq!(
-        not_now(send().await),
-        ("-242".into(), Duration::from_secs(600))
-    );
-    // Until then the channel makes no request: every send is refused here, waiting as long.
+    let t0 = clock.now();
+    assert_eq!(not_now(send().await), "-242");
+    assert_eq!(ch.paused_until(), Some(t0 + SignedDuration::from_mins(10)));
+    // Until then the channel makes no request: every send is refused here.
     clock.set(clock.now() + SignedDuration::from_mins(4));
     for _ in 0..5 {
-        assert_eq!(
-            not_now(send().await),
-            ("-242".into(), Duration::from_secs(360))
-        );
+        assert_eq!(not_now(send().await), "-242");
     }
     assert_eq!(refused(), 1);
+    assert_eq!(ch.paused_until(), Some(t0 + SignedDuration::from_mins(10)));
     // Ten minutes on, one send probes; the others wait for its answer.
     clock.set(clock.now() + SignedDuration::from_mins(6));
     let (a, b, c) = tokio::join!(send(), send(), send());
     for r in [a, b, c] {
-        assert_eq!(not_now(r).0, "-242");
+        assert_eq!(not_now(r), "-242");
     }
     assert_eq!(refused(), 2);
     // A probe that gets no answer (Zalo times out) tells nothing: the sends that waited for it
@@ -533,9 +532,10 @@ async fn a_refusal_of_the_oa_itself_gives_up_on_nobody_and_stops_calling() {
         "{outcomes:?}"
     );
     assert_eq!(calls(), before + 1);
+    assert_eq!(not_now(send().await), "-242");
     assert_eq!(
-        not_now(send().await),
-        ("-242".into(), Duration::from_secs(60))
+        ch.paused_until(),
+        Some(clock.now() + SignedDuration::from_secs(60))
     );
 }
 
@@ -947,10 +947,15 @@ async fn a_disabled_oa_costs_one_request_each_ten_minutes_and_everyone_goes_once
     // Only the chunk on the wire when the first refusal came was asked (128 in flight).
     let first = refused();
     assert!((1..=128).contains(&first), "{first}");
-    // Nobody's message is given up, and no attempt is spent.
-    assert_eq!(states(&daemon.store).await.get("retrying"), Some(&600));
+    // Nobody's message is given up, and no attempt is spent: those refused wait as `retrying`,
+    // the others were not claimed.
+    let waiting = || async {
+        let st = states(&daemon.store).await;
+        st.get("retrying").copied().unwrap_or(0) + st.get("planned").copied().unwrap_or(0)
+    };
+    assert_eq!(waiting().await, 600);
     assert_eq!(attempts().await, 0);
-    // Five minutes on, nothing is due and nothing asked; at ten, one probe, refused.
+    // Five minutes on, nothing is claimed and nothing asked; at ten, one probe, refused.
     turn(due + SignedDuration::from_mins(5))
         .await
         .expect("tick");
@@ -959,7 +964,8 @@ async fn a_disabled_oa_costs_one_request_each_ten_minutes_and_everyone_goes_once
         .await
         .expect("tick");
     assert_eq!(refused(), first + 1);
-    assert_eq!(states(&daemon.store).await.get("retrying"), Some(&600));
+    assert_eq!(waiting().await, 600);
+    assert_eq!(attempts().await, 0);
     // Zalo enables the OA again: the next probe goes through, and everyone with it.
     sim.set_faults(Faults::default());
     let report = turn(due + SignedDuration::from_mins(20) + SignedDuration::from_secs(2))
@@ -984,8 +990,9 @@ async fn a_restart_tries_at_once_what_waited_for_a_refused_oa() {
     let later = due + SignedDuration::from_mins(1);
     daemon.clock.set(later);
     assert_eq!(daemon.tick(later, &|| false).await.expect("tick").sent, 0);
-    // A new process (the operator restarts loa) tries them at once, the first as a probe
-    // that the others wait for: still refused, that is one request, not one per message.
+    // A new process (the operator restarts loa) tries them at once, the first as a probe, and
+    // claims the others only once it gets through: still refused, that is one request, not one
+    // per message.
     let (sim, store, dir) = (&sim, &daemon.store, dir.path());
     let restart = |at: Timestamp| async move {
         let clock = Clock::manual(at);
@@ -1003,6 +1010,75 @@ async fn a_restart_tries_at_once_what_waited_for_a_refused_oa() {
     let report = restart(later + SignedDuration::from_mins(1)).await;
     assert_eq!(report.sent, 40, "{report:?}");
     assert_eq!(refused(), before + 1);
+}
+
+#[tokio::test]
+async fn messages_zalo_refused_one_daemon_go_at_once_from_a_daemon_it_takes() {
+    for db in support::databases().await {
+        let name = db.name;
+        let population = Population::generate(&GenerateSpec {
+            villages: 4,
+            followers: 600,
+            group_share: 0.0,
+            stale_share: 0.0,
+            non_follower_share: 0.0,
+            seed: 7,
+        });
+        let proof = |c| ZaloConfig {
+            appsecret_proof: true,
+            ..c
+        };
+        let (sim, _db, dir, daemon, due) =
+            setup_in(db, population, SimConfig::default(), proof, "normal").await;
+        // A second daemon on the same database, whose operator mistyped the app secret: Zalo
+        // refuses each of its calls (-242), and it stops calling.
+        let mistyped = ZaloConfig {
+            app_secret: Secret::new("a-mistyped-secret"),
+            ..proof(zalo_config(&sim))
+        };
+        let clock = daemon.clock.clone();
+        let ch = ZaloChannel::open(
+            mistyped,
+            daemon.store.clone(),
+            "default",
+            "n2",
+            clock.clone(),
+        )
+        .await
+        .expect("channel");
+        let other = Daemon::new(daemon.store.clone(), ch, settings(dir.path(), "n2"))
+            .with_clock(clock.clone());
+        other.load_all(due).await.expect("load");
+        assert_eq!(other.tick(due, &|| false).await.expect("tick").sent, 0);
+        let refused = answered(&sim, -242);
+        assert!((1..=128).contains(&refused), "{name}: {refused}");
+        // Until its probe, ten minutes on, it claims nothing: no request, and no message held.
+        let later = due + SignedDuration::from_secs(30);
+        clock.set(later);
+        assert_eq!(other.tick(later, &|| false).await.expect("tick").sent, 0);
+        assert_eq!(answered(&sim, -242), refused, "{name}");
+        assert_eq!(
+            other.channel.paused_until(),
+            Some(due + SignedDuration::from_mins(10))
+        );
+        // The daemon Zalo takes sends everything at once, the messages refused to the other
+        // among them (before, those waited for the other's probe).
+        let report = daemon.tick(later, &|| false).await.expect("tick");
+        assert_eq!(report.sent, 600, "{name}: {report:?}");
+        assert_eq!(
+            states(&daemon.store).await.get("sent"),
+            Some(&600),
+            "{name}"
+        );
+        assert_eq!(sim.messages().len(), 600, "{name}: each once");
+        // The refusals spent no attempt.
+        let attempts: i64 = sqlx::query("SELECT CAST(SUM(attempts) AS BIGINT) FROM deliveries")
+            .fetch_one(daemon.store.pool())
+            .await
+            .expect("attempts")
+            .get(0);
+        assert_eq!(attempts, 600, "{name}");
+    }
 }
 
 #[tokio::test]
@@ -1269,7 +1345,14 @@ async fn a_refused_refresh_is_not_asked_again_for_every_send_and_a_new_authorisa
         match send().await {
             Err(SendError::NotNow { code, after, .. }) => {
                 assert_eq!(code, "-216");
-                assert!(after > Duration::from_secs(5 * 60), "{after:?}");
+                // Due again at once, for another daemon: this one claims nothing until its
+                // next probe, minutes away.
+                assert!(after.is_zero(), "{after:?}");
+                let paused = ch.paused_until().expect("paused");
+                assert!(
+                    paused > clock.now() + SignedDuration::from_mins(5),
+                    "{paused}"
+                );
             }
             other => panic!("{other:?}"),
         }

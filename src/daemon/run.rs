@@ -174,7 +174,70 @@ async fn turn<C: Channel>(
         }
     }
     let now = daemon.clock.now();
-    let cap = now + daemon.settings.max_sleep;
-    let wake_at = next_due.map_or(cap, |d| d.min(cap)).min(*next_extend);
+    let wake_at = wake_at(
+        now,
+        next_due,
+        daemon.channel.paused_until(),
+        now + daemon.settings.max_sleep,
+        *next_extend,
+    );
     Ok(Duration::try_from(wake_at.duration_since(now)).unwrap_or(Duration::ZERO))
+}
+
+/// When the loop turns next: at the next due time, at the latest at `cap` and when the plan is
+/// to be extended. While the channel is paused, the messages already due wait for its next
+/// probe (`paused`): waking for them at once would only turn the loop without sending.
+fn wake_at(
+    now: jiff::Timestamp,
+    next_due: Option<jiff::Timestamp>,
+    paused: Option<jiff::Timestamp>,
+    cap: jiff::Timestamp,
+    next_extend: jiff::Timestamp,
+) -> jiff::Timestamp {
+    let next_due = match (next_due, paused) {
+        (Some(due), Some(paused)) if due <= now => Some(paused),
+        (due, _) => due,
+    };
+    next_due.map_or(cap, |d| d.min(cap)).min(next_extend)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jiff::{SignedDuration, Timestamp};
+
+    #[test]
+    fn a_paused_channel_wakes_the_loop_for_its_probe_not_for_what_is_already_due() {
+        let now = Timestamp::from_second(1_800_000_000).expect("time");
+        let secs = |s: i64| now + SignedDuration::from_secs(s);
+        let (cap, extend) = (secs(5), secs(3600));
+        // Sending: what is due wakes the loop at once, what falls due later at its time.
+        assert_eq!(wake_at(now, Some(secs(-30)), None, cap, extend), secs(-30));
+        assert_eq!(wake_at(now, Some(secs(2)), None, cap, extend), secs(2));
+        assert_eq!(wake_at(now, None, None, cap, extend), cap);
+        // Paused until a probe in 2 s: not before it, although messages are overdue.
+        assert_eq!(
+            wake_at(now, Some(secs(-30)), Some(secs(2)), cap, extend),
+            secs(2)
+        );
+        // A probe minutes away, or one on the wire: at the cap, for what else falls due.
+        assert_eq!(
+            wake_at(now, Some(secs(-30)), Some(secs(600)), cap, extend),
+            cap
+        );
+        assert_eq!(
+            wake_at(now, Some(now), Some(Timestamp::MAX), cap, extend),
+            cap
+        );
+        // Something due later than now still wakes the loop at its time (an occurrence to
+        // expand, a lease to take over).
+        assert_eq!(
+            wake_at(now, Some(secs(1)), Some(secs(600)), cap, extend),
+            secs(1)
+        );
+        assert_eq!(
+            wake_at(now, Some(secs(-30)), Some(secs(600)), cap, secs(3)),
+            secs(3)
+        );
+    }
 }

@@ -18,13 +18,29 @@ impl<C: Channel> Daemon<C> {
     /// Sends everything due, chunk after chunk, until nothing is due, `stop()` says so, or the
     /// tick's `send_budget` is spent (the run loop then turns again at once, and expands what fell
     /// due meanwhile: an urgent warning goes ahead of the rest of a long fan-out). Both are
-    /// checked before each claim: what is claimed is always sent and recorded.
+    /// checked before each claim: what is claimed is always sent and recorded. While the channel
+    /// is paused (`Channel::paused_until`), nothing is claimed but its probe, when that is due.
     pub(super) async fn send_due(
         &self,
         now: Timestamp,
         stop: &(dyn Fn() -> bool + Sync),
         report: &mut TickReport,
     ) -> anyhow::Result<()> {
+        // A probe that gets through opens the channel: what waited goes now, not a turn later.
+        while self.send_chunks(now, stop, report).await?
+            && self.channel.paused_until().is_none()
+            && !stop()
+        {}
+        Ok(())
+    }
+
+    /// `send_due`'s chunks; true when the first was a paused channel's probe.
+    async fn send_chunks(
+        &self,
+        now: Timestamp,
+        stop: &(dyn Fn() -> bool + Sync),
+        report: &mut TickReport,
+    ) -> anyhow::Result<bool> {
         let commune = self.settings.commune_id.as_str();
         let node = self.settings.node.as_str();
         let limit = self.settings.concurrency as i64;
@@ -40,9 +56,21 @@ impl<C: Channel> Daemon<C> {
             }
         };
         let started = std::time::Instant::now();
+        // While the channel is paused (Zalo refuses the OA), nothing is claimed until its probe
+        // may go, and then only the probe: the rest stay due for a daemon whose calls go through.
+        let allowed = || match self.channel.paused_until() {
+            None => limit,
+            Some(at) if at <= self.clock.now() => 1,
+            Some(_) => 0,
+        };
         let more = || !stop() && started.elapsed() < self.settings.send_budget;
+        let first_limit = allowed();
+        if first_limit == 0 {
+            return Ok(false);
+        }
+        let probe = self.channel.paused_until().is_some();
         let mut number = self.next_chunk();
-        let first = claim(limit, number);
+        let first = claim(first_limit, number);
         let mut lease_until = first.lease_until;
         let (_, mut chunk) = self
             .store
@@ -104,7 +132,7 @@ impl<C: Channel> Daemon<C> {
             let write = {
                 let store = self.store.clone();
                 let (commune, node) = (commune.to_string(), node.to_string());
-                let next = claim(if more() { limit } else { 0 }, next_number);
+                let next = claim(if more() { allowed() } else { 0 }, next_number);
                 lease_until = next.lease_until;
                 let answered = std::mem::take(&mut answered);
                 ledger.run(move || async move {
@@ -171,7 +199,7 @@ impl<C: Channel> Daemon<C> {
                 .record_outcomes(commune, node, &answered, answered_at)
                 .await?;
         }
-        Ok(())
+        Ok(probe)
     }
 
     /// How many lane tasks a chunk's requests run in: one per thread of the runtime.

@@ -124,4 +124,11 @@ impl SendError {
 pub trait Channel: Send + Sync + 'static {
     fn name(&self) -> &'static str;
     fn send(&self, msg: &Outgoing<'_>) -> impl Future<Output = Result<Sent, SendError>> + Send;
+
+    /// While the provider refuses the sender itself (Zalo's OA: `zalo/halt.rs`), when this
+    /// channel tries again: the send loop claims nothing before then, and one delivery at that
+    /// time, so that due messages stay free for a daemon whose channel takes them. `None`: sending.
+    fn paused_until(&self) -> Option<jiff::Timestamp> {
+        None
+    }
 }

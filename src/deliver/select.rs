@@ -76,4 +76,11 @@ impl Channel for AnyChannel {
             AnyChannel::Zalo(c) => c.send(msg).await,
         }
     }
+
+    fn paused_until(&self) -> Option<jiff::Timestamp> {
+        match self {
+            AnyChannel::Log(c) => c.paused_until(),
+            AnyChannel::Zalo(c) => c.paused_until(),
+        }
+    }
 }

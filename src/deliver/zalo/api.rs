@@ -59,13 +59,9 @@ pub enum ApiError {
     /// may be there.
     #[error("no Zalo token: {reason}")]
     NoToken { reason: String, after: Duration },
-    /// Not called: Zalo refuses the OA itself (`halt.rs`), and the next probe is `after` this.
+    /// Not called: Zalo refuses the OA itself (`halt.rs`).
     #[error("zalo error {code}: {reason} (not called until the OA is mended)")]
-    Halted {
-        code: i64,
-        reason: String,
-        after: Duration,
-    },
+    Halted { code: i64, reason: String },
 }
 
 /// `X-RateLimit-Limit` / `X-RateLimit-Remain`, when present.

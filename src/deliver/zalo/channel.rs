@@ -100,16 +100,8 @@ impl ZaloChannel {
         let probe = match self.halt.gate(&self.clock).await {
             Gate::Open => None,
             Gate::Probe(probe) => Some(probe),
-            Gate::Closed {
-                code,
-                reason,
-                after,
-            } => {
-                return Err(ApiError::Halted {
-                    code,
-                    reason,
-                    after,
-                });
+            Gate::Closed { code, reason, .. } => {
+                return Err(ApiError::Halted { code, reason });
             }
         };
         let result = self.call_open(kind, target, text, which, urgent).await;
@@ -296,11 +288,7 @@ impl ZaloChannel {
         let reason = e.to_string();
         if e.needs_operator() {
             self.oa_refused(-216, &reason);
-            return ApiError::Halted {
-                code: -216,
-                reason,
-                after: HALT_RETRY,
-            };
+            return ApiError::Halted { code: -216, reason };
         }
         ApiError::NoToken {
             reason,
@@ -332,12 +320,13 @@ impl ZaloChannel {
                         code: code.to_string(),
                         reason,
                     },
-                    // Not counted: the channel makes no request for it until its probe
-                    // (`call`), so waiting costs no request per message.
+                    // Not counted, and due again at once: this daemon claims nothing until
+                    // its probe (`Channel::paused_until`), so waiting costs no request per
+                    // message, and another daemon whose calls Zalo takes may send it now.
                     Class::Halt => SendError::NotNow {
                         code: code.to_string(),
                         reason,
-                        after: HALT_RETRY,
+                        after: std::time::Duration::ZERO,
                     },
                     Class::RetryLater { after } => SendError::RetryLater {
                         code: code.to_string(),
@@ -390,14 +379,10 @@ impl ZaloChannel {
                 after: None,
                 in_doubt: false,
             },
-            ApiError::Halted {
-                code,
-                reason,
-                after,
-            } => SendError::NotNow {
+            ApiError::Halted { code, reason } => SendError::NotNow {
                 code: code.to_string(),
                 reason: format!("{reason}; not sent until the OA is mended"),
-                after,
+                after: std::time::Duration::ZERO,
             },
             ApiError::NoToken { reason, after } => SendError::NotNow {
                 code: "-216".into(),
@@ -417,6 +402,10 @@ impl ZaloChannel {
 impl Channel for ZaloChannel {
     fn name(&self) -> &'static str {
         "zalo"
+    }
+
+    fn paused_until(&self) -> Option<jiff::Timestamp> {
+        self.halt.paused_until()
     }
 
     async fn send(&self, msg: &Outgoing<'_>) -> Result<Sent, SendError> {

@@ -6,7 +6,9 @@
 //! deadline. One send every `HALT_RETRY` goes out as a probe (a minute after one that got no
 //! answer), and the sends that come while it is on the wire wait for its answer. When a probe
 //! gets through, sends flow again. Each process keeps its own: several daemons sharing a
-//! database each probe.
+//! database each probe. Meanwhile the send loop claims nothing (`paused_until`), and what was
+//! refused is due again at once: another daemon whose calls Zalo takes (one with the right app
+//! secret, or whose probe got through first) sends it, instead of it waiting for this one's probe.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -147,6 +149,22 @@ impl Halt {
         }
     }
 
+    /// While the OA is refused, when the next probe may go: the send loop claims nothing before
+    /// then, and one delivery (the probe) at that time. `Timestamp::MAX` while a probe is on the
+    /// wire: nothing more is claimed until its answer.
+    pub fn paused_until(&self) -> Option<Timestamp> {
+        if !self.active.load(Ordering::Acquire) {
+            return None;
+        }
+        let st = self.state.lock().ok()?;
+        let r = st.refused.as_ref()?;
+        Some(if st.probing {
+            Timestamp::MAX
+        } else {
+            r.probe_at
+        })
+    }
+
     /// Zalo refused the OA: no call until a probe in `HALT_RETRY`. True when it was not
     /// refused before (the operator is told once, not for every send).
     pub fn refused(&self, code: i64, reason: &str, now: Timestamp) -> bool {
@@ -202,8 +220,14 @@ mod tests {
         let clock = Clock::manual(t0);
         let halt = Halt::default();
         assert!(matches!(halt.gate(&clock).await, Gate::Open));
+        assert_eq!(halt.paused_until(), None);
         assert!(halt.refused(-204, "OA disabled", t0));
         assert!(!halt.refused(-204, "OA disabled", t0), "told once");
+        // The send loop claims nothing until the probe's time.
+        assert_eq!(
+            halt.paused_until(),
+            Some(t0 + SignedDuration::from_mins(10))
+        );
         clock.set(t0 + SignedDuration::from_mins(4));
         assert_eq!(
             closed_after(halt.gate(&clock).await),
@@ -213,6 +237,8 @@ mod tests {
         let Gate::Probe(probe) = halt.gate(&clock).await else {
             panic!("the first send after the interval probes");
         };
+        // Nor while the probe is on the wire.
+        assert_eq!(halt.paused_until(), Some(Timestamp::MAX));
         // A send while the probe is on the wire waits for its answer: refused again, it is
         // closed for another interval.
         // (Within a second: a lost wake-up would wait out PROBE_WAIT.)
@@ -235,6 +261,7 @@ mod tests {
         });
         assert!(matches!(waiter.expect("woken"), Gate::Open));
         assert!(matches!(halt.gate(&clock).await, Gate::Open));
+        assert_eq!(halt.paused_until(), None);
     }
 
     #[tokio::test]
