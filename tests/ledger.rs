@@ -1805,3 +1805,41 @@ async fn a_refused_group_is_failed_over_once_whichever_daemon_comes_first() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_read_reopens_the_window_only_where_configured() {
+    for db in support::databases().await {
+        let store = db.store().await;
+        let followed = t("2026-11-10T04:00:00Z");
+        let read_at = t("2026-11-16T04:00:00Z");
+        let seen: loa::deliver::zalo::wire::WebhookEvent = serde_json::from_str(&format!(
+            r#"{{"event_name":"user_seen_message","timestamp":"{}","sender":{{"id":"oa"}},"recipient":{{"id":"u1"}},"message":{{"msg_ids":["m1"]}}}}"#,
+            read_at.as_millisecond()
+        ))
+        .expect("event");
+        for opens in [false, true] {
+            store
+                .set_following(C, "u1", true, followed)
+                .await
+                .expect("follow");
+            let mut ctx =
+                loa::confirm::events::Context::new(&loa::config::ConfirmConfig::default(), None);
+            ctx.seen_opens_window = opens;
+            loa::confirm::events::apply(&store, C, &ctx, &seen, read_at)
+                .await
+                .expect("apply");
+            let last = count(
+                &store,
+                "SELECT last_interaction FROM followers WHERE user_id = 'u1'",
+            )
+            .await;
+            let expected = if opens { read_at } else { followed };
+            assert_eq!(
+                last,
+                expected.as_microsecond(),
+                "{}: seen_opens_window = {opens}",
+                db.name
+            );
+        }
+    }
+}

@@ -292,7 +292,8 @@ async fn start_web(
             None => None,
         },
     });
-    let ctx = crate::confirm::events::Context::new(&config.confirm, Some(channel));
+    let mut ctx = crate::confirm::events::Context::new(&config.confirm, Some(channel));
+    ctx.seen_opens_window = config.zalo.seen_opens_window;
     tokio::spawn(crate::confirm::events::process(
         store.clone(),
         config.commune_id.clone(),

@@ -80,6 +80,10 @@ pub struct Args {
     /// OAuth errors come with HTTP 400 (by default with HTTP 200, as Zalo sometimes answers).
     #[arg(long)]
     pub oauth_errors_http_400: bool,
+    /// Reading a message does not reopen a person's 7-day window (by default it does, as loa's
+    /// `seen_opens_window` assumes: Zalo does not document which events count as interactions).
+    #[arg(long)]
+    pub seen_is_no_interaction: bool,
     #[arg(long)]
     pub app_id: Option<String>,
     #[arg(long)]
@@ -147,6 +151,7 @@ fn config(args: &Args) -> anyhow::Result<SimConfig> {
         zns_daily_quota: args.zns_daily_quota,
         void_access_on_refresh: args.void_access_on_refresh,
         oauth_errors_http_200: !args.oauth_errors_http_400,
+        seen_opens_window: !args.seen_is_no_interaction,
         people: crate::sim::People {
             head_reply_share: args.head_reply_share.clamp(0.0, 1.0),
             in_group_reply_share: args.in_group_reply_share.clamp(0.0, 1.0),
@@ -230,6 +235,7 @@ mod tests {
             "2",
             "--void-access-on-refresh",
             "--oauth-errors-http-400",
+            "--seen-is-no-interaction",
         ])
         .expect("parses");
         let c = config(&cmd.args).expect("config");
@@ -238,7 +244,7 @@ mod tests {
             (c.faults.send_error_share, c.faults.send_error_code),
             (0.5, -211)
         );
-        assert!(!c.oauth_errors_http_200);
+        assert!(!c.oauth_errors_http_200 && !c.seen_opens_window);
         assert_eq!(c.zns_daily_quota, 5);
         assert_eq!(c.people.head_reply_share, 0.25);
         assert_eq!(c.people.in_group_reply_share, 1.0, "a share is at most 1");
@@ -249,7 +255,7 @@ mod tests {
                 && !plain.faults.oa_disabled
                 && !plain.void_access_on_refresh
         );
-        assert!(plain.oauth_errors_http_200);
+        assert!(plain.oauth_errors_http_200 && plain.seen_opens_window);
         assert_eq!(
             plain.people.head_reply_share,
             defaults.people.head_reply_share

@@ -19,6 +19,8 @@ pub struct Context {
     pub thanks: String,
     /// Where the thanks go; None: no reply is sent.
     pub channel: Option<Arc<AnyChannel>>,
+    /// Whether a read reopens the reader's 7-day window (`zalo.seen_opens_window`).
+    pub seen_opens_window: bool,
 }
 
 impl Context {
@@ -35,6 +37,7 @@ impl Context {
             phrases,
             thanks: config.thanks.clone(),
             channel,
+            seen_opens_window: true,
         }
     }
 }
@@ -162,7 +165,9 @@ pub async fn apply(
                     .receipt_may_be_early(commune, recipient, None, now)
                     .await?;
             }
-            if let Some(user) = &event.recipient {
+            if ctx.seen_opens_window
+                && let Some(user) = &event.recipient
+            {
                 store.touch_interaction(commune, &user.id, at).await?;
             }
             format!("seen: {n}")

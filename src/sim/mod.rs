@@ -60,6 +60,10 @@ pub struct SimConfig {
     pub void_access_on_refresh: bool,
     /// OAuth errors come with HTTP 200, as Zalo sometimes does, rather than 400.
     pub oauth_errors_http_200: bool,
+    /// A read (`user_seen_message`) counts as an interaction with the OA and reopens the 7-day
+    /// window for `cs`. Zalo does not document which events count; loa's `seen_opens_window`
+    /// says the same of its own record, and the two should agree.
+    pub seen_opens_window: bool,
     pub zns_template_ids: Vec<String>,
     /// ZNS messages accepted a day (commune time) before -144.
     pub zns_daily_quota: u64,
@@ -85,6 +89,7 @@ impl Default for SimConfig {
             access_ttl: Duration::from_secs(25 * 3600),
             refresh_ttl: Duration::from_secs(90 * 24 * 3600),
             void_access_on_refresh: false,
+            seen_opens_window: true,
             oauth_errors_http_200: true,
             zns_template_ids: vec!["loa-announcement".into()],
             zns_daily_quota: 1_000_000,

@@ -145,6 +145,12 @@ pub(crate) fn apply(sim: &Sim, e: &WebhookEvent) -> (Option<String>, bool) {
         // Written in the group, not to the OA: whether that opens the 7-day window is not
         // documented, so it does not here.
         "user_send_group_text" => st.counters.stats.replies += 1,
+        // Nor is whether reading does: configured (`seen_opens_window`), as in loa.
+        "user_seen_message" if sim.config().seen_opens_window => {
+            if let Some(reader) = &e.recipient {
+                st.set_interaction(&reader.id, Timestamp::now());
+            }
+        }
         "follow" | "unfollow" => {
             if let Some(at) = e.follower.as_ref().and_then(|f| st.user_at(&f.id)) {
                 st.users[at as usize].follower = e.event_name == "follow";

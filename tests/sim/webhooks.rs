@@ -344,3 +344,27 @@ async fn churn_follows_and_unfollows() {
     assert!(h.sim.user(who).is_some());
     assert!(h.sim.stats().churn_events >= 5);
 }
+
+#[tokio::test]
+async fn a_read_reopens_the_window_only_where_configured() {
+    for opens in [true, false] {
+        let (rx, url) = receiver().await;
+        let h = start(SimConfig {
+            webhook_url: Some(url),
+            people: People {
+                head_reply_share: 0.0,
+                ..quick_people()
+            },
+            seen_opens_window: opens,
+            ..config()
+        })
+        .await;
+        let six_days = Timestamp::now() - SignedDuration::from_hours(6 * 24);
+        h.sim.set_interaction(FRESH, six_days);
+        assert_eq!(h.cs(FRESH, "Thông báo mất điện").await.error(), 0);
+        // The webhook goes out after the read is applied to the population.
+        eventually("the read", || !rx.named("user_seen_message").is_empty()).await;
+        let last = h.sim.user(FRESH).expect("user").last_interaction;
+        assert_eq!(last > six_days, opens, "seen_opens_window = {opens}");
+    }
+}

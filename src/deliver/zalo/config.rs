@@ -68,6 +68,10 @@ pub struct ZaloConfig {
     pub sync_minutes: u32,
     /// Longest text per message; longer ones go out in numbered parts.
     pub max_text_chars: u32,
+    /// A read (`user_seen_message`) counts as an interaction with the OA, reopening the 7-day
+    /// window in which heads are written to by `cs`. Zalo does not document which events count:
+    /// if reading does not, a head who only reads meets `-230` once and is reached by phone.
+    pub seen_opens_window: bool,
 }
 
 impl Default for ZaloConfig {
@@ -92,6 +96,7 @@ impl Default for ZaloConfig {
             appsecret_proof: false,
             sync_minutes: 360,
             max_text_chars: 2000,
+            seen_opens_window: true,
         }
     }
 }
