@@ -34,8 +34,8 @@ impl<C: Channel> Daemon<C> {
     ///
     /// At start, the deliveries that wait for the operator to mend the OA (Zalo refused it, or
     /// there was no token) are also due at once: a restart is how an operator puts in a
-    /// corrected app secret, and they would otherwise wait for their next try, up to 10 minutes
-    /// away. Still refused, they cost one chunk's requests.
+    /// corrected app secret (an earlier version put them off to its next probe, up to 10 minutes
+    /// away). The channel then starts with a probe: still refused, they cost one request.
     pub async fn recover(&self, now: Timestamp, at_start: bool) -> anyhow::Result<(usize, usize)> {
         let commune = &self.settings.commune_id;
         if at_start {

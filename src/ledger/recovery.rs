@@ -130,9 +130,10 @@ impl Store {
     }
 
     /// The deliveries that wait for the operator to mend the OA (`-204` disabled, `-242` a
-    /// wrong app secret, `-216` no token to be had) are due now instead of at their next try, up
-    /// to 10 minutes away: at start, since a restart is how a corrected app secret is put in.
-    /// Returns how many.
+    /// wrong app secret, `-216` no token to be had) are due now: at start, since a restart is how
+    /// a corrected app secret is put in. Those refused now are due again at once anyway (a paused
+    /// channel's daemon claims nothing: `Channel::paused_until`); this brings forward those an
+    /// earlier version put off to its next probe, up to 10 minutes away. Returns how many.
     pub async fn wake_after_oa_refusal(&self, commune: &str, now: Timestamp) -> sqlx::Result<u64> {
         Ok(sqlx::query(
             "UPDATE deliveries SET next_attempt_at = $2, updated_at = $2
