@@ -697,6 +697,19 @@ type Setup = (
     Timestamp,
 );
 
+/// `followers` people in 4 villages, all within their 7-day window and following the OA,
+/// `group_share` of them in their village's group.
+fn villages_of(followers: usize, group_share: f64) -> Population {
+    Population::generate(&GenerateSpec {
+        villages: 4,
+        followers,
+        group_share,
+        stale_share: 0.0,
+        non_follower_share: 0.0,
+        seed: 7,
+    })
+}
+
 /// Sets up a simulator with `followers` people outside any group, a daemon on the Zalo channel,
 /// and the followers synced; returns the daemon on a manual clock at the due time.
 async fn broadcast_setup(
@@ -705,14 +718,7 @@ async fn broadcast_setup(
     zalo: impl Fn(ZaloConfig) -> ZaloConfig,
     priority: &str,
 ) -> Setup {
-    let population = Population::generate(&GenerateSpec {
-        villages: 4,
-        followers,
-        group_share: 0.0,
-        stale_share: 0.0,
-        non_follower_share: 0.0,
-        seed: 7,
-    });
+    let population = villages_of(followers, 0.0);
     setup_for(population, sim_config, zalo, priority).await
 }
 
@@ -796,14 +802,7 @@ fn sent_to(messages: &[loa::sim::SimMessage], kind: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn the_members_of_a_disabled_village_group_are_reached_one_by_one() {
-    let mut population = Population::generate(&GenerateSpec {
-        villages: 4,
-        followers: 200,
-        group_share: 1.0,
-        stale_share: 0.0,
-        non_follower_share: 0.0,
-        seed: 7,
-    });
+    let mut population = villages_of(200, 1.0);
     // Zalo has disabled one village's group; listmember still names its members.
     population.groups[1].disabled = true;
     let disabled = population.groups[1].group_id.clone();
@@ -833,14 +832,7 @@ async fn the_members_of_a_disabled_village_group_are_reached_one_by_one() {
 #[tokio::test]
 async fn members_of_village_groups_refused_since_the_sync_are_reached_one_by_one_once() {
     for db in support::databases().await {
-        let population = Population::generate(&GenerateSpec {
-            villages: 4,
-            followers: 200,
-            group_share: 1.0,
-            stale_share: 0.0,
-            non_follower_share: 0.0,
-            seed: 7,
-        });
+        let population = villages_of(200, 1.0);
         let (sim, _db, _dir, daemon, due) =
             setup_in(db, population, SimConfig::default(), |c| c, "normal").await;
         // After the sync, Zalo disables one village's group and the OA is taken out of another.
@@ -1016,14 +1008,7 @@ async fn a_restart_tries_at_once_what_waited_for_a_refused_oa() {
 async fn messages_zalo_refused_one_daemon_go_at_once_from_a_daemon_it_takes() {
     for db in support::databases().await {
         let name = db.name;
-        let population = Population::generate(&GenerateSpec {
-            villages: 4,
-            followers: 600,
-            group_share: 0.0,
-            stale_share: 0.0,
-            non_follower_share: 0.0,
-            seed: 7,
-        });
+        let population = villages_of(600, 0.0);
         let proof = |c| ZaloConfig {
             appsecret_proof: true,
             ..c

@@ -198,12 +198,7 @@ async fn auth_then_run_through_the_simulator() {
             "{kind}: {page}"
         );
     }
-    let metrics = reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .unwrap_or_default();
+    let metrics = metrics(port).await;
     assert!(
         metrics.contains("loa_sends_total{channel=\"zalo\",outcome=\"sent\"}"),
         "{metrics}"
@@ -312,12 +307,7 @@ async fn a_disabled_oa_is_told_to_the_operator_and_loses_no_message() {
         1,
         "{told}"
     );
-    let metrics = reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .unwrap_or_default();
+    let metrics = metrics(port).await;
     assert!(metrics.contains("loa_zalo_oa_blocked 1"), "{metrics}");
     assert!(sim.messages().is_empty());
     support::stop_daemon(&mut daemon);
@@ -358,4 +348,14 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
             std::fs::copy(&path, to.join(entry.file_name())).expect("copy");
         }
     }
+}
+
+/// The daemon's `/metrics` page, as monitoring reads it.
+async fn metrics(port: u16) -> String {
+    reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .unwrap_or_default()
 }

@@ -58,17 +58,19 @@ impl<C: Channel> Daemon<C> {
         let started = std::time::Instant::now();
         // While the channel is paused (Zalo refuses the OA), nothing is claimed until its probe
         // may go, and then only the probe: the rest stay due for a daemon whose calls go through.
-        let allowed = || match self.channel.paused_until() {
+        let allowed_when = |paused: Option<Timestamp>| match paused {
             None => limit,
             Some(at) if at <= self.clock.now() => 1,
             Some(_) => 0,
         };
+        let allowed = || allowed_when(self.channel.paused_until());
         let more = || !stop() && started.elapsed() < self.settings.send_budget;
-        let first_limit = allowed();
+        let paused = self.channel.paused_until();
+        let first_limit = allowed_when(paused);
         if first_limit == 0 {
             return Ok(false);
         }
-        let probe = self.channel.paused_until().is_some();
+        let probe = paused.is_some();
         let mut number = self.next_chunk();
         let first = claim(first_limit, number);
         let mut lease_until = first.lease_until;
