@@ -17,7 +17,7 @@ use loa::deliver::zalo::channel::ZaloChannel;
 use loa::deliver::zalo::config::{Secret, ZaloConfig};
 use loa::deliver::{Channel, Outgoing, SendError, TargetKind};
 use loa::ledger::Store;
-use loa::sim::{Faults, GenerateSpec, Population, Sim, SimConfig, SimGroup, SimUser};
+use loa::sim::{Faults, GenerateSpec, Population, Sim, SimConfig, SimGroup, SimUser, ZnsTemplate};
 use sqlx::Row as _;
 
 async fn start_sim(config: SimConfig) -> Sim {
@@ -1520,11 +1520,117 @@ async fn a_long_text_cut_off_by_phone_carries_on_by_phone() {
     };
     let sent = ch.send(&retry).await.expect("the rest by phone");
     let ids: Vec<&str> = sent.message_id.split(',').collect();
-    assert_eq!(ids.len(), 2, "{ids:?}");
+    // A text that may go by phone is split to fit the template's 400-character parameter,
+    // whichever way it goes: about 2,100 characters make six parts.
+    let n = ids.len();
+    assert_eq!(n, 6, "{ids:?}");
     assert_eq!(ids[0], "zns-part-1");
     let zns: Vec<String> = sim.messages().iter().map(|m| m.text.clone()).collect();
-    assert_eq!(zns.len(), 1, "only the second part: {zns:?}");
-    assert!(zns[0].contains("(2/2) "), "{zns:?}");
+    assert_eq!(zns.len(), n - 1, "all but the first part: {zns:?}");
+    for (i, text) in zns.iter().enumerate() {
+        assert!(text.contains(&format!("({}/{n}) ", i + 2)), "{zns:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_long_text_by_phone_goes_in_parts_the_template_takes() {
+    // The simulator refuses a ZNS parameter longer than the template allows (-112), as Zalo
+    // does; loa splits a text for a phone to `zns_text_max`. A head outside the window gets
+    // the whole text by phone, in parts, each accepted.
+    let mut stale = user("1000000000000000004");
+    stale.last_interaction = Timestamp::now() - SignedDuration::from_hours(8 * 24);
+    let sim = start_sim(SimConfig {
+        population: Population {
+            users: vec![stale],
+            ..Population::default()
+        },
+        zns_templates: vec![ZnsTemplate::parse("loa-announcement:content=300").expect("spec")],
+        ..SimConfig::default()
+    })
+    .await;
+    let db = support::sqlite();
+    let store = db.store().await;
+    let text = "Bà con chú ý chằng chống nhà cửa, không ra sông suối khi có mưa lớn. ".repeat(12);
+    assert!(text.chars().count() > 800);
+    let head = Outgoing {
+        fallback: Some("84912345678"),
+        ..msg(TargetKind::User, "1000000000000000004", &text)
+    };
+    // The template's parameter takes 300; loa, left at its default 400, sends a part too long.
+    let loose = channel(&sim, &store, "n1", zalo_config(&sim)).await;
+    let refused = loose.send(&head).await;
+    assert_eq!(code(&refused), "final -112", "{refused:?}");
+    match &refused {
+        Err(SendError::Final { reason, .. }) => {
+            assert!(reason.contains("template data invalid"), "{reason}")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(answered(&sim, -112), 1);
+    // Told the template's 300: every part fits, the head gets the whole text.
+    let fitted = ZaloConfig {
+        zns_text_max: 300,
+        ..zalo_config(&sim)
+    };
+    let ch = channel(&sim, &store, "n1", fitted).await;
+    let sent = ch.send(&head).await.expect("by phone in parts");
+    assert!(sent.note.is_some_and(|n| n.contains("ZNS")));
+    let parts: Vec<String> = sim.messages().iter().map(|m| m.text.clone()).collect();
+    let n = parts.len();
+    assert!(n >= 3, "{parts:?}");
+    assert_eq!(sent.message_id.split(',').count(), n);
+    for (i, p) in parts.iter().enumerate() {
+        let data: serde_json::Value = serde_json::from_str(p).expect("template_data");
+        let content = data["content"].as_str().expect("content");
+        assert!(content.chars().count() <= 300, "{content}");
+        assert!(
+            content.starts_with(&format!("({}/{n}) ", i + 1)),
+            "{content}"
+        );
+    }
+    // The same head on Zalo, inside the window: the same parts, so that a text cut off on Zalo
+    // carries on by phone where it stopped.
+    let mut fresh = user("1000000000000000005");
+    fresh.phone = Some("84912345679".into());
+    sim.set_user(fresh);
+    let before = sim.messages().len();
+    let on_zalo = Outgoing {
+        fallback: Some("84912345679"),
+        ..msg(TargetKind::User, "1000000000000000005", &text)
+    };
+    let sent = ch.send(&on_zalo).await.expect("by cs");
+    assert!(sent.note.is_none());
+    assert_eq!(sim.messages().len() - before, n);
+    // Without a phone to fall back on, Zalo's own limit: one message.
+    let plain = msg(TargetKind::User, "1000000000000000005", &text);
+    ch.send(&plain).await.expect("by cs");
+    assert_eq!(sim.messages().len() - before, n + 1);
+}
+
+#[tokio::test]
+async fn a_template_without_loas_parameter_is_refused_for_each_phone_not_retried() {
+    // The approved template names its parameter otherwise than `zns_text_param`.
+    let sim = start_sim(SimConfig {
+        zns_templates: vec![ZnsTemplate::parse("loa-announcement:noi_dung").expect("spec")],
+        ..SimConfig::default()
+    })
+    .await;
+    let db = support::sqlite();
+    let store = db.store().await;
+    let ch = channel(&sim, &store, "n1", zalo_config(&sim)).await;
+    let r = ch
+        .send(&msg(TargetKind::Phone, "84912345678", "Mời bà con họp."))
+        .await;
+    assert_eq!(code(&r), "final -112", "{r:?}");
+    let fixed = ZaloConfig {
+        zns_text_param: "noi_dung".into(),
+        ..zalo_config(&sim)
+    };
+    let ch = channel(&sim, &store, "n1", fixed).await;
+    let r = ch
+        .send(&msg(TargetKind::Phone, "84912345678", "Mời bà con họp."))
+        .await;
+    assert_eq!(code(&r), "sent", "{r:?}");
 }
 
 #[tokio::test]

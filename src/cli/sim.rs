@@ -65,6 +65,11 @@ pub struct Args {
     /// The code those sends are answered with (any of the reference's: -200, -211, -244…).
     #[arg(long, default_value_t = -200, allow_negative_numbers = true)]
     pub send_error_code: i64,
+    /// An approved ZNS template, `ID:PARAM=MAX,…` (the most characters each parameter takes;
+    /// 400 when left out); repeat for more. Given, it replaces the default,
+    /// `loa-announcement:content=400`. `template_data` that does not fit is refused with -112.
+    #[arg(long = "zns-template", value_name = "ID:PARAM=MAX,…", value_parser = sim::ZnsTemplate::parse)]
+    pub zns_templates: Vec<sim::ZnsTemplate>,
     /// ZNS messages accepted a day (commune time) before -144.
     #[arg(long, default_value_t = 1_000_000)]
     pub zns_daily_quota: u64,
@@ -149,6 +154,11 @@ fn config(args: &Args) -> anyhow::Result<SimConfig> {
             ..Faults::default()
         },
         zns_daily_quota: args.zns_daily_quota,
+        zns_templates: if args.zns_templates.is_empty() {
+            defaults.zns_templates.clone()
+        } else {
+            args.zns_templates.clone()
+        },
         void_access_on_refresh: args.void_access_on_refresh,
         oauth_errors_http_200: !args.oauth_errors_http_400,
         seen_opens_window: !args.seen_is_no_interaction,
@@ -236,6 +246,10 @@ mod tests {
             "--void-access-on-refresh",
             "--oauth-errors-http-400",
             "--seen-is-no-interaction",
+            "--zns-template",
+            "lich-hop:ten=30,noi_dung",
+            "--zns-template",
+            "bao-bao:content=250",
         ])
         .expect("parses");
         let c = config(&cmd.args).expect("config");
@@ -246,6 +260,20 @@ mod tests {
         );
         assert!(!c.oauth_errors_http_200 && !c.seen_opens_window);
         assert_eq!(c.zns_daily_quota, 5);
+        let templates: Vec<_> = c
+            .zns_templates
+            .iter()
+            .map(|t| {
+                (
+                    t.id.as_str(),
+                    t.params.iter().map(|p| p.max_chars).collect(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            templates,
+            vec![("lich-hop", vec![30, 400]), ("bao-bao", vec![250])]
+        );
         assert_eq!(c.people.head_reply_share, 0.25);
         assert_eq!(c.people.in_group_reply_share, 1.0, "a share is at most 1");
         let plain = config(&Cmd::try_parse_from(["sim"]).expect("parses").args).expect("config");
@@ -256,6 +284,7 @@ mod tests {
                 && !plain.void_access_on_refresh
         );
         assert!(plain.oauth_errors_http_200 && plain.seen_opens_window);
+        assert_eq!(plain.zns_templates, defaults.zns_templates);
         assert_eq!(
             plain.people.head_reply_share,
             defaults.people.head_reply_share

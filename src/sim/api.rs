@@ -199,7 +199,7 @@ async fn group_message(State(sim): State<Sim>, headers: HeaderMap, body: Bytes) 
 
 async fn zns_template(State(sim): State<Sim>, headers: HeaderMap, body: Bytes) -> Response {
     let body = parse(&body);
-    let templates = &sim.config().zns_template_ids;
+    let templates = &sim.config().zns_templates;
     call(&sim, &headers, path::ZNS_TEMPLATE, Api::Zns, |st, now| {
         faults::send_error(st)?;
         send::zns(st, body, templates, now)

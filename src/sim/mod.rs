@@ -8,7 +8,8 @@
 //! - `state`: everything that changes while the simulator runs, behind one lock;
 //! - `tokens`: the OAuth endpoints (consent, exchange, refresh) and token checks;
 //! - `api`: the router and the gate every OA call passes; `send` (cs, group, ZNS) and
-//!   `directory` (followers, groups, tags) behind it; `faults`: injected failures;
+//!   `directory` (followers, groups, tags) behind it; `templates`: the approved ZNS templates;
+//!   `faults`: injected failures;
 //! - `webhook`: the time-ordered event queue and the signed, retried emitter; `people`: what the
 //!   simulated people do (receive, read, reply, follow, unfollow);
 //! - `inspect`: `/_sim/*`, inspection and control over HTTP.
@@ -25,6 +26,7 @@ mod people;
 pub mod population;
 mod send;
 mod state;
+mod templates;
 mod tokens;
 mod webhook;
 
@@ -41,6 +43,7 @@ use crate::deliver::zalo::wire;
 pub use faults::Faults;
 pub use population::{GenerateSpec, Population, SimGroup, SimUser};
 pub use state::{SimMessage, SimStats};
+pub use templates::{ZnsParam, ZnsTemplate};
 
 /// Everything the simulator is told at start; faults and the webhook URL can change later.
 #[derive(Clone, Debug)]
@@ -64,7 +67,8 @@ pub struct SimConfig {
     /// window for `cs`. Zalo does not document which events count; loa's `seen_opens_window`
     /// says the same of its own record, and the two should agree.
     pub seen_opens_window: bool,
-    pub zns_template_ids: Vec<String>,
+    /// The approved ZNS templates, with their parameters (`templates`).
+    pub zns_templates: Vec<ZnsTemplate>,
     /// ZNS messages accepted a day (commune time) before -144.
     pub zns_daily_quota: u64,
     pub webhook_url: Option<String>,
@@ -91,7 +95,7 @@ impl Default for SimConfig {
             void_access_on_refresh: false,
             seen_opens_window: true,
             oauth_errors_http_200: true,
-            zns_template_ids: vec!["loa-announcement".into()],
+            zns_templates: vec![ZnsTemplate::announcement()],
             zns_daily_quota: 1_000_000,
             webhook_url: None,
             webhook_retry_delays: vec![Duration::from_secs(30), min(5), min(15), min(30), min(60)],

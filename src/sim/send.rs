@@ -7,6 +7,7 @@ use std::time::Instant;
 use jiff::{SignedDuration, Timestamp};
 
 use super::state::{Kind, Reached, Record, State};
+use super::templates::ZnsTemplate;
 use super::webhook::Job;
 use crate::deliver::zalo::wire::{SentData, TextBody, ZnsBody, ZnsQuota, ZnsSentData};
 
@@ -113,13 +114,14 @@ pub fn phone_ok(phone: &str) -> bool {
 pub(crate) fn zns(
     st: &mut State,
     body: Option<ZnsBody>,
-    templates: &[String],
+    templates: &[ZnsTemplate],
     now: Timestamp,
 ) -> Result<ZnsSentData, i64> {
     let body = body.ok_or(-201)?;
-    if !templates.contains(&body.template_id) {
-        return Err(-109);
-    }
+    let template = templates
+        .iter()
+        .find(|t| t.id == body.template_id)
+        .ok_or(-109)?;
     if !phone_ok(&body.phone) {
         return Err(-108);
     }
@@ -130,6 +132,7 @@ pub(crate) fn zns(
     {
         return Err(-201);
     }
+    template.check(&body.template_data)?;
     if st.faults.zns_night_ban {
         return Err(-133);
     }

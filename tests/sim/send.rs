@@ -96,9 +96,15 @@ async fn group_sends() {
 #[tokio::test]
 async fn zns_sends() {
     let h = start(config()).await;
+    let with = |phone: &str, template: &str, tracking: &str, data: serde_json::Value| json!({"phone": phone, "template_id": template, "template_data": data, "tracking_id": tracking});
+    // The default template takes `content`, at most 400 characters; keys it does not name pass.
     let body = |phone: &str, template: &str, tracking: &str| {
-        json!({"phone": phone, "template_id": template,
-               "template_data": {"title": "Cắt điện", "date": "05/12"}, "tracking_id": tracking})
+        with(
+            phone,
+            template,
+            tracking,
+            json!({"content": "Cắt điện", "date": "05/12"}),
+        )
     };
     let r = h
         .post(
@@ -140,5 +146,20 @@ async fn zns_sends() {
             .await;
         assert_eq!(r.error(), code, "{phone} {template}");
     }
-    assert_eq!(h.sim.messages().len(), 2);
+    for (data, code) in [
+        (json!({}), -111),
+        (json!({"title": "Cắt điện"}), -112),
+        (json!({"content": "ă".repeat(401)}), -112),
+        (json!({"content": 42}), 0),
+        (json!({"content": "ă".repeat(400)}), 0),
+    ] {
+        let r = h
+            .post(
+                path::ZNS_TEMPLATE,
+                with(HEAD_PHONE, "loa-announcement", "t", data.clone()),
+            )
+            .await;
+        assert_eq!(r.error(), code, "{data}");
+    }
+    assert_eq!(h.sim.messages().len(), 4);
 }

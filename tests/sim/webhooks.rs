@@ -114,7 +114,7 @@ async fn receipts_seen_replies_retries_and_duplicates() {
         .post(
             path::ZNS_TEMPLATE,
             json!({"phone": HEAD_PHONE, "template_id": "loa-announcement",
-                   "template_data": {"a": "b"}, "tracking_id": "trk-9"}),
+                   "template_data": {"content": "b"}, "tracking_id": "trk-9"}),
         )
         .await;
     let zns_id = z.data()["msg_id"].as_str().unwrap().to_string();

@@ -237,7 +237,7 @@ impl ZaloChannel {
         target: &str,
         msg: &Outgoing<'_>,
     ) -> Result<String, (Vec<String>, ApiError)> {
-        let parts = request::split_text(msg.text, self.config.max_text_chars as usize);
+        let parts = request::split_text(msg.text, self.part_chars(kind, msg));
         let mut ids: Vec<String> = msg
             .sent_parts
             .filter(|s| !s.is_empty())
@@ -259,6 +259,20 @@ impl ZaloChannel {
             1 => ids.swap_remove(0),
             _ => ids.join(","),
         })
+    }
+
+    /// How long a text's parts may be. A text that may go by phone (to a phone, or to a head
+    /// whose phone is the fallback) is split to fit the ZNS template's parameter whichever way
+    /// it goes: its parts are counted alike on Zalo and by phone, so that a text cut off on
+    /// Zalo carries on by phone after the parts already in.
+    fn part_chars(&self, kind: TargetKind, msg: &Outgoing<'_>) -> usize {
+        let by_phone = kind == TargetKind::Phone || msg.fallback.is_some();
+        let chars = if by_phone && !self.config.zns_template_id.is_empty() {
+            self.config.max_text_chars.min(self.config.zns_text_max)
+        } else {
+            self.config.max_text_chars
+        };
+        chars as usize
     }
 
     /// Nothing can be sent from the OA until the operator mends it (Zalo refused the OA itself,

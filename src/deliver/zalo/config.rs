@@ -55,6 +55,10 @@ pub struct ZaloConfig {
     pub zns_template_id: String,
     /// The template parameter that carries the text.
     pub zns_text_param: String,
+    /// The most characters that parameter takes, as approved with the template (Zalo sets it
+    /// by the parameter's type; a custom template's paragraph takes 400). Texts that may go by
+    /// phone are split into parts this long.
+    pub zns_text_max: u32,
     /// Requests per window for the whole app (Zalo: 4,000 per minute); 0: no limit.
     pub rate_limit: u32,
     pub rate_window_ms: u32,
@@ -89,6 +93,7 @@ impl Default for ZaloConfig {
             zns_url: "https://business.openapi.zalo.me".into(),
             zns_template_id: String::new(),
             zns_text_param: "content".into(),
+            zns_text_max: 400,
             rate_limit: 4000,
             rate_window_ms: 60_000,
             timeout_ms: 10_000,

@@ -120,6 +120,12 @@ pub const CODES: &[Code] = &[
     code(-403, Class::Final, "the OA is not in this group"),
     code(-108, Class::Final, "phone number invalid"),
     code(-109, Class::Final, "ZNS template invalid"),
+    code(-111, Class::Final, "ZNS template data empty"),
+    code(
+        -112,
+        Class::Final,
+        "ZNS template data invalid (a parameter missing or too long)",
+    ),
     code(-114, Class::Final, "user cannot receive ZNS messages"),
     code(-115, Class::NotNow(Until::InAnHour), "ZNS out of quota"),
     code(-124, Class::Refresh, "access token invalid (ZNS)"),

@@ -64,9 +64,26 @@ pub fn split_text(text: &str, max: usize) -> Vec<Cow<'_, str>> {
     if text.chars().count() <= max {
         return vec![Cow::Borrowed(text)];
     }
-    // Room for the "(nn/nn) " marker.
-    let room = max - 8;
     let chars: Vec<char> = text.chars().collect();
+    // Room for the "(n/n) " marker: 8 characters up to 99 parts, more beyond (a 400-character
+    // ZNS parameter reaches a hundred parts at 40,000 characters).
+    let mut marker = 8;
+    loop {
+        let parts = cut(&chars, max - marker);
+        let n = parts.len();
+        if format!("({n}/{n}) ").chars().count() <= marker || max - marker <= 20 {
+            return parts
+                .into_iter()
+                .enumerate()
+                .map(|(i, p)| Cow::Owned(format!("({}/{n}) {p}", i + 1)))
+                .collect();
+        }
+        marker += 2;
+    }
+}
+
+/// `split_text`'s cuts into pieces of at most `room` characters.
+fn cut(chars: &[char], room: usize) -> Vec<String> {
     let mut parts: Vec<String> = Vec::new();
     let mut start = 0;
     while start < chars.len() {
@@ -94,12 +111,7 @@ pub fn split_text(text: &str, max: usize) -> Vec<Cow<'_, str>> {
             start += 1;
         }
     }
-    let n = parts.len();
     parts
-        .into_iter()
-        .enumerate()
-        .map(|(i, p)| Cow::Owned(format!("({}/{n}) {p}", i + 1)))
-        .collect()
 }
 
 #[cfg(test)]
@@ -139,6 +151,21 @@ mod tests {
         let parts = split_text(&word, 2000);
         assert_eq!(parts.len(), 2);
         assert_eq!(parts.concat().matches('a').count(), 2500);
+    }
+
+    #[test]
+    fn a_hundred_parts_and_more_still_fit_with_their_numbers() {
+        // 120 parts of a 40-character limit: "(120/120) " is ten characters, not eight.
+        let text = "mưa lớn ".repeat(500);
+        let parts = split_text(&text, 40);
+        assert!(parts.len() >= 100, "{}", parts.len());
+        for p in &parts {
+            assert!(p.chars().count() <= 40, "{p:?}");
+        }
+        let n = parts.len();
+        assert!(parts[n - 1].starts_with(&format!("({n}/{n}) ")));
+        let words: usize = parts.iter().map(|p| p.split_whitespace().count() - 1).sum();
+        assert_eq!(words, 1000, "every word once");
     }
 
     #[test]

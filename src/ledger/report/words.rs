@@ -67,6 +67,10 @@ fn zalo_code(code: &str) -> Option<(&'static str, &'static str)> {
         ),
         "-108" => ("số điện thoại không hợp lệ", "invalid phone number"),
         "-109" => ("mẫu tin ZNS không hợp lệ", "invalid ZNS template"),
+        "-111" | "-112" => (
+            "nội dung không khớp mẫu tin ZNS (thiếu tham số hoặc quá dài; báo kỹ thuật)",
+            "the text does not fit the ZNS template (a parameter missing or too long; tell the operator)",
+        ),
         "-114" => (
             "số điện thoại này không nhận được tin ZNS",
             "this phone cannot receive ZNS messages",
