@@ -1492,21 +1492,28 @@ async fn a_failed_early_refresh_waits_instead_of_retrying_on_every_send() {
     );
 }
 
+/// A simulator whose one follower, 1000000000000000004, last wrote to the OA 8 days ago (outside
+/// the 7-day window), with these ZNS templates.
+async fn stale_follower_sim(zns_templates: Vec<ZnsTemplate>) -> Sim {
+    let mut stale = user("1000000000000000004");
+    stale.last_interaction = Timestamp::now() - SignedDuration::from_hours(8 * 24);
+    start_sim(SimConfig {
+        population: Population {
+            users: vec![stale],
+            ..Population::default()
+        },
+        zns_templates,
+        ..SimConfig::default()
+    })
+    .await
+}
+
 #[tokio::test]
 async fn a_long_text_cut_off_by_phone_carries_on_by_phone() {
     // A head outside Zalo's 7-day window, reached by phone: the first part of a long text went
     // by ZNS, then a night ban cut it off. The retry tries the Zalo id first, is refused (-230),
     // and sends the rest by phone after the part already in.
-    let mut stale = user("1000000000000000004");
-    stale.last_interaction = Timestamp::now() - SignedDuration::from_hours(8 * 24);
-    let sim = start_sim(SimConfig {
-        population: Population {
-            users: vec![stale],
-            ..Population::default()
-        },
-        ..SimConfig::default()
-    })
-    .await;
+    let sim = stale_follower_sim(SimConfig::default().zns_templates).await;
     let db = support::sqlite();
     let store = db.store().await;
     let ch = channel(&sim, &store, "n1", zalo_config(&sim)).await;
@@ -1537,17 +1544,8 @@ async fn a_long_text_by_phone_goes_in_parts_the_template_takes() {
     // The simulator refuses a ZNS parameter longer than the template allows (-112), as Zalo
     // does; loa splits a text for a phone to `zns_text_max`. A head outside the window gets
     // the whole text by phone, in parts, each accepted.
-    let mut stale = user("1000000000000000004");
-    stale.last_interaction = Timestamp::now() - SignedDuration::from_hours(8 * 24);
-    let sim = start_sim(SimConfig {
-        population: Population {
-            users: vec![stale],
-            ..Population::default()
-        },
-        zns_templates: vec![ZnsTemplate::parse("loa-announcement:content=300").expect("spec")],
-        ..SimConfig::default()
-    })
-    .await;
+    let template = ZnsTemplate::parse("loa-announcement:content=300").expect("spec");
+    let sim = stale_follower_sim(vec![template]).await;
     let db = support::sqlite();
     let store = db.store().await;
     let text = "Bà con chú ý chằng chống nhà cửa, không ra sông suối khi có mưa lớn. ".repeat(12);
