@@ -165,6 +165,15 @@ async fn one_follower_channel() -> (Sim, support::TestDb, ZaloChannel) {
     (sim, db, ch)
 }
 
+/// The one whole number `sql` reads from the ledger.
+async fn scalar(store: &Store, sql: &str) -> i64 {
+    sqlx::query(sql)
+        .fetch_one(store.pool())
+        .await
+        .expect(sql)
+        .get::<i64, _>(0)
+}
+
 /// How many calls the simulator answered with `code`.
 fn answered(sim: &Sim, code: i64) -> u64 {
     sim.stats()
@@ -923,13 +932,7 @@ async fn a_disabled_oa_costs_one_request_each_ten_minutes_and_everyone_goes_once
         broadcast_setup(600, SimConfig::default(), |c| c, "normal").await;
     sim.set_faults(disabled());
     let refused = || answered(&sim, -204);
-    let attempts = || async {
-        sqlx::query("SELECT SUM(attempts) FROM deliveries")
-            .fetch_one(daemon.store.pool())
-            .await
-            .expect("attempts")
-            .get::<i64, _>(0)
-    };
+    let attempts = || scalar(&daemon.store, "SELECT SUM(attempts) FROM deliveries");
     let turn = |at: Timestamp| {
         daemon.clock.set(at);
         daemon.tick(at, &|| false)
@@ -1057,11 +1060,11 @@ async fn messages_zalo_refused_one_daemon_go_at_once_from_a_daemon_it_takes() {
         );
         assert_eq!(sim.messages().len(), 600, "{name}: each once");
         // The refusals spent no attempt.
-        let attempts: i64 = sqlx::query("SELECT CAST(SUM(attempts) AS BIGINT) FROM deliveries")
-            .fetch_one(daemon.store.pool())
-            .await
-            .expect("attempts")
-            .get(0);
+        let attempts = scalar(
+            &daemon.store,
+            "SELECT CAST(SUM(attempts) AS BIGINT) FROM deliveries",
+        )
+        .await;
         assert_eq!(attempts, 600, "{name}");
     }
 }
@@ -1255,11 +1258,7 @@ async fn a_long_text_cut_off_by_the_rate_limit_resumes_at_the_part_that_failed()
         limited > 0,
         "every text went out at once; the test tests nothing"
     );
-    let attempts: i64 = sqlx::query("SELECT MAX(attempts) FROM deliveries")
-        .fetch_one(daemon.store.pool())
-        .await
-        .expect("attempts")
-        .get(0);
+    let attempts = scalar(&daemon.store, "SELECT MAX(attempts) FROM deliveries").await;
     assert_eq!(attempts, 1, "a rate-limit refusal is not an attempt");
 }
 
