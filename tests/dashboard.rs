@@ -139,9 +139,23 @@ async fn pages(base: &str, db: &str, store: &loa::ledger::Store, story: &Story) 
         .execute(store.pool())
         .await
         .expect("problems");
+    // Nothing to say of the OA yet: no word of it.
+    assert!(!html.contains("id=\"zalo\""), "{html}");
+    // What Zalo last said of the ZNS quota, that morning: a tenth or less left.
+    let quota = loa::ledger::StoredQuota {
+        daily: 500,
+        remaining: 37,
+        seen_at: report_story::t("2026-12-01 09:13"),
+        node: "n1".into(),
+    };
+    store
+        .put_zns_quota(report_story::COMMUNE_ID, &quota)
+        .await
+        .expect("quota");
     let (status, _, html) = get(&format!("{base}/"), Some(TOKEN), None).await;
     assert_eq!(status, 200);
     for expected in [
+        "<p id=\"zns-quota\" class=\"bad\">Tin ZNS (gửi đến số điện thoại) hôm nay: còn 37/500 tin (Zalo báo lúc 09:13). Sắp hết",
         "<html lang=\"vi\"",
         "Sắp gửi (48 giờ tới)",
         "T4 02/12/2026 08:00",

@@ -1843,3 +1843,38 @@ async fn a_read_reopens_the_window_only_where_configured() {
         }
     }
 }
+
+#[tokio::test]
+async fn the_latest_zns_quota_report_stands_whichever_daemon_writes_last() {
+    for db in support::databases().await {
+        let store = db.store().await;
+        assert_eq!(store.zns_quota(C).await.expect("read"), None, "{}", db.name);
+        let report = |remaining: i64, at: &str, node: &str| StoredQuota {
+            daily: 500,
+            remaining,
+            seen_at: t(at),
+            node: node.into(),
+        };
+        let latest = report(37, "2026-12-01T02:13:00Z", "n1");
+        store.put_zns_quota(C, &latest).await.expect("write");
+        // Another daemon's report from before it, written late: it does not put back what
+        // was spent since.
+        let late = report(40, "2026-12-01T02:12:00Z", "n2");
+        store.put_zns_quota(C, &late).await.expect("write");
+        assert_eq!(
+            store.zns_quota(C).await.expect("read").as_ref(),
+            Some(&latest),
+            "{}",
+            db.name
+        );
+        // A later one replaces it, the next day's renewed quota too.
+        let next_day = report(499, "2026-12-02T01:00:00Z", "n2");
+        store.put_zns_quota(C, &next_day).await.expect("write");
+        assert_eq!(
+            store.zns_quota(C).await.expect("read"),
+            Some(next_day),
+            "{}",
+            db.name
+        );
+    }
+}

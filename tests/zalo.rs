@@ -1651,3 +1651,65 @@ async fn a_long_text_goes_in_numbered_parts() {
         assert!(sent.message_id.contains(&m.message_id));
     }
 }
+
+#[tokio::test]
+async fn the_zns_quota_zalo_reports_is_kept_for_the_operator() {
+    // Each ZNS Zalo accepts says how many the OA may send a day and how many are left; the
+    // channel keeps the latest in the database, without holding up the send, where `loa zalo
+    // status`, the dashboard and /metrics read it. Once spent, Zalo refuses phone messages
+    // until midnight (-144), and they wait for it.
+    let sim = start_sim(SimConfig {
+        zns_daily_quota: 4,
+        ..SimConfig::default()
+    })
+    .await;
+    let db = support::sqlite();
+    let store = db.store().await;
+    let ch = channel(&sim, &store, "n1", zalo_config(&sim)).await;
+    assert_eq!(store.zns_quota("default").await.expect("read"), None);
+    let before = Timestamp::now();
+    for n in 0..3 {
+        let phone = format!("8491234560{n}");
+        ch.send(&msg(TargetKind::Phone, &phone, "Mời bà con họp."))
+            .await
+            .expect("by phone");
+    }
+    let kept = async {
+        loop {
+            match store.zns_quota("default").await.expect("read") {
+                Some(q) if q.remaining == 1 => return q,
+                _ => tokio::time::sleep(Duration::from_millis(20)).await,
+            }
+        }
+    };
+    let q = tokio::time::timeout(Duration::from_secs(5), kept)
+        .await
+        .expect("the last report written");
+    assert_eq!((q.daily, q.node.as_str()), (4, "n1"));
+    assert!(q.seen_at >= before && q.seen_at <= Timestamp::now());
+    // The last one of the day, then a refusal until midnight, which reports nothing.
+    ch.send(&msg(TargetKind::Phone, "84912345603", "Mời bà con họp."))
+        .await
+        .expect("the day's last");
+    let spent = ch
+        .send(&msg(TargetKind::Phone, "84912345604", "Mời bà con họp."))
+        .await;
+    assert!(
+        matches!(&spent, Err(SendError::NotNow { code, .. }) if code == "-144"),
+        "{spent:?}"
+    );
+    let spent = async {
+        while store
+            .zns_quota("default")
+            .await
+            .expect("read")
+            .map(|q| q.remaining)
+            != Some(0)
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(5), spent)
+        .await
+        .expect("none left, recorded");
+}

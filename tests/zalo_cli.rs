@@ -203,7 +203,28 @@ async fn auth_then_run_through_the_simulator() {
         metrics.contains("loa_sends_total{channel=\"zalo\",outcome=\"sent\"}"),
         "{metrics}"
     );
+    // A head without Zalo (Đinh Thị Hoa) was reached by phone; Zalo's answer said what is left
+    // of the OA's ZNS quota, and /metrics and `loa zalo status` tell it.
+    let by_phone = sim.messages().iter().filter(|m| m.kind == "zns").count() as u64;
+    assert!(by_phone > 0, "a head reached by phone");
+    let left = 1_000_000 - by_phone;
+    assert!(
+        metrics.contains(&format!("loa_zalo_zns_quota_remaining {left}")),
+        "{metrics}"
+    );
     support::stop_daemon(&mut daemon);
+    let mut status = loa();
+    zalo_env(&mut status, &base, &db);
+    let shown = status
+        .args(["zalo", "status"])
+        .current_dir(repo)
+        .output()
+        .expect("status");
+    let shown = String::from_utf8_lossy(&shown.stdout).to_string();
+    assert!(
+        shown.contains(&format!("zns quota: {left} of 1000000 left today")),
+        "{shown}"
+    );
     let followers = store.followers("default").await.expect("followers");
     let sim_followers = sim.population().users.iter().filter(|u| u.follower).count();
     assert_eq!(

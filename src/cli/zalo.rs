@@ -1,6 +1,7 @@
 //! `loa zalo`: connect a commune's OA and look after it. `auth` runs the OAuth v4 consent
 //! exchange with PKCE and stores the tokens in the database; `sync` pulls the followers now;
-//! `status` shows the tokens' state (never the tokens) and what the follower list holds.
+//! `status` shows the tokens' state (never the tokens), what Zalo last said of the OA's ZNS quota
+//! and what the follower list holds.
 
 use std::io::BufRead as _;
 use std::process::ExitCode;
@@ -13,8 +14,10 @@ use crate::clock::Clock;
 use crate::deliver::zalo::api::Api;
 use crate::deliver::zalo::auth::{pkce_challenge, pkce_verifier};
 use crate::deliver::zalo::channel::ZaloChannel;
+use crate::deliver::zalo::errors::ZALO_TZ;
+use crate::deliver::zalo::quota;
 use crate::deliver::zalo::wire::{TokenGrant, path};
-use crate::ledger::Store;
+use crate::ledger::{Store, StoredQuota};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -168,6 +171,9 @@ async fn status(args: &RunArgs) -> anyhow::Result<ExitCode> {
             }
         }
     }
+    if let Some(q) = store.zns_quota(&config.commune_id).await? {
+        println!("{}", quota_line(&q, jiff::Timestamp::now()));
+    }
     let followers = store.followers(&config.commune_id).await?;
     println!(
         "followers: {} ({} outside any village group)",
@@ -176,4 +182,69 @@ async fn status(args: &RunArgs) -> anyhow::Result<ExitCode> {
     );
     store.close().await;
     Ok(ExitCode::SUCCESS)
+}
+
+/// `status`'s line for the ZNS quota: what Zalo last said is left, or, when it said so before
+/// today (Vietnamese time, as Zalo renews it), only the day's quota.
+fn quota_line(q: &StoredQuota, now: jiff::Timestamp) -> String {
+    let zoned = |t: jiff::Timestamp| {
+        jiff::tz::TimeZone::get(ZALO_TZ).map_or_else(
+            |_| t.to_string(),
+            |tz| t.to_zoned(tz).strftime("%Y-%m-%d %H:%M %:z").to_string(),
+        )
+    };
+    if quota::of_today(q.seen_at, now) {
+        let low = if quota::is_low(q.daily.max(0) as u64, q.remaining.max(0) as u64) {
+            " (low)"
+        } else {
+            ""
+        };
+        format!(
+            "zns quota: {} of {} left today{low}, as of {} ({})",
+            q.remaining,
+            q.daily,
+            zoned(q.seen_at),
+            q.node
+        )
+    } else {
+        format!(
+            "zns quota: {} a day (not used today; {} were left at {})",
+            q.daily,
+            q.remaining,
+            zoned(q.seen_at)
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_quota_line_says_what_is_left_today_or_only_the_days_quota() {
+        let at = |s: &str| s.parse::<jiff::Timestamp>().expect("time");
+        let q = StoredQuota {
+            daily: 500,
+            remaining: 37,
+            seen_at: at("2026-11-25T02:13:00Z"),
+            node: "vm-1".into(),
+        };
+        assert_eq!(
+            quota_line(&q, at("2026-11-25T03:00:00Z")),
+            "zns quota: 37 of 500 left today (low), as of 2026-11-25 09:13 +07:00 (vm-1)"
+        );
+        let plenty = StoredQuota {
+            remaining: 51,
+            ..q.clone()
+        };
+        assert_eq!(
+            quota_line(&plenty, at("2026-11-25T03:00:00Z")),
+            "zns quota: 51 of 500 left today, as of 2026-11-25 09:13 +07:00 (vm-1)"
+        );
+        // After Vietnamese midnight the count is the day before's.
+        assert_eq!(
+            quota_line(&q, at("2026-11-25T17:30:00Z")),
+            "zns quota: 500 a day (not used today; 37 were left at 2026-11-25 09:13 +07:00)"
+        );
+    }
 }

@@ -85,6 +85,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "group failovers",
         include_str!("../../migrations/sqlite/0015_group_failovers.sql"),
     ),
+    (
+        16,
+        "zns quota",
+        include_str!("../../migrations/sqlite/0016_zns_quota.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (
@@ -161,6 +166,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         15,
         "group failovers",
         include_str!("../../migrations/postgres/0015_group_failovers.sql"),
+    ),
+    (
+        16,
+        "zns quota",
+        include_str!("../../migrations/postgres/0016_zns_quota.sql"),
     ),
 ];
 

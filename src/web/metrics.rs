@@ -1,7 +1,8 @@
 //! `/metrics` in Prometheus' text format. Counters and histograms are recorded where things
 //! happen (sends in the daemon's worker, webhook refusals, confirmations, follow-ups) through the
-//! `metrics` facade; the backlog of due work and the pending confirmations are read from the
-//! ledger at scrape time, so every daemon sharing a database reports the same truth.
+//! `metrics` facade; the backlog of due work, the pending confirmations and the ZNS quota Zalo
+//! last reported are read from the ledger at scrape time, so every daemon sharing a database
+//! reports the same truth.
 
 use std::sync::{Arc, OnceLock};
 
@@ -12,6 +13,7 @@ use jiff::Timestamp;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 use super::WebState;
+use crate::deliver::zalo::quota;
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
@@ -76,6 +78,14 @@ fn describe() {
         crate::deliver::zalo::halt::GAUGE,
         "1 while nothing can be sent from the Zalo OA until the operator mends it (disabled, a wrong app secret, no token to be had)."
     );
+    describe_gauge!(
+        "loa_zalo_zns_quota_daily",
+        "Phone messages (ZNS) the OA may send a day, as Zalo last reported it."
+    );
+    describe_gauge!(
+        "loa_zalo_zns_quota_remaining",
+        "Phone messages (ZNS) left today, as Zalo last reported it (the whole day's when none went today)."
+    );
     describe_counter!(
         "loa_run_errors_total",
         "Turns of the run loop that failed (the database did not answer); each is retried."
@@ -92,6 +102,22 @@ pub async fn serve(State(state): State<Arc<WebState>>) -> Response {
             metrics::gauge!("loa_confirmations_pending").set(pending as f64);
         }
         Err(e) => tracing::warn!(error = %e, "cannot read the backlog for /metrics"),
+    }
+    match state.store.zns_quota(&state.commune).await {
+        Ok(Some(q)) => {
+            // Zalo renews the quota at Vietnamese midnight: a report from before today leaves
+            // the whole day's quota.
+            let now = Timestamp::now();
+            let remaining = if quota::of_today(q.seen_at, now) {
+                q.remaining
+            } else {
+                q.daily
+            };
+            metrics::gauge!("loa_zalo_zns_quota_daily").set(q.daily as f64);
+            metrics::gauge!("loa_zalo_zns_quota_remaining").set(remaining as f64);
+        }
+        Ok(None) => {}
+        Err(e) => tracing::warn!(error = %e, "cannot read the ZNS quota for /metrics"),
     }
     (
         [(

@@ -12,6 +12,7 @@ use super::auth::{AuthError, Tokens};
 use super::config::ZaloConfig;
 use super::errors::{self, Class};
 use super::halt::{Gate, HALT_RETRY, Halt, Probe};
+use super::quota::QuotaWatch;
 use super::ratelimit::Limiter;
 use super::request;
 use super::sent_id::SentId;
@@ -38,6 +39,8 @@ pub struct ZaloChannel {
     clock: Clock,
     /// Whether Zalo refuses the OA itself, and when to try it again.
     halt: Halt,
+    /// What Zalo says is left of the OA's ZNS quota.
+    quota: QuotaWatch,
 }
 
 impl ZaloChannel {
@@ -57,6 +60,7 @@ impl ZaloChannel {
             let code = code.parse().unwrap_or(-204);
             halt.probe_first(code, errors::lookup(code).meaning);
         }
+        let quota = QuotaWatch::start(store.clone(), commune, node);
         let tokens = Arc::new(Tokens::new(
             store,
             api.clone(),
@@ -79,6 +83,7 @@ impl ZaloChannel {
             config,
             clock,
             halt,
+            quota,
         })
     }
 
@@ -184,7 +189,10 @@ impl ZaloChannel {
                 }
             };
             match result {
-                Ok((SentId(id), rate)) => {
+                Ok((SentId { id, quota }, rate)) => {
+                    if let (TargetKind::Phone, Some(quota)) = (kind, quota) {
+                        self.quota.seen(quota, self.clock.now());
+                    }
                     // Sent: without an id its receipts cannot be matched, but it is not sent
                     // again. Recorded as "-", not as nothing: a long text's accepted parts are
                     // counted by their ids, and an empty one would have its part sent again.

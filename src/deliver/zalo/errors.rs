@@ -43,7 +43,7 @@ pub enum Until {
 
 /// Zalo's clock: its night ban and daily limits follow Vietnamese time, whatever the commune's
 /// own time zone.
-const ZALO_TZ: &str = "Asia/Ho_Chi_Minh";
+pub const ZALO_TZ: &str = "Asia/Ho_Chi_Minh";
 
 impl Until {
     /// How long from `now` until then (`RateWindow` is the limiter's to say: zero here).

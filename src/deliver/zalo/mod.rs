@@ -9,6 +9,7 @@ pub mod config;
 pub mod errors;
 pub mod halt;
 mod pool;
+pub mod quota;
 pub mod ratelimit;
 pub mod request;
 mod sent_id;

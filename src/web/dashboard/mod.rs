@@ -13,6 +13,7 @@ mod auth;
 mod chart;
 mod pages;
 mod view;
+mod zalo;
 
 use std::sync::{Arc, OnceLock};
 

@@ -10,7 +10,7 @@ use axum::response::Response;
 use jiff::SignedDuration;
 use serde::Serialize;
 
-use super::{chart, message, render, view};
+use super::{chart, message, render, view, zalo};
 use crate::ledger::report::Selection;
 use crate::web::WebState;
 
@@ -78,9 +78,11 @@ pub async fn overview(State(state): State<Arc<WebState>>) -> Response {
             .await?;
         let inbound = store.inbound_texts(commune, LIST as i64).await?;
         let problems = store.file_problems(commune).await?;
-        Ok::<_, sqlx::Error>((report, people, upcoming, inbound, problems))
+        let waiting = store.waiting_for_the_operator(commune).await?;
+        let quota = store.zns_quota(commune).await?;
+        Ok::<_, sqlx::Error>((report, people, upcoming, inbound, problems, waiting, quota))
     };
-    let (report, people, upcoming, inbound, stored_problems) = match data.await {
+    let (report, people, upcoming, inbound, stored_problems, waiting, quota) = match data.await {
         Ok(d) => d,
         Err(e) => return unavailable(&e),
     };
@@ -104,6 +106,7 @@ pub async fn overview(State(state): State<Arc<WebState>>) -> Response {
     let page = serde_json::json!({
         "title": "Tổng quan",
         "now": view::when(now, &tz),
+        "zalo": zalo::view(waiting.as_deref(), quota.as_ref(), now, &tz),
         "upcoming": upcoming.iter().map(|u| view::upcoming(u, &tz)).collect::<Vec<_>>(),
         "sends": sends.iter().take(LIST).collect::<Vec<_>>(),
         // The totals cover every send of the period, not only the ones listed.
