@@ -1,0 +1,254 @@
+//! Confirmations, confirm links, reminders and escalations on both backends.
+
+use super::*;
+
+/// Confirmations, confirm links, reminders and escalations on both backends: a follow-up is
+/// written once however often it is attempted, and marks only its own confirmations.
+#[tokio::test]
+async fn follow_ups_on_every_backend() {
+    for db in support::databases().await {
+        let store = db.store().await;
+        let (claimed, at) = claimed_at_two(&store, "n1", &[("bao", true)]).await;
+        assert_eq!(claimed.len(), 1, "{}", db.name);
+        let head = |village: &str, user: &str| NewConfirmation {
+            village_id: village.into(),
+            person: format!("Trưởng {village}"),
+            user_id: Some(user.into()),
+            phone: None,
+            within: SignedDuration::from_hours(1),
+            link_key: Some(format!("key-{village}")),
+        };
+        let confirmations = vec![head("lang-tre", "u1"), head("mit", "u2")];
+        let expansion = Expansion {
+            occurrence: &claimed[0],
+            deliveries: &[target(1)],
+            confirmations: &confirmations,
+            missed: None,
+            start: claimed[0].send_at,
+        };
+        store
+            .expand_many(C, &[expansion], "n1", at)
+            .await
+            .expect("expand");
+
+        // Nothing is late before `within`; both heads are at `within`.
+        assert!(
+            store
+                .late_confirmations(C, at)
+                .await
+                .expect("late")
+                .is_empty()
+        );
+        let one_hour = at + SignedDuration::from_hours(1);
+        // One head confirms by link: once; the second tap changes nothing.
+        assert!(
+            store
+                .confirm_by_link(C, "key-lang-tre", at)
+                .await
+                .expect("link")
+        );
+        assert!(
+            !store
+                .confirm_by_link(C, "key-lang-tre", one_hour)
+                .await
+                .expect("again")
+        );
+        assert!(
+            !store
+                .confirm_by_link(C, "key-none", at)
+                .await
+                .expect("unknown")
+        );
+        let target_row = store
+            .link_target(C, "key-lang-tre")
+            .await
+            .expect("target")
+            .expect("found");
+        assert_eq!(
+            (
+                target_row.state.as_str(),
+                target_row.via.as_deref(),
+                target_row.confirmed_at
+            ),
+            ("confirmed", Some("link"), Some(at))
+        );
+        assert_eq!(target_row.text.as_deref(), Some("Xin chào"));
+
+        let late = store.late_confirmations(C, one_hour).await.expect("late");
+        assert_eq!(late.len(), 1, "{}", db.name);
+        assert_eq!(late[0].village_id, "mit");
+        assert_eq!(late[0].stages(one_hour), vec![Stage::Remind]);
+        let reminder = NewDelivery {
+            village_id: Some("mit".into()),
+            target_kind: "user",
+            target: "u2".into(),
+            person: Some("Trưởng mit".into()),
+            text: "Nhắc lại".into(),
+            fallback: None,
+        };
+        let follow_up = FollowUp {
+            parent: &late[0],
+            stage: Stage::Remind,
+            confirmations: &[late[0].id],
+            deliveries: std::slice::from_ref(&reminder),
+            send_at: one_hour,
+            deadline: one_hour + SignedDuration::from_hours(24),
+        };
+        // Built while a head was late, written after they confirmed (here: the head of
+        // lang-tre, by link): nothing is written, and the next turn builds it from those still
+        // late.
+        let stale = FollowUp {
+            parent: &late[0],
+            stage: Stage::Remind,
+            confirmations: &[late[0].id, target_row.id],
+            deliveries: std::slice::from_ref(&reminder),
+            send_at: one_hour,
+            deadline: one_hour + SignedDuration::from_hours(24),
+        };
+        assert!(
+            !store
+                .record_follow_up(C, &stale, "n1", one_hour)
+                .await
+                .expect("stale"),
+            "{}",
+            db.name
+        );
+        assert!(
+            store
+                .record_follow_up(C, &follow_up, "n1", one_hour)
+                .await
+                .expect("remind")
+        );
+        assert!(
+            !store
+                .record_follow_up(C, &follow_up, "n2", one_hour)
+                .await
+                .expect("twice"),
+            "{}: a second daemon writes nothing",
+            db.name
+        );
+        assert_eq!(
+            count(
+                &store,
+                "SELECT COUNT(*) FROM deliveries WHERE target = 'u2' AND state = 'planned'"
+            )
+            .await,
+            1
+        );
+        assert!(
+            store
+                .late_confirmations(C, one_hour)
+                .await
+                .expect("late")
+                .is_empty()
+        );
+        let two_hours = at + SignedDuration::from_hours(2);
+        let late = store.late_confirmations(C, two_hours).await.expect("late");
+        assert_eq!(late[0].stages(two_hours), vec![Stage::Escalate]);
+        assert_eq!(late[0].reminded_at, Some(one_hour));
+        let escalation = FollowUp {
+            stage: Stage::Escalate,
+            confirmations: &[late[0].id],
+            deliveries: &[],
+            send_at: two_hours,
+            deadline: two_hours + SignedDuration::from_hours(24),
+            parent: &late[0],
+        };
+        assert!(
+            store
+                .record_follow_up(C, &escalation, "n1", two_hours)
+                .await
+                .expect("escalate")
+        );
+        assert!(
+            store
+                .late_confirmations(C, two_hours)
+                .await
+                .expect("late")
+                .is_empty()
+        );
+        assert_eq!(
+            count(
+                &store,
+                "SELECT COUNT(*) FROM occurrences WHERE parent_id IS NOT NULL"
+            )
+            .await,
+            2
+        );
+        // The reminder is due; one head still pending.
+        assert_eq!(store.backlog(C, two_hours).await.expect("backlog"), (2, 1));
+
+        // Regression: a reply applied again (after a crash between applying it and marking it
+        // applied) was kept twice and confirmed a second, older request of the same head.
+        let later = PlanChange {
+            occurrences: vec![occ("bao", 0, "2026-11-24T04:00:00Z", true)],
+            ..Default::default()
+        };
+        store
+            .apply_plan(C, &later, t("2026-11-24T01:00:00Z"))
+            .await
+            .expect("plan");
+        let at4 = t("2026-11-24T04:00:00Z");
+        let claimed = store
+            .claim_occurrences(C, "n1", at4, at4 + SignedDuration::from_secs(30), 10)
+            .await
+            .expect("claim");
+        let again = vec![head("mit", "u2")];
+        let mut second = again.clone();
+        second[0].link_key = Some("key-mit-2".into());
+        let expansion = Expansion {
+            occurrence: &claimed[0],
+            deliveries: &[target(2)],
+            confirmations: &second,
+            missed: None,
+            start: claimed[0].send_at,
+        };
+        store
+            .expand_many(C, &[expansion], "n1", at4)
+            .await
+            .expect("expand");
+        let ctx = loa::confirm::events::Context::new(&loa::config::ConfirmConfig::default(), None);
+        let reply: loa::deliver::zalo::wire::WebhookEvent = serde_json::from_str(&format!(
+            r#"{{"event_name":"user_send_text","timestamp":"{}","sender":{{"id":"u2"}},"message":{{"msg_id":"r1","text":"Đã nhận ạ"}}}}"#,
+            (at4 + SignedDuration::from_mins(5)).as_millisecond()
+        ))
+        .expect("event");
+        for _ in 0..2 {
+            loa::confirm::events::apply(&store, C, &ctx, &reply, at4)
+                .await
+                .expect("apply");
+        }
+        assert_eq!(
+            count(
+                &store,
+                "SELECT COUNT(*) FROM inbound_messages WHERE msg_id = 'r1'"
+            )
+            .await,
+            1,
+            "{}",
+            db.name
+        );
+        assert_eq!(
+            count(
+                &store,
+                "SELECT COUNT(*) FROM confirmations WHERE user_id = 'u2' AND state = 'confirmed'"
+            )
+            .await,
+            1,
+            "{}: one reply confirms one request",
+            db.name
+        );
+
+        // The link key is made once and shared.
+        let s1 = store
+            .shared_secret(C, "confirm_link")
+            .await
+            .expect("secret");
+        let s2 = store
+            .shared_secret(C, "confirm_link")
+            .await
+            .expect("secret");
+        assert_eq!(s1, s2);
+        assert_eq!(s1.len(), 64);
+    }
+}
