@@ -36,6 +36,18 @@ fn zalo_env(cmd: &mut Command, base: &str, db: &str) {
         .env("LOA_LOG", "warn");
 }
 
+/// What `loa zalo status` prints.
+fn zalo_status(base: &str, db: &str, repo: &std::path::Path) -> String {
+    let mut status = loa();
+    zalo_env(&mut status, base, db);
+    let shown = status
+        .args(["zalo", "status"])
+        .current_dir(repo)
+        .output()
+        .expect("status");
+    String::from_utf8_lossy(&shown.stdout).to_string()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn auth_then_run_through_the_simulator() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -98,14 +110,7 @@ async fn auth_then_run_through_the_simulator() {
     assert_eq!(sim.stats().token_exchanges, 1);
 
     // 2. `loa zalo status` shows the state, never the tokens.
-    let mut status = loa();
-    zalo_env(&mut status, &base, &db);
-    let shown = status
-        .args(["zalo", "status"])
-        .current_dir(repo)
-        .output()
-        .expect("status");
-    let shown = String::from_utf8_lossy(&shown.stdout).to_string();
+    let shown = zalo_status(&base, &db, repo);
     assert!(shown.contains("generation 1"), "{shown}");
     let store = loa::ledger::Store::open(&db).await.expect("store");
     let tokens = store
@@ -213,14 +218,7 @@ async fn auth_then_run_through_the_simulator() {
         "{metrics}"
     );
     support::stop_daemon(&mut daemon);
-    let mut status = loa();
-    zalo_env(&mut status, &base, &db);
-    let shown = status
-        .args(["zalo", "status"])
-        .current_dir(repo)
-        .output()
-        .expect("status");
-    let shown = String::from_utf8_lossy(&shown.stdout).to_string();
+    let shown = zalo_status(&base, &db, repo);
     assert!(
         shown.contains(&format!("zns quota: {left} of 1000000 left today")),
         "{shown}"

@@ -193,26 +193,20 @@ fn quota_line(q: &StoredQuota, now: jiff::Timestamp) -> String {
             |tz| t.to_zoned(tz).strftime("%Y-%m-%d %H:%M %:z").to_string(),
         )
     };
-    if quota::of_today(q.seen_at, now) {
-        let low = if quota::is_low(q.daily.max(0) as u64, q.remaining.max(0) as u64) {
-            " (low)"
-        } else {
-            ""
-        };
-        format!(
-            "zns quota: {} of {} left today{low}, as of {} ({})",
-            q.remaining,
+    match quota::today(q, now) {
+        Some((left, low)) => format!(
+            "zns quota: {left} of {} left today{}, as of {} ({})",
             q.daily,
+            if low { " (low)" } else { "" },
             zoned(q.seen_at),
             q.node
-        )
-    } else {
-        format!(
+        ),
+        None => format!(
             "zns quota: {} a day (not used today; {} were left at {})",
             q.daily,
             q.remaining,
             zoned(q.seen_at)
-        )
+        ),
     }
 }
 

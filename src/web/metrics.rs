@@ -107,14 +107,9 @@ pub async fn serve(State(state): State<Arc<WebState>>) -> Response {
         Ok(Some(q)) => {
             // Zalo renews the quota at Vietnamese midnight: a report from before today leaves
             // the whole day's quota.
-            let now = Timestamp::now();
-            let remaining = if quota::of_today(q.seen_at, now) {
-                q.remaining
-            } else {
-                q.daily
-            };
+            let left = quota::today(&q, Timestamp::now()).map_or(q.daily, |(left, _)| left as i64);
             metrics::gauge!("loa_zalo_zns_quota_daily").set(q.daily as f64);
-            metrics::gauge!("loa_zalo_zns_quota_remaining").set(remaining as f64);
+            metrics::gauge!("loa_zalo_zns_quota_remaining").set(left as f64);
         }
         Ok(None) => {}
         Err(e) => tracing::warn!(error = %e, "cannot read the ZNS quota for /metrics"),

@@ -1,9 +1,8 @@
 //! The OA's ZNS quota, as Zalo reports it with each phone message it accepts: how many a day and
 //! how many are left today. Once it is spent, Zalo refuses phone messages until midnight (`-144`),
 //! and a head outside Zalo's 7-day window has no other way to get a storm warning; so the
-//! operator is told ahead: a warning in the log when a tenth or less
-//! is left, and the latest report kept in the database for `loa zalo status`, the dashboard and
-//! `/metrics`.
+//! operator is told ahead: a warning in the log when a tenth or less is left, and the latest
+//! report kept in the database for `loa zalo status`, the dashboard and `/metrics`.
 //!
 //! The send that brought the report does not wait for the database: a task of the channel's
 //! writes the latest report whenever there is a new one (reports that come while it writes are
@@ -47,23 +46,40 @@ impl QuotaWatch {
         QuotaWatch { latest }
     }
 
-    /// A report that came with an accepted phone message at `at`.
+    /// A report that came with an accepted phone message at `at`. Answers to sends made at the
+    /// same time come in any order: of one day's reports, the fewest left stands.
     pub fn seen(&self, quota: Quota, at: Timestamp) {
-        let before = self.latest.borrow().map(|(q, _)| q);
-        if newly_low(before, quota) {
-            tracing::warn!(
-                remaining = quota.remaining,
-                daily = quota.daily,
-                "the OA's ZNS quota for today is nearly spent: once it is, heads outside Zalo's 7-day window cannot be reached by phone until midnight"
-            );
-        }
-        self.latest.send_replace(Some((quota, at)));
+        self.latest.send_modify(|latest| {
+            let before = latest.map(|(q, _)| q);
+            if newly_low(before, quota) {
+                tracing::warn!(
+                    remaining = quota.remaining,
+                    daily = quota.daily,
+                    "the OA's ZNS quota for today is nearly spent: once it is, heads outside Zalo's 7-day window cannot be reached by phone until midnight"
+                );
+            }
+            let quota = match *latest {
+                Some((b, seen)) if b.daily == quota.daily && of_today(seen, at) => Quota {
+                    remaining: quota.remaining.min(b.remaining),
+                    ..quota
+                },
+                _ => quota,
+            };
+            *latest = Some((quota, at));
+        });
     }
 }
 
+/// What a stored report says at `now`: how many are left today, and whether that is low. None when
+/// it is of an earlier day: Zalo has renewed the quota since, and the whole day's is left.
+pub fn today(q: &StoredQuota, now: Timestamp) -> Option<(u64, bool)> {
+    let (daily, left) = (q.daily.max(0) as u64, q.remaining.max(0) as u64);
+    of_today(q.seen_at, now).then(|| (left, is_low(daily, left)))
+}
+
 /// Whether a report seen at `seen_at` is of `now`'s day: Zalo renews the quota at Vietnamese
-/// midnight, so an older report says how many a day, not how many are left.
-pub fn of_today(seen_at: Timestamp, now: Timestamp) -> bool {
+/// midnight.
+fn of_today(seen_at: Timestamp, now: Timestamp) -> bool {
     match jiff::tz::TimeZone::get(super::errors::ZALO_TZ) {
         Ok(tz) => seen_at.to_zoned(tz.clone()).date() == now.to_zoned(tz).date(),
         Err(_) => false,
@@ -71,7 +87,7 @@ pub fn of_today(seen_at: Timestamp, now: Timestamp) -> bool {
 }
 
 /// Whether a quota is low: a tenth or less of the day's left.
-pub fn is_low(daily: u64, remaining: u64) -> bool {
+fn is_low(daily: u64, remaining: u64) -> bool {
     remaining.saturating_mul(LOW_SHARE) <= daily
 }
 
@@ -103,6 +119,41 @@ mod tests {
         assert!(newly_low(Some(q(20, 0)), q(20, 1)));
         // No quota at all is as low as it gets.
         assert!(newly_low(None, q(0, 0)));
+    }
+
+    #[test]
+    fn of_one_days_reports_the_fewest_left_stands() {
+        let at = |s: &str| s.parse::<Timestamp>().expect("time");
+        // No writer task: only what the watch keeps.
+        let (latest, _) = watch::channel(None);
+        let watch = QuotaWatch { latest };
+        watch.seen(q(500, 40), at("2026-11-25T02:00:00Z"));
+        // An answer to an earlier send, come late.
+        watch.seen(q(500, 41), at("2026-11-25T02:00:01Z"));
+        let latest = |w: &QuotaWatch| w.latest.borrow().map(|(q, _)| q);
+        assert_eq!(latest(&watch), Some(q(500, 40)));
+        // The next day (Vietnamese), or a new daily quota: the report as it is.
+        watch.seen(q(500, 499), at("2026-11-25T17:00:01Z"));
+        assert_eq!(latest(&watch), Some(q(500, 499)));
+        watch.seen(q(1000, 900), at("2026-11-25T17:00:02Z"));
+        assert_eq!(latest(&watch), Some(q(1000, 900)));
+        // What a stored report says: left today and low, or nothing once a day has passed.
+        let stored = StoredQuota {
+            daily: 500,
+            remaining: 37,
+            seen_at: at("2026-11-25T02:13:00Z"),
+            node: "n1".into(),
+        };
+        assert_eq!(today(&stored, at("2026-11-25T03:00:00Z")), Some((37, true)));
+        let plenty = StoredQuota {
+            remaining: 51,
+            ..stored.clone()
+        };
+        assert_eq!(
+            today(&plenty, at("2026-11-25T03:00:00Z")),
+            Some((51, false))
+        );
+        assert_eq!(today(&stored, at("2026-11-25T17:30:00Z")), None);
     }
 
     #[test]

@@ -36,20 +36,23 @@ pub fn view(
     });
     let mut quota_low = false;
     let quota = quota.map(|q| {
-        let (daily, left) = (q.daily.max(0) as u64, q.remaining.max(0) as u64);
-        if quota::of_today(q.seen_at, now) {
-            quota_low = quota::is_low(daily, left);
-            let at = q.seen_at.to_zoned(tz.clone()).strftime("%H:%M");
-            let warning = if quota_low {
-                " Sắp hết: khi hết, trưởng thôn quá 7 ngày không tương tác với OA sẽ không nhận được tin qua số điện thoại đến hết ngày."
-            } else {
-                ""
-            };
-            format!(
-                "Tin ZNS (gửi đến số điện thoại) hôm nay: còn {left}/{daily} tin (Zalo báo lúc {at}).{warning}"
-            )
-        } else {
-            format!("Tin ZNS (gửi đến số điện thoại): {daily} tin mỗi ngày; hôm nay chưa gửi tin nào.")
+        let daily = q.daily;
+        match quota::today(q, now) {
+            Some((left, low)) => {
+                quota_low = low;
+                let at = q.seen_at.to_zoned(tz.clone()).strftime("%H:%M");
+                let warning = if low {
+                    " Sắp hết: khi hết, trưởng thôn quá 7 ngày không tương tác với OA sẽ không nhận được tin qua số điện thoại đến hết ngày."
+                } else {
+                    ""
+                };
+                format!(
+                    "Tin ZNS (gửi đến số điện thoại) hôm nay: còn {left}/{daily} tin (Zalo báo lúc {at}).{warning}"
+                )
+            }
+            None => format!(
+                "Tin ZNS (gửi đến số điện thoại): {daily} tin mỗi ngày; hôm nay chưa gửi tin nào."
+            ),
         }
     });
     (blocked.is_some() || quota.is_some()).then_some(ZaloView {
