@@ -114,6 +114,28 @@ async fn claimed_at_two(
     (claimed, at)
 }
 
+/// Expands a claimed send into `deliveries` and the heads' `confirmations`, as node n1 at `at`,
+/// on time (nothing missed).
+async fn expand_with(
+    store: &Store,
+    occurrence: &ClaimedOccurrence,
+    deliveries: &[NewDelivery],
+    confirmations: &[NewConfirmation],
+    at: Timestamp,
+) {
+    let expansion = Expansion {
+        occurrence,
+        deliveries,
+        confirmations,
+        missed: None,
+        start: occurrence.send_at,
+    };
+    store
+        .expand_many(C, &[expansion], "n1", at)
+        .await
+        .expect("expand");
+}
+
 /// One routine send ("hop") planned at 02:00, claimed by `node` and expanded into `groups` group
 /// deliveries (`target(0..groups)`); returns the send and its time.
 async fn expanded_at_two(

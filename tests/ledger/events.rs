@@ -171,17 +171,7 @@ async fn a_thank_you_stuck_behind_a_fan_out_does_not_hold_up_the_events_after_it
         within: SignedDuration::from_hours(1),
         link_key: None,
     };
-    let expansion = Expansion {
-        occurrence: &claimed[0],
-        deliveries: &[],
-        confirmations: std::slice::from_ref(&head),
-        missed: None,
-        start: claimed[0].send_at,
-    };
-    store
-        .expand_many(C, &[expansion], "n1", at)
-        .await
-        .expect("expand");
+    expand_with(&store, &claimed[0], &[], std::slice::from_ref(&head), at).await;
     let event = |key: &str, body: serde_json::Value| {
         let store = store.clone();
         let key = key.to_string();

@@ -19,17 +19,7 @@ async fn follow_ups_on_every_backend() {
             link_key: Some(format!("key-{village}")),
         };
         let confirmations = vec![head("lang-tre", "u1"), head("mit", "u2")];
-        let expansion = Expansion {
-            occurrence: &claimed[0],
-            deliveries: &[target(1)],
-            confirmations: &confirmations,
-            missed: None,
-            start: claimed[0].send_at,
-        };
-        store
-            .expand_many(C, &[expansion], "n1", at)
-            .await
-            .expect("expand");
+        expand_with(&store, &claimed[0], &[target(1)], &confirmations, at).await;
 
         // Nothing is late before `within`; both heads are at `within`.
         assert!(
@@ -196,17 +186,7 @@ async fn follow_ups_on_every_backend() {
         let again = vec![head("mit", "u2")];
         let mut second = again.clone();
         second[0].link_key = Some("key-mit-2".into());
-        let expansion = Expansion {
-            occurrence: &claimed[0],
-            deliveries: &[target(2)],
-            confirmations: &second,
-            missed: None,
-            start: claimed[0].send_at,
-        };
-        store
-            .expand_many(C, &[expansion], "n1", at4)
-            .await
-            .expect("expand");
+        expand_with(&store, &claimed[0], &[target(2)], &second, at4).await;
         let ctx = loa::confirm::events::Context::new(&loa::config::ConfirmConfig::default(), None);
         let reply: loa::deliver::zalo::wire::WebhookEvent = serde_json::from_str(&format!(
             r#"{{"event_name":"user_send_text","timestamp":"{}","sender":{{"id":"u2"}},"message":{{"msg_id":"r1","text":"Đã nhận ạ"}}}}"#,
