@@ -354,6 +354,19 @@ async fn setup_in(
     zalo: impl Fn(ZaloConfig) -> ZaloConfig,
     priority: &str,
 ) -> Setup {
+    let repo = |dir: &Path, p: &Population, due: &str| repo_for(dir, p, due, priority);
+    setup_repo(db, population, sim_config, zalo, repo).await
+}
+
+/// `setup_in` with the repository `repo` writes (given its directory, the population and the
+/// due time as written in a file).
+async fn setup_repo(
+    db: support::TestDb,
+    population: Population,
+    sim_config: SimConfig,
+    zalo: impl Fn(ZaloConfig) -> ZaloConfig,
+    repo: impl Fn(&Path, &Population, &str),
+) -> Setup {
     let followers = population.users.iter().filter(|u| u.follower).count();
     let sim = start_sim(SimConfig {
         population: population.clone(),
@@ -362,7 +375,7 @@ async fn setup_in(
     .await;
     let dir = tempfile::tempdir().expect("tempdir");
     let due = support::local_in(120);
-    repo_for(dir.path(), &population, &due, priority);
+    repo(dir.path(), &population, &due);
     let store = db.store().await;
     // The channel reads the daemon's clock (its OA probes go by it).
     let clock = Clock::manual(Timestamp::now());

@@ -27,6 +27,20 @@ pub fn request_text(title: &str, url: &str) -> String {
     )
 }
 
+/// For a head who was sent only a request (the message was in the village group) when Zalo then
+/// refused that group: the message itself, saying why it comes one by one, with their link while
+/// they have not confirmed.
+pub fn group_refused_text(message: &str, url: Option<&str>) -> String {
+    let mut out = format!(
+        "Nhóm Zalo của thôn không nhận được thông báo này, nên xin gửi riêng ông/bà:\n\n{}",
+        without_link(message).trim()
+    );
+    if let Some(url) = url {
+        out.push_str(&link_line(url));
+    }
+    out
+}
+
 /// The reminder for a head who has not confirmed in time: what to do, then the message again.
 pub fn reminder_text(title: &str, message: Option<&str>, url: Option<&str>) -> String {
     let how = match url {
@@ -98,6 +112,20 @@ mod tests {
         assert_eq!(
             plain,
             "Nhắc lại: ông/bà chưa xác nhận đã nhận thông báo “Họp”. Xin trả lời “đã nhận”."
+        );
+    }
+
+    #[test]
+    fn a_head_whose_village_group_was_refused_gets_the_message_itself() {
+        assert_eq!(
+            group_refused_text("Bão số 13 sắp vào.", Some("https://x/c/k")),
+            "Nhóm Zalo của thôn không nhận được thông báo này, nên xin gửi riêng ông/bà:\n\n\
+             Bão số 13 sắp vào.\n\nBấm để xác nhận đã nhận: https://x/c/k"
+        );
+        assert_eq!(
+            group_refused_text("Bão số 13 sắp vào.", None),
+            "Nhóm Zalo của thôn không nhận được thông báo này, nên xin gửi riêng ông/bà:\n\n\
+             Bão số 13 sắp vào."
         );
     }
 

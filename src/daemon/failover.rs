@@ -1,8 +1,9 @@
 //! A village group Zalo refused in a send (disabled, `-237`, or the OA no longer in it, `-403`,
 //! since the last follower sync) reached nobody, and the send counted on it for its members.
 //! They are written to one by one in the same send: a member in another group of the send that
-//! Zalo took is reached already, and a head the send writes to already (their confirm request) is
-//! not written to twice (their reminder carries the message). See `ledger::failover`.
+//! Zalo took is reached already, and a head the send writes to already is not written to twice:
+//! one who was sent only a request to confirm (the message was to reach them in the group) is
+//! sent the message itself, with their link. See `ledger::failover`.
 
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
@@ -11,8 +12,9 @@ use jiff::Timestamp;
 
 use super::Daemon;
 use crate::announce::model::{Commune, Person};
+use crate::confirm::follow_up::group_refused_text;
 use crate::deliver::{Channel, TargetKind, targets};
-use crate::ledger::{NewDelivery, RefusedGroup, SendTarget};
+use crate::ledger::{HeadCopy, NewDelivery, RefusedGroup, SendTarget};
 
 impl<C: Channel> Daemon<C> {
     /// Writes the members of every group refused since the last call into their sends; returns
@@ -44,10 +46,13 @@ impl<C: Channel> Daemon<C> {
                 target: d.target.clone(),
                 refused: false,
             }));
+            let heads = self
+                .head_copies(group, commune.as_ref(), &followers, start)
+                .await?;
             let node = &self.settings.node;
             match self
                 .store
-                .fail_over_group(commune_id, group, &members, node, start, now)
+                .fail_over_group(commune_id, group, &members, &heads, node, start, now)
                 .await?
             {
                 Some(0) => tracing::info!(
@@ -61,8 +66,9 @@ impl<C: Channel> Daemon<C> {
                         announcement = %group.occurrence.announcement_id,
                         group = %group.group_id,
                         code = %group.error_code,
-                        members = n,
-                        "Zalo refused a village group: its members are written to one by one"
+                        written = n,
+                        heads = heads.len(),
+                        "Zalo refused a village group: its members are written to one by one, its heads sent the message"
                     );
                     added += n;
                 }
@@ -72,6 +78,73 @@ impl<C: Channel> Daemon<C> {
             }
         }
         Ok(added)
+    }
+
+    /// The heads of a refused group's village whom the send asked to confirm without sending
+    /// them the message (it was to reach them in the group): their copy of it, with their link
+    /// while their confirmation is pending.
+    async fn head_copies(
+        &self,
+        group: &RefusedGroup,
+        commune: Option<&Commune>,
+        followers: &targets::Followers,
+        start: Timestamp,
+    ) -> anyhow::Result<Vec<HeadCopy>> {
+        let Some(village) = commune
+            .zip(group.village_id.as_deref())
+            .and_then(|(c, v)| c.village(v))
+        else {
+            return Ok(Vec::new());
+        };
+        let send = group.occurrence.id;
+        let mut out = Vec::new();
+        for head in &village.heads {
+            let addresses = [
+                (TargetKind::User, head.zalo_user.as_deref()),
+                (TargetKind::Phone, head.phone.as_deref()),
+            ];
+            let mut request = None;
+            for (kind, target) in addresses {
+                let Some(target) = target else { continue };
+                if let Some(text) = self.store.sent_text(send, kind.as_str(), target).await? {
+                    request = Some((kind, target, text));
+                    break;
+                }
+            }
+            // Not written to (a member, then: see `members`), or their own copy of the message.
+            let Some((kind, target, text)) = request else {
+                continue;
+            };
+            if text.starts_with(group.text.as_str()) {
+                continue;
+            }
+            let Some((to_kind, to, fallback)) = targets::person(head, followers, start) else {
+                continue;
+            };
+            let url = match (
+                &self.links,
+                self.store
+                    .head_request(send, &village.id, &head.name)
+                    .await?,
+            ) {
+                (Some(links), Some((Some(key), true))) => {
+                    Some(links.url(&key, start + links.valid))
+                }
+                _ => None,
+            };
+            out.push(HeadCopy {
+                request: (kind.as_str().to_string(), target.to_string()),
+                copy: NewDelivery {
+                    village_id: Some(village.id.clone()),
+                    target_kind: to_kind.as_str(),
+                    target: to,
+                    person: Some(head.name.clone()),
+                    fallback,
+                    text: group_refused_text(&group.text, url.as_deref()),
+                },
+            });
+        }
+        Ok(out)
     }
 }
 

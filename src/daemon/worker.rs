@@ -272,10 +272,18 @@ fn add_link(
     at: Timestamp,
 ) {
     use crate::confirm::follow_up::{link_line, request_text};
+    // Their own copy: written to them as a head, or as a follower outside the village's group
+    // (then under the name Zalo shows, not theirs).
     let own = deliveries.iter_mut().find(|d| {
-        d.target_kind != TargetKind::Group.as_str()
-            && d.village_id.as_deref() == Some(village.id.as_str())
-            && d.person.as_deref() == Some(head.name.as_str())
+        let to_them = match d.target_kind {
+            k if k == TargetKind::User.as_str() => head.zalo_user.as_deref() == Some(&d.target),
+            k if k == TargetKind::Phone.as_str() => head.phone.as_deref() == Some(&d.target),
+            _ => false,
+        };
+        to_them
+            || (d.target_kind != TargetKind::Group.as_str()
+                && d.village_id.as_deref() == Some(village.id.as_str())
+                && d.person.as_deref() == Some(head.name.as_str()))
     });
     match own {
         Some(d) => d.text.push_str(&link_line(url)),
@@ -291,5 +299,87 @@ fn add_link(
                 });
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::announce::model::{Person, Village};
+
+    fn head(name: &str, user: &str) -> Person {
+        Person {
+            id: None,
+            name: name.into(),
+            phone: None,
+            zalo_user: Some(user.into()),
+        }
+    }
+
+    fn delivery(kind: TargetKind, target: &str, person: Option<&str>) -> NewDelivery {
+        NewDelivery {
+            village_id: Some("a".into()),
+            target_kind: kind.as_str(),
+            target: target.into(),
+            person: person.map(str::to_string),
+            fallback: None,
+            text: "Họp thôn A".into(),
+        }
+    }
+
+    #[test]
+    fn a_head_gets_their_link_in_their_own_copy_or_in_a_request() {
+        let (chief, deputy) = (head("Trưởng thôn", "u-t"), head("Phó thôn", "u-p"));
+        let village = Village {
+            id: "a".into(),
+            name: "Thôn A".into(),
+            zalo_group: Some("ga".into()),
+            zalo_tag: None,
+            heads: vec![chief.clone(), deputy.clone()],
+        };
+        // The chief is not in the village's group: the send writes to them as a follower,
+        // under the name Zalo shows.
+        let mut deliveries = vec![
+            delivery(TargetKind::Group, "ga", None),
+            delivery(TargetKind::User, "u-t", Some("Ba Tâm")),
+        ];
+        let followers = targets::Followers::new(Vec::new());
+        let at = Timestamp::from_second(1_800_000_000).expect("time");
+        add_link(
+            &mut deliveries,
+            &village,
+            &chief,
+            "https://x/c/t",
+            "Họp",
+            &followers,
+            at,
+        );
+        add_link(
+            &mut deliveries,
+            &village,
+            &deputy,
+            "https://x/c/p",
+            "Họp",
+            &followers,
+            at,
+        );
+        let texts: Vec<(&str, &str)> = deliveries
+            .iter()
+            .map(|d| (d.target.as_str(), d.text.as_str()))
+            .collect();
+        assert_eq!(
+            texts,
+            vec![
+                ("ga", "Họp thôn A"),
+                (
+                    "u-t",
+                    "Họp thôn A\n\nBấm để xác nhận đã nhận: https://x/c/t"
+                ),
+                (
+                    "u-p",
+                    "Thông báo “Họp” đã được gửi vào nhóm Zalo của thôn. Xin ông/bà xác nhận đã nhận: trả lời “đã nhận” hoặc bấm https://x/c/p"
+                ),
+            ]
+        );
     }
 }

@@ -2,7 +2,9 @@
 //! reminder or an escalation is an occurrence of its own (rule -1 or -2, `parent_id` naming the
 //! send), written with its deliveries and the confirmations' `reminded_at`/`escalated_at` in one
 //! transaction: it is then sent, retried and recorded like any send, a crash repeats nothing, and
-//! of several daemons only one writes it (the follow-up is unique per send and stage).
+//! of several daemons only one writes it (the follow-up is unique per send and stage). The same
+//! kind of occurrence (rule -3) carries a send's message to heads whose village group Zalo
+//! refused after they had been asked to confirm it (`ledger::failover`).
 
 use jiff::Timestamp;
 use sqlx::Row as _;
@@ -18,6 +20,10 @@ pub enum Stage {
     /// After as long again: the leaders are told which villages have not confirmed.
     Escalate,
 }
+
+/// The occurrence `rule` of the message itself sent to the heads who had only been asked to
+/// confirm it when Zalo then refused their village group (see `ledger::failover`).
+pub const DIRECT_RULE: i64 = -3;
 
 impl Stage {
     /// The occurrence `rule` a follow-up is stored under.
@@ -199,46 +205,21 @@ impl Store {
         if still < f.confirmations.len() as u64 {
             return Ok(false);
         }
-        // Under the send's own due time, so (announcement, revision, rule, due) stays unique; two
-        // sends due at the same instant (two rules) move over by a microsecond.
-        let parent_due: i64 = sqlx::query("SELECT due FROM occurrences WHERE id = $1")
-            .bind(f.parent.occurrence_id)
-            .fetch_one(&mut *tx)
-            .await?
-            .try_get("due")?;
         let trigger = match f.stage {
             Stage::Remind => r#"{"type":"reminder"}"#,
             Stage::Escalate => r#"{"type":"escalation"}"#,
         };
-        let mut id = None;
-        for shift in 0..16 {
-            id = sqlx::query(
-                "INSERT INTO occurrences (commune_id, announcement_id, revision, rule, due, send_at, deadline, trigger,
-                   urgent, state, created_at, updated_at, parent_id)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12)
-                 ON CONFLICT DO NOTHING RETURNING id",
-            )
-            .bind(commune)
-            .bind(&f.parent.announcement_id)
-            .bind(f.parent.revision)
-            .bind(f.stage.rule())
-            .bind(parent_due + shift)
-            .bind(micros(f.send_at))
-            .bind(micros(f.deadline))
-            .bind(trigger)
-            .bind(i64::from(f.parent.urgent))
-            .bind(OccurrenceState::Expanded.as_str())
-            .bind(micros(now))
-            .bind(f.parent.occurrence_id)
-            .fetch_optional(&mut *tx)
+        let of = FollowUpOf {
+            parent: f.parent.occurrence_id,
+            announcement_id: &f.parent.announcement_id,
+            revision: f.parent.revision,
+            urgent: f.parent.urgent,
+        };
+        let times = (f.send_at, f.deadline);
+        let Some(occurrence) = self
+            .insert_follow_up(&mut tx, commune, &of, f.stage.rule(), trigger, times, now)
             .await?
-            .map(|r| r.try_get::<i64, _>("id"))
-            .transpose()?;
-            if id.is_some() {
-                break;
-            }
-        }
-        let Some(id) = id else {
+        else {
             return Ok(false);
         };
         for c in f.confirmations {
@@ -251,17 +232,6 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
-        let occurrence = ClaimedOccurrence {
-            id,
-            announcement_id: f.parent.announcement_id.clone(),
-            revision: f.parent.revision,
-            rule: f.stage.rule(),
-            due: from_micros(parent_due),
-            send_at: f.send_at,
-            deadline: f.deadline,
-            trigger: trigger.to_string(),
-            urgent: f.parent.urgent,
-        };
         let expansion = Expansion {
             occurrence: &occurrence,
             deliveries: f.deliveries,
@@ -276,7 +246,76 @@ impl Store {
     }
 }
 
+/// The send a follow-up follows.
+pub(super) struct FollowUpOf<'a> {
+    pub parent: i64,
+    pub announcement_id: &'a str,
+    pub revision: i64,
+    pub urgent: bool,
+}
+
 impl Store {
+    /// Writes a follow-up occurrence of a send under `rule`, expanded (its deliveries are the
+    /// caller's to write), going out and due by `(send_at, deadline)`. None when none could be
+    /// written: the send has one under that rule already.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn insert_follow_up(
+        &self,
+        tx: &mut super::Tx,
+        commune: &str,
+        of: &FollowUpOf<'_>,
+        rule: i64,
+        trigger: &str,
+        (send_at, deadline): (Timestamp, Timestamp),
+        now: Timestamp,
+    ) -> sqlx::Result<Option<ClaimedOccurrence>> {
+        // Under the send's own due time, so (announcement, revision, rule, due) stays unique; two
+        // sends due at the same instant (two rules) move over by a microsecond.
+        let parent_due: i64 = sqlx::query("SELECT due FROM occurrences WHERE id = $1")
+            .bind(of.parent)
+            .fetch_one(&mut **tx)
+            .await?
+            .try_get("due")?;
+        for shift in 0..16 {
+            let id = sqlx::query(
+                "INSERT INTO occurrences (commune_id, announcement_id, revision, rule, due, send_at, deadline, trigger,
+                   urgent, state, created_at, updated_at, parent_id)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12)
+                 ON CONFLICT DO NOTHING RETURNING id",
+            )
+            .bind(commune)
+            .bind(of.announcement_id)
+            .bind(of.revision)
+            .bind(rule)
+            .bind(parent_due + shift)
+            .bind(micros(send_at))
+            .bind(micros(deadline))
+            .bind(trigger)
+            .bind(i64::from(of.urgent))
+            .bind(OccurrenceState::Expanded.as_str())
+            .bind(micros(now))
+            .bind(of.parent)
+            .fetch_optional(&mut **tx)
+            .await?
+            .map(|r| r.try_get::<i64, _>("id"))
+            .transpose()?;
+            if let Some(id) = id {
+                return Ok(Some(ClaimedOccurrence {
+                    id,
+                    announcement_id: of.announcement_id.to_string(),
+                    revision: of.revision,
+                    rule,
+                    due: from_micros(parent_due),
+                    send_at,
+                    deadline,
+                    trigger: trigger.to_string(),
+                    urgent: of.urgent,
+                }));
+            }
+        }
+        Ok(None)
+    }
+
     /// Deliveries due and unsent at `now`, and confirmations still pending: for `/metrics`.
     pub async fn backlog(&self, commune: &str, now: Timestamp) -> sqlx::Result<(i64, i64)> {
         let due: i64 = sqlx::query(

@@ -37,7 +37,7 @@ use sqlx::{AnyPool, Executor as _};
 
 pub use deliveries::{Claim, ClaimedDelivery, Outcome, Progress};
 pub use expansion::{Expansion, NewConfirmation, NewDelivery};
-pub use failover::{GROUP_REFUSED, RefusedGroup, SendTarget};
+pub use failover::{GROUP_REFUSED, HeadCopy, RefusedGroup, SendTarget};
 pub use files::{Load, StoredAnnouncement};
 pub use follow_ups::{FollowUp, Late, Stage};
 pub use links::LinkTarget;

@@ -2,7 +2,8 @@
 //! and the dashboard both call these functions, so their numbers are always the same.
 //!
 //! A *send* is a normal occurrence (no `parent_id`, `rule >= 0`) that expanded or was missed.
-//! Reminders and escalations (`rule -1`, `-2`) are shown under the send they follow up.
+//! Reminders and escalations (`rule -1`, `-2`), and the message sent to heads whose village group
+//! Zalo refused (`rule -3`), are shown under the send they follow up.
 //!
 //! Counts are cumulative, because a delivery only moves forward: `sent` counts every delivery that
 //! reached at least `sent` (sent + delivered + seen + confirmed), `delivered` = delivered + seen +
@@ -55,6 +56,8 @@ pub struct VillageCounts {
 pub enum FollowUpKind {
     Reminder,
     Escalation,
+    /// The message itself, to heads asked to confirm it whose village group Zalo refused.
+    Direct,
 }
 
 impl FollowUpKind {
@@ -62,12 +65,13 @@ impl FollowUpKind {
         match rule {
             -1 => Some(FollowUpKind::Reminder),
             -2 => Some(FollowUpKind::Escalation),
+            super::follow_ups::DIRECT_RULE => Some(FollowUpKind::Direct),
             _ => None,
         }
     }
 }
 
-/// A reminder or escalation of one send.
+/// A reminder, escalation or direct message of one send.
 #[derive(Clone, Debug, Serialize)]
 pub struct FollowUp {
     pub id: i64,

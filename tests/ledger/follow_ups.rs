@@ -232,3 +232,158 @@ async fn follow_ups_on_every_backend() {
         assert_eq!(s1.len(), 64);
     }
 }
+
+/// Heads asked only to confirm a send (the message was to reach them in their village group) are
+/// sent the message itself when Zalo refuses the group: a request still waiting becomes the
+/// message; for requests that went out, the send gets one follow-up (rule -3), which the next
+/// refused group of the send, seen by another daemon, adds to.
+#[tokio::test]
+async fn heads_asked_only_to_confirm_get_the_message_when_their_group_is_refused() {
+    for db in support::databases().await {
+        let store = db.store().await;
+        let (claimed, at) = claimed_at_two(&store, "n1", &[("hop", false)]).await;
+        let send = &claimed[0];
+        let request = |to: &str| NewDelivery {
+            target_kind: "user",
+            target: to.into(),
+            person: Some(format!("Trưởng {to}")),
+            text: "Thông báo “hop” đã được gửi vào nhóm Zalo của thôn.".into(),
+            ..target(0)
+        };
+        let deliveries = [
+            target(0),
+            target(1),
+            request("h0"),
+            request("h1"),
+            request("h2"),
+        ];
+        expand_with(&store, send, &deliveries, &[], at).await;
+        // h0's and h2's requests went out; h1's waits for a retry.
+        sqlx::query(
+            "UPDATE deliveries SET state = CASE WHEN target = 'h1' THEN 'retrying' ELSE 'sent' END
+             WHERE target_kind = 'user'",
+        )
+        .execute(store.pool())
+        .await
+        .expect("sent");
+        sqlx::query("UPDATE deliveries SET state = 'failed', error_code = '-237' WHERE target_kind = 'group'")
+            .execute(store.pool())
+            .await
+            .expect("refuse");
+        let refused = store.refused_groups(C, at).await.expect("refused");
+        assert_eq!(refused.len(), 2, "{}", db.name);
+        let copy = |to: &str| HeadCopy {
+            request: ("user".into(), to.into()),
+            copy: NewDelivery {
+                text: format!("Nhóm Zalo của thôn không nhận được thông báo này: {to}"),
+                ..request(to)
+            },
+        };
+        let later = at + SignedDuration::from_secs(5);
+        let written = store
+            .fail_over_group(
+                C,
+                &refused[0],
+                &[],
+                &[copy("h0"), copy("h1")],
+                "n1",
+                later,
+                later,
+            )
+            .await
+            .expect("fail over");
+        assert_eq!(written, Some(2), "{}", db.name);
+        let text_to = |to: &'static str, rule: i64| {
+            let store = store.clone();
+            async move {
+                let rows: Vec<(String, String)> = sqlx::query_as(
+                    "SELECT d.state, d.text FROM deliveries d JOIN occurrences o ON o.id = d.occurrence_id
+                     WHERE d.target = $1 AND o.rule = $2",
+                )
+                .bind(to)
+                .bind(rule)
+                .fetch_all(store.pool())
+                .await
+                .expect("deliveries");
+                rows
+            }
+        };
+        // h1's request is now the message, still waiting for its retry; h0 gets it in the follow-up.
+        assert_eq!(
+            text_to("h1", 0).await,
+            vec![(
+                "retrying".into(),
+                "Nhóm Zalo của thôn không nhận được thông báo này: h1".into()
+            )],
+            "{}",
+            db.name
+        );
+        assert!(text_to("h1", -3).await.is_empty(), "{}", db.name);
+        assert_eq!(
+            text_to("h0", -3).await,
+            vec![(
+                "planned".into(),
+                "Nhóm Zalo của thôn không nhận được thông báo này: h0".into()
+            )],
+            "{}",
+            db.name
+        );
+        // The second group, failed over by another daemon: the same follow-up, one more head.
+        let other = db.store().await;
+        let written = other
+            .fail_over_group(C, &refused[1], &[], &[copy("h2")], "n2", later, later)
+            .await
+            .expect("fail over");
+        assert_eq!(written, Some(1), "{}", db.name);
+        assert_eq!(
+            count(
+                &store,
+                &format!(
+                    "SELECT COUNT(*) FROM occurrences WHERE parent_id = {} AND rule = -3",
+                    send.id
+                )
+            )
+            .await,
+            1,
+            "{}",
+            db.name
+        );
+        assert_eq!(text_to("h2", -3).await.len(), 1, "{}", db.name);
+        // Due with the failover, and shown under the send in its report.
+        let due: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT d.target, d.next_attempt_at FROM deliveries d JOIN occurrences o ON o.id = d.occurrence_id
+             WHERE o.rule = -3 ORDER BY d.target",
+        )
+        .fetch_all(store.pool())
+        .await
+        .expect("due");
+        let later_us = later.as_microsecond();
+        assert_eq!(
+            due,
+            vec![("h0".into(), later_us), ("h2".into(), later_us)],
+            "{}",
+            db.name
+        );
+        let report = store
+            .report(
+                C,
+                &report::Selection {
+                    send: Some(send.id),
+                    ..Default::default()
+                },
+            )
+            .await
+            .expect("report");
+        let follow_ups: Vec<_> = report.sends[0]
+            .follow_ups
+            .iter()
+            .map(|f| (f.kind, f.total.targeted))
+            .collect();
+        assert_eq!(
+            follow_ups,
+            vec![(report::FollowUpKind::Direct, 2)],
+            "{}",
+            db.name
+        );
+    }
+}

@@ -229,8 +229,8 @@ async fn a_refused_group_is_failed_over_once_whichever_daemon_comes_first() {
         // Two daemons at once: one writes, the other finds it done.
         let other = db.store().await;
         let (a, b) = tokio::join!(
-            store.fail_over_group(C, &refused[0], &members, "n1", at, at),
-            other.fail_over_group(C, &refused[0], &members, "n2", at, at)
+            store.fail_over_group(C, &refused[0], &members, &[], "n1", at, at),
+            other.fail_over_group(C, &refused[0], &members, &[], "n2", at, at)
         );
         let mut got = [a.expect("n1"), b.expect("n2")];
         got.sort();

@@ -1,5 +1,6 @@
 //! Who a broadcast reaches through the daemon: village groups and the followers outside them,
-//! the members of a group Zalo lists as disabled, and of groups it refuses between two syncs.
+//! the members of a group Zalo lists as disabled, and of groups it refuses between two syncs
+//! (their heads, asked only to confirm, then sent the message itself).
 
 use super::*;
 
@@ -119,4 +120,114 @@ async fn members_of_village_groups_refused_since_the_sync_are_reached_one_by_one
         let out = followers.iter().filter(|f| !f.in_group).count();
         assert_eq!(out, members.len());
     }
+}
+
+/// The heads of a commune's villages, each their village's generated head, and a notice that
+/// asks them to confirm it.
+fn repo_with_heads(dir: &Path, population: &Population, due: &str) {
+    repo_for(dir, population, due, "urgent");
+    let mut commune = String::from("commune: Xã Thử\nvillages:\n");
+    for (i, g) in population.groups.iter().enumerate() {
+        let head = population
+            .users
+            .iter()
+            .find(|u| u.head && u.tags.contains(&g.name))
+            .expect("each generated village has a head");
+        commune.push_str(&format!(
+            "  - {{ id: v{i}, name: \"{}\", zalo_group: \"{}\", heads: [{{ name: \"Trưởng {}\", zalo_user: \"{}\" }}] }}\n",
+            g.name, g.group_id, g.name, head.user_id
+        ));
+    }
+    std::fs::write(dir.join("announcements/commune.yaml"), commune).expect("write");
+    std::fs::write(
+        dir.join("announcements/tb.yaml"),
+        format!(
+            "title: Thông báo thử\npriority: urgent\nsend:\n  - at: {due}\nconfirm: {{ by: [village_head], within: 1h }}\n"
+        ),
+    )
+    .expect("write");
+}
+
+#[tokio::test]
+async fn a_head_asked_only_to_confirm_is_sent_the_message_when_zalo_refuses_their_group() {
+    let population = villages_of(40, 1.0);
+    let (sim, _db, _dir, daemon, due) = setup_repo(
+        support::sqlite(),
+        population,
+        SimConfig::default(),
+        |c| c,
+        repo_with_heads,
+    )
+    .await;
+    let links = loa::confirm::link::Links::new(
+        b"test commune secret",
+        "https://loa.test",
+        SignedDuration::from_hours(3),
+    );
+    let daemon = daemon.with_links(links.clone());
+    // After the sync, Zalo disables the second village's group.
+    let mut groups = sim.population().groups;
+    groups[1].disabled = true;
+    sim.set_group(groups[1].clone());
+    let head_of = |g: &SimGroup| {
+        sim.population()
+            .users
+            .iter()
+            .find(|u| u.head && u.tags.contains(&g.name))
+            .expect("head")
+            .user_id
+            .clone()
+    };
+    let (refused_head, other_head) = (head_of(&groups[1]), head_of(&groups[0]));
+    daemon.tick(due, &|| false).await.expect("tick");
+    let messages = sim.messages();
+    let to = |user: &str| -> Vec<String> {
+        messages
+            .iter()
+            .filter(|m| m.to == user)
+            .map(|m| m.text.clone())
+            .collect()
+    };
+    // The head whose group took the message: their request alone.
+    let other = to(&other_head);
+    assert_eq!(other.len(), 1, "{other:?}");
+    assert!(
+        other[0].contains("Xin ông/bà xác nhận đã nhận"),
+        "{other:?}"
+    );
+    // The head whose group Zalo refused: the request, then the message itself with their link.
+    let refused = to(&refused_head);
+    assert_eq!(refused.len(), 2, "{refused:?}");
+    assert!(
+        refused[0].contains("Xin ông/bà xác nhận đã nhận"),
+        "{refused:?}"
+    );
+    assert!(
+        refused[1].starts_with("Nhóm Zalo của thôn không nhận được thông báo này")
+            && refused[1].contains(&format!("Thông báo thử · {}", groups[1].name)),
+        "{refused:?}"
+    );
+    let url = loa::confirm::link::find_url(&refused[1], "https://loa.test").expect("link");
+    links
+        .verify(url.rsplit('/').next().expect("token"), Timestamp::now())
+        .expect("the link works");
+    // The group's other members, one by one, once each.
+    for m in groups[1].members.iter().filter(|m| **m != refused_head) {
+        assert_eq!(to(m).len(), 1, "{m}");
+    }
+    // Recorded as a follow-up of the send, sent; nothing more on the next ticks.
+    assert_eq!(
+        scalar(
+            &daemon.store,
+            "SELECT COUNT(*) FROM deliveries d JOIN occurrences o ON o.id = d.occurrence_id
+             WHERE o.rule = -3 AND o.parent_id IS NOT NULL AND d.state = 'sent'"
+        )
+        .await,
+        1
+    );
+    for later in [1, 60] {
+        let at = due + SignedDuration::from_secs(later);
+        daemon.tick(at, &|| false).await.expect("tick");
+    }
+    assert_eq!(sim.messages().len(), messages.len());
 }

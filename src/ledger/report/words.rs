@@ -150,6 +150,8 @@ pub fn follow_up(kind: super::FollowUpKind, lang: Lang) -> &'static str {
         (super::FollowUpKind::Reminder, Lang::En) => "reminder",
         (super::FollowUpKind::Escalation, Lang::Vi) => "báo lãnh đạo",
         (super::FollowUpKind::Escalation, Lang::En) => "escalation",
+        (super::FollowUpKind::Direct, Lang::Vi) => "gửi riêng trưởng thôn",
+        (super::FollowUpKind::Direct, Lang::En) => "direct to heads",
     }
 }
 
