@@ -35,9 +35,7 @@ fn villages(population: &Population) -> Vec<Village> {
         .enumerate()
         .map(|(i, g)| {
             let head = population
-                .users
-                .iter()
-                .find(|u| u.head && u.tags.contains(&g.name))
+                .head_of(&g.name)
                 .expect("each generated village has a head");
             Village {
                 id: format!("v{i}"),

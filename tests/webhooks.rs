@@ -351,11 +351,7 @@ async fn heads_confirm(in_groups: bool) {
     std::fs::create_dir_all(dir.path().join("templates")).expect("dir");
     let mut commune = String::from("commune: Xã Thử\nvillages:\n");
     for (i, g) in population.groups.iter().enumerate() {
-        let head = population
-            .users
-            .iter()
-            .find(|u| u.head && u.tags.contains(&g.name))
-            .expect("head");
+        let head = population.head_of(&g.name).expect("head");
         let group = if in_groups {
             format!(", zalo_group: \"{}\"", g.group_id)
         } else {

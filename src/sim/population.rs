@@ -220,6 +220,13 @@ fn village_name(i: usize) -> String {
 }
 
 impl Population {
+    /// The head of the village named `village` (whose followers carry its name as their tag).
+    pub fn head_of(&self, village: &str) -> Option<&SimUser> {
+        self.users
+            .iter()
+            .find(|u| u.head && u.tags.iter().any(|t| t == village))
+    }
+
     /// Villages with one group each (the OA a member), one head per village, and followers spread
     /// across the villages, tagged with their village's name.
     pub fn generate(spec: &GenerateSpec) -> Population {

@@ -129,9 +129,7 @@ fn repo_with_heads(dir: &Path, population: &Population, due: &str) {
     let mut commune = String::from("commune: Xã Thử\nvillages:\n");
     for (i, g) in population.groups.iter().enumerate() {
         let head = population
-            .users
-            .iter()
-            .find(|u| u.head && u.tags.contains(&g.name))
+            .head_of(&g.name)
             .expect("each generated village has a head");
         commune.push_str(&format!(
             "  - {{ id: v{i}, name: \"{}\", zalo_group: \"{}\", heads: [{{ name: \"Trưởng {}\", zalo_user: \"{}\" }}] }}\n",
@@ -169,15 +167,8 @@ async fn a_head_asked_only_to_confirm_is_sent_the_message_when_zalo_refuses_thei
     let mut groups = sim.population().groups;
     groups[1].disabled = true;
     sim.set_group(groups[1].clone());
-    let head_of = |g: &SimGroup| {
-        sim.population()
-            .users
-            .iter()
-            .find(|u| u.head && u.tags.contains(&g.name))
-            .expect("head")
-            .user_id
-            .clone()
-    };
+    let population = sim.population();
+    let head_of = |g: &SimGroup| population.head_of(&g.name).expect("head").user_id.clone();
     let (refused_head, other_head) = (head_of(&groups[1]), head_of(&groups[0]));
     daemon.tick(due, &|| false).await.expect("tick");
     let messages = sim.messages();
