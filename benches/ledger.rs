@@ -11,9 +11,7 @@
 //! not), `EXPAND_ONLY=1` stops after the expansion: run both at two sizes and subtract.
 
 use jiff::{SignedDuration, Timestamp};
-use loa::ledger::{
-    Claim, DeliveryState, NewDelivery, NewOccurrence, NewRevision, Outcome, PlanChange, Store,
-};
+use loa::ledger::{Claim, NewDelivery, NewOccurrence, NewRevision, Outcome, PlanChange, Store};
 
 const C: &str = "xa-thu-tai";
 
@@ -110,17 +108,8 @@ async fn main() -> anyhow::Result<()> {
         number += 1;
         let answered: Vec<Outcome> = claimed
             .iter()
-            .map(|d| Outcome {
-                id: d.id,
-                state: DeliveryState::Sent,
-                // Zalo's message ids are random 32-hex strings.
-                provider_message_id: Some(format!("{:032x}", rand::random::<u128>())),
-                error_code: None,
-                error_reason: None,
-                next_attempt_at: None,
-                in_doubt: false,
-                not_an_attempt: false,
-            })
+            // Zalo's message ids are random 32-hex strings.
+            .map(|d| Outcome::sent(d.id, Some(format!("{:032x}", rand::random::<u128>()))))
             .collect();
         let (done, next) = store
             .record_and_claim(C, "n1", &answered, due, claim(number))

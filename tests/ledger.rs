@@ -72,6 +72,16 @@ async fn link_state(store: &Store, key: &str) -> String {
         .state
 }
 
+/// Stores a webhook event as Zalo sent it (`body` names the event); returns its row id.
+async fn webhook(store: &Store, key: String, body: serde_json::Value, at: Timestamp) -> i64 {
+    let name = body["event_name"].as_str().unwrap_or_default().to_string();
+    store
+        .store_webhook(C, &key, &name, &body.to_string(), at)
+        .await
+        .expect("store")
+        .expect("new")
+}
+
 async fn count(store: &Store, sql: &str) -> i64 {
     sqlx::query(sql)
         .fetch_one(store.pool())

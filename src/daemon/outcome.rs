@@ -47,16 +47,7 @@ impl<C: Channel> Daemon<C> {
             Err(SendError::PartlySent { sent, then }) => (Some(sent), Err(*then)),
             result => (None, result),
         };
-        let base = Outcome {
-            id: d.id,
-            state: DeliveryState::Sent,
-            provider_message_id: sent_parts,
-            error_code: None,
-            error_reason: None,
-            next_attempt_at: None,
-            in_doubt: false,
-            not_an_attempt: false,
-        };
+        let base = Outcome::sent(d.id, sent_parts);
         match result {
             Ok(sent) => Outcome {
                 provider_message_id: Some(sent.message_id),

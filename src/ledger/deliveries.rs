@@ -46,6 +46,23 @@ pub struct Outcome {
     pub not_an_attempt: bool,
 }
 
+impl Outcome {
+    /// An attempt Zalo accepted, with its message id (or, for an attempt cut off partway, the
+    /// ids of the parts accepted so far); other outcomes are built from it.
+    pub fn sent(id: i64, provider_message_id: Option<String>) -> Outcome {
+        Outcome {
+            id,
+            state: DeliveryState::Sent,
+            provider_message_id,
+            error_code: None,
+            error_reason: None,
+            next_attempt_at: None,
+            in_doubt: false,
+            not_an_attempt: false,
+        }
+    }
+}
+
 /// The next chunk to claim, for `record_and_claim`: up to `limit` deliveries due at `now`, held
 /// until `lease_until`. A limit of 0 claims nothing (the loop is stopping).
 #[derive(Clone, Copy, Debug)]

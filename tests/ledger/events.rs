@@ -71,22 +71,13 @@ async fn an_event_the_database_refuses_does_not_hold_up_the_others() {
             .await
             .expect("commune");
         let text_event = |key: &str, text: &str| {
-            let store = store.clone();
             let body = serde_json::json!({
                 "event_name": "user_send_text",
                 "timestamp": at.as_millisecond().to_string(),
                 "sender": {"id": "u1"},
                 "message": {"msg_id": key, "text": text},
-            })
-            .to_string();
-            let key = key.to_string();
-            async move {
-                store
-                    .store_webhook(C, &key, "user_send_text", &body, at)
-                    .await
-                    .expect("store")
-                    .expect("new")
-            }
+            });
+            webhook(&store, key.to_string(), body, at)
         };
         // The database refuses one reply (as it would a reply it cannot store); a reply with a
         // NUL in it (PostgreSQL's text cannot hold one) and a follow come after it.
@@ -172,18 +163,7 @@ async fn a_thank_you_stuck_behind_a_fan_out_does_not_hold_up_the_events_after_it
         link_key: None,
     };
     expand_with(&store, &claimed[0], &[], std::slice::from_ref(&head), at).await;
-    let event = |key: &str, body: serde_json::Value| {
-        let store = store.clone();
-        let key = key.to_string();
-        async move {
-            let name = body["event_name"].as_str().unwrap_or_default().to_string();
-            store
-                .store_webhook(C, &key, &name, &body.to_string(), at)
-                .await
-                .expect("store")
-                .expect("new")
-        }
-    };
+    let event = |key: &str, body: serde_json::Value| webhook(&store, key.to_string(), body, at);
     let ms = at.as_millisecond().to_string();
     event(
         "r1",

@@ -41,16 +41,7 @@ async fn receipts_find_a_person_through_their_recent_sends() {
                     .iter()
                     .position(|n| n.target == d.target)
                     .expect("known target");
-                Outcome {
-                    id: d.id,
-                    state: DeliveryState::Sent,
-                    provider_message_id: Some(ids[i].into()),
-                    error_code: None,
-                    error_reason: None,
-                    next_attempt_at: None,
-                    in_doubt: false,
-                    not_an_attempt: false,
-                }
+                Outcome::sent(d.id, Some(ids[i].into()))
             })
             .collect();
         let (recorded, next) = store
@@ -130,19 +121,13 @@ async fn a_receipt_ahead_of_its_outcome_is_applied_once_the_outcome_is_written()
         // Zalo tells of u1's message, and of u2's, before the chunk's outcomes are written; and of
         // a message loa never sent.
         let receipt = |key: &str, msg: &str, user: &str| {
-            let store = store.clone();
-            let body = format!(
-                r#"{{"event_name":"user_received_message","timestamp":"{}","recipient":{{"id":"{user}"}},"message":{{"msg_id":"{msg}"}}}}"#,
-                at.as_millisecond()
-            );
-            let key = key.to_string();
-            async move {
-                store
-                    .store_webhook(C, &key, "user_received_message", &body, at)
-                    .await
-                    .expect("store")
-                    .expect("new")
-            }
+            let body = serde_json::json!({
+                "event_name": "user_received_message",
+                "timestamp": at.as_millisecond().to_string(),
+                "recipient": {"id": user},
+                "message": {"msg_id": msg},
+            });
+            webhook(&store, key.to_string(), body, at)
         };
         let early = receipt("k1", "a1", "u1").await;
         let never = receipt("k2", "b1", "u2").await;
@@ -181,16 +166,7 @@ async fn a_receipt_ahead_of_its_outcome_is_applied_once_the_outcome_is_written()
         assert!(!event(never).await.0, "{}", db.name);
 
         let u1 = sending.iter().find(|d| d.target == "u1").expect("u1");
-        let outcome = Outcome {
-            id: u1.id,
-            state: DeliveryState::Sent,
-            provider_message_id: Some("a1".into()),
-            error_code: None,
-            error_reason: None,
-            next_attempt_at: None,
-            in_doubt: false,
-            not_an_attempt: false,
-        };
+        let outcome = Outcome::sent(u1.id, Some("a1".into()));
         store
             .record_outcomes(C, "n1", &[outcome], at)
             .await

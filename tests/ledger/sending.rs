@@ -174,6 +174,11 @@ async fn a_send_not_yet_expanded_is_pending_not_done() {
     }
 }
 
+/// The refused group deliveries whose members are still to be written to at `at`.
+async fn refused_groups(store: &Store, at: Timestamp) -> Vec<RefusedGroup> {
+    store.refused_groups(C, at).await.expect("refused")
+}
+
 #[tokio::test]
 async fn a_refused_group_is_failed_over_once_whichever_daemon_comes_first() {
     for db in support::databases().await {
@@ -198,13 +203,7 @@ async fn a_refused_group_is_failed_over_once_whichever_daemon_comes_first() {
             .record_follower_sync(C, &followers, at)
             .await
             .expect("sync");
-        assert!(
-            store
-                .refused_groups(C, at)
-                .await
-                .expect("refused")
-                .is_empty()
-        );
+        assert!(refused_groups(&store, at).await.is_empty());
         // Zalo refused g0 (disabled since the sync).
         sqlx::query(
             "UPDATE deliveries SET state = 'failed', error_code = '-237' WHERE target = 'g0'",
@@ -212,7 +211,7 @@ async fn a_refused_group_is_failed_over_once_whichever_daemon_comes_first() {
         .execute(store.pool())
         .await
         .expect("refuse");
-        let refused = store.refused_groups(C, at).await.expect("refused");
+        let refused = refused_groups(&store, at).await;
         assert_eq!(refused.len(), 1, "{}", db.name);
         assert_eq!(refused[0].group_id, "g0");
         let sent = store.send_targets(send.id).await.expect("targets");
@@ -247,13 +246,7 @@ async fn a_refused_group_is_failed_over_once_whichever_daemon_comes_first() {
             count(&store, "SELECT members FROM group_failovers").await,
             2
         );
-        assert!(
-            store
-                .refused_groups(C, at)
-                .await
-                .expect("refused")
-                .is_empty()
-        );
+        assert!(refused_groups(&store, at).await.is_empty());
         // The record no longer counts g0 for anyone; u3 is still reached by g1.
         let mut record: Vec<(String, bool, Vec<String>)> = store
             .followers(C)

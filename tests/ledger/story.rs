@@ -191,35 +191,20 @@ async fn story(store: &Store) {
     assert_eq!(rest.len(), 2, "another node gets only the others");
     let sent_id = d[0].id;
     let outcomes = vec![
+        Outcome::sent(d[0].id, Some("m1".into())),
         Outcome {
-            id: d[0].id,
-            state: DeliveryState::Sent,
-            provider_message_id: Some("m1".into()),
-            error_code: None,
-            error_reason: None,
-            next_attempt_at: None,
-            in_doubt: false,
-            not_an_attempt: false,
-        },
-        Outcome {
-            id: d[1].id,
             state: DeliveryState::Retrying,
-            provider_message_id: None,
             error_code: Some("-32".into()),
             error_reason: Some("rate limit".into()),
             next_attempt_at: Some(at + SignedDuration::from_mins(5)),
-            in_doubt: false,
             not_an_attempt: true,
+            ..Outcome::sent(d[1].id, None)
         },
         Outcome {
-            id: d[2].id,
             state: DeliveryState::Failed,
-            provider_message_id: None,
             error_code: Some("-213".into()),
             error_reason: Some("not a follower".into()),
-            next_attempt_at: None,
-            in_doubt: false,
-            not_an_attempt: false,
+            ..Outcome::sent(d[2].id, None)
         },
     ];
     assert_eq!(
