@@ -11,6 +11,8 @@ mod confirmations;
 mod events;
 #[path = "ledger/follow_ups.rs"]
 mod follow_ups;
+#[path = "ledger/followers.rs"]
+mod followers;
 #[path = "ledger/receipts.rs"]
 mod receipts;
 #[path = "ledger/sending.rs"]

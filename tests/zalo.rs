@@ -12,6 +12,8 @@ mod audiences;
 mod broadcast;
 #[path = "zalo/classify.rs"]
 mod classify;
+#[path = "zalo/names.rs"]
+mod names;
 mod support;
 #[path = "zalo/texts.rs"]
 mod texts;
@@ -272,6 +274,30 @@ fn repo_for(dir: &Path, population: &Population, due: &str, priority: &str) {
     std::fs::write(
         ann.join("tb.yaml"),
         format!("title: Thông báo thử\npriority: {priority}\nsend:\n  - at: {due}\n"),
+    )
+    .expect("write");
+}
+
+/// The heads of a commune's villages, each their village's generated head, and a notice that
+/// asks them to confirm it.
+fn repo_with_heads(dir: &Path, population: &Population, due: &str) {
+    repo_for(dir, population, due, "urgent");
+    let mut commune = String::from("commune: Xã Thử\nvillages:\n");
+    for (i, g) in population.groups.iter().enumerate() {
+        let head = population
+            .head_of(&g.name)
+            .expect("each generated village has a head");
+        commune.push_str(&format!(
+            "  - {{ id: v{i}, name: \"{}\", zalo_group: \"{}\", heads: [{{ name: \"Trưởng {}\", zalo_user: \"{}\" }}] }}\n",
+            g.name, g.group_id, g.name, head.user_id
+        ));
+    }
+    std::fs::write(dir.join("announcements/commune.yaml"), commune).expect("write");
+    std::fs::write(
+        dir.join("announcements/tb.yaml"),
+        format!(
+            "title: Thông báo thử\npriority: urgent\nsend:\n  - at: {due}\nconfirm: {{ by: [village_head], within: 1h }}\n"
+        ),
     )
     .expect("write");
 }

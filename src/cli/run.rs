@@ -189,6 +189,7 @@ async fn sync_followers(daemon: Arc<Daemon<AnyChannel>>, minutes: u32) {
                         tagged = r.tagged,
                         in_groups = r.in_groups,
                         disabled_groups = r.disabled_groups,
+                        names = r.names,
                         requests = r.requests,
                         "followers synced"
                     ),

@@ -138,8 +138,13 @@ async fn sync(args: &RunArgs) -> anyhow::Result<ExitCode> {
         .sync_followers(&store, &config.commune_id, &commune, jiff::Timestamp::now())
         .await?;
     println!(
-        "{} followers ({} tagged with a village, {} in a village group); {} heads checked; {} requests",
-        report.followers, report.tagged, report.in_groups, report.heads_checked, report.requests
+        "{} followers ({} tagged with a village, {} in a village group); {} heads checked; {} names looked up; {} requests",
+        report.followers,
+        report.tagged,
+        report.in_groups,
+        report.heads_checked,
+        report.names,
+        report.requests
     );
     if report.disabled_groups > 0 {
         println!(

@@ -273,17 +273,12 @@ fn add_link(
 ) {
     use crate::confirm::follow_up::{link_line, request_text};
     // Their own copy: written to them as a head, or as a follower outside the village's group
-    // (then under the name Zalo shows, not theirs).
-    let own = deliveries.iter_mut().find(|d| {
-        let to_them = match d.target_kind {
-            k if k == TargetKind::User.as_str() => head.zalo_user.as_deref() == Some(&d.target),
-            k if k == TargetKind::Phone.as_str() => head.phone.as_deref() == Some(&d.target),
-            _ => false,
-        };
-        to_them
-            || (d.target_kind != TargetKind::Group.as_str()
-                && d.village_id.as_deref() == Some(village.id.as_str())
-                && d.person.as_deref() == Some(head.name.as_str()))
+    // (then under the name Zalo shows, not theirs). Found by address, never by name: a follower
+    // may carry the same name as the head.
+    let own = deliveries.iter_mut().find(|d| match d.target_kind {
+        k if k == TargetKind::User.as_str() => head.zalo_user.as_deref() == Some(&d.target),
+        k if k == TargetKind::Phone.as_str() => head.phone.as_deref() == Some(&d.target),
+        _ => false,
     });
     match own {
         Some(d) => d.text.push_str(&link_line(url)),
@@ -338,10 +333,11 @@ mod tests {
             heads: vec![chief.clone(), deputy.clone()],
         };
         // The chief is not in the village's group: the send writes to them as a follower,
-        // under the name Zalo shows.
+        // under the name Zalo shows. Another follower outside it is the deputy's namesake.
         let mut deliveries = vec![
             delivery(TargetKind::Group, "ga", None),
             delivery(TargetKind::User, "u-t", Some("Ba Tâm")),
+            delivery(TargetKind::User, "u-x", Some("Phó thôn")),
         ];
         let followers = targets::Followers::new(Vec::new());
         let at = Timestamp::from_second(1_800_000_000).expect("time");
@@ -375,6 +371,7 @@ mod tests {
                     "u-t",
                     "Họp thôn A\n\nBấm để xác nhận đã nhận: https://x/c/t"
                 ),
+                ("u-x", "Họp thôn A"),
                 (
                     "u-p",
                     "Thông báo “Họp” đã được gửi vào nhóm Zalo của thôn. Xin ông/bà xác nhận đã nhận: trả lời “đã nhận” hoặc bấm https://x/c/p"

@@ -91,6 +91,50 @@ impl Store {
         tx.commit().await
     }
 
+    /// Up to `limit` followers without a Zalo name, those outside village groups first.
+    pub async fn followers_without_name(
+        &self,
+        commune: &str,
+        limit: i64,
+    ) -> sqlx::Result<Vec<String>> {
+        sqlx::query_scalar(
+            "SELECT user_id FROM followers
+             WHERE commune_id = $1 AND following = 1 AND display_name IS NULL
+             ORDER BY in_group, user_id LIMIT $2",
+        )
+        .bind(commune)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+    }
+
+    /// Followers' names as Zalo shows them (`user/detail`); an empty one records that Zalo has
+    /// none, so the follower is not asked again.
+    pub async fn record_follower_names(
+        &self,
+        commune: &str,
+        names: &[(String, String)],
+        now: Timestamp,
+    ) -> sqlx::Result<()> {
+        if names.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.write().await?;
+        for (user_id, name) in names {
+            sqlx::query(
+                "UPDATE followers SET display_name = $3, updated_at = $4
+                 WHERE commune_id = $1 AND user_id = $2",
+            )
+            .bind(commune)
+            .bind(user_id)
+            .bind(name)
+            .bind(micros(now))
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await
+    }
+
     /// A follow or unfollow learnt between syncs (webhooks).
     pub async fn set_following(
         &self,

@@ -122,30 +122,6 @@ async fn members_of_village_groups_refused_since_the_sync_are_reached_one_by_one
     }
 }
 
-/// The heads of a commune's villages, each their village's generated head, and a notice that
-/// asks them to confirm it.
-fn repo_with_heads(dir: &Path, population: &Population, due: &str) {
-    repo_for(dir, population, due, "urgent");
-    let mut commune = String::from("commune: Xã Thử\nvillages:\n");
-    for (i, g) in population.groups.iter().enumerate() {
-        let head = population
-            .head_of(&g.name)
-            .expect("each generated village has a head");
-        commune.push_str(&format!(
-            "  - {{ id: v{i}, name: \"{}\", zalo_group: \"{}\", heads: [{{ name: \"Trưởng {}\", zalo_user: \"{}\" }}] }}\n",
-            g.name, g.group_id, g.name, head.user_id
-        ));
-    }
-    std::fs::write(dir.join("announcements/commune.yaml"), commune).expect("write");
-    std::fs::write(
-        dir.join("announcements/tb.yaml"),
-        format!(
-            "title: Thông báo thử\npriority: urgent\nsend:\n  - at: {due}\nconfirm: {{ by: [village_head], within: 1h }}\n"
-        ),
-    )
-    .expect("write");
-}
-
 #[tokio::test]
 async fn a_head_asked_only_to_confirm_is_sent_the_message_when_zalo_refuses_their_group() {
     let population = villages_of(40, 1.0);

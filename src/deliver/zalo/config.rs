@@ -70,6 +70,10 @@ pub struct ZaloConfig {
     pub appsecret_proof: bool,
     /// How often followers are synced from `user/getlist`, in minutes; 0: only at start.
     pub sync_minutes: u32,
+    /// Followers whose Zalo name is not known yet looked up (`user/detail`) after each sync,
+    /// only when no send is waiting for the rate limit; 0: none. A group's members and the
+    /// heads are named by the sync itself.
+    pub names_per_sync: u32,
     /// Longest text per message; longer ones go out in numbered parts.
     pub max_text_chars: u32,
     /// A read (`user_seen_message`) counts as an interaction with the OA, reopening the 7-day
@@ -100,6 +104,7 @@ impl Default for ZaloConfig {
             refresh_margin_secs: 6 * 3600,
             appsecret_proof: false,
             sync_minutes: 360,
+            names_per_sync: 2000,
             max_text_chars: 2000,
             seen_opens_window: true,
         }

@@ -8,6 +8,7 @@ pub mod channel;
 pub mod config;
 pub mod errors;
 pub mod halt;
+mod names;
 mod pool;
 pub mod quota;
 pub mod ratelimit;

@@ -1,8 +1,9 @@
 //! The app's request budget (Zalo: 4,000 requests per minute per app, `-32` past it), spent with
 //! urgent announcements first. A `governor` limiter paces every call evenly, a little under the
 //! limit and with almost no burst, so that no fixed one-minute window on Zalo's side ever counts
-//! more than the limit; routine calls step aside while an urgent one is waiting. After a `-32`
-//! everything pauses until the next window.
+//! more than the limit; routine calls step aside while an urgent one is waiting, and spare calls
+//! (looking up followers' names) while any other is. After a `-32` everything pauses until the
+//! next window.
 
 use std::num::NonZeroU32;
 use std::sync::Mutex;
@@ -21,6 +22,9 @@ pub struct Limiter {
     window: Duration,
     urgent_waiting: AtomicUsize,
     urgent_done: Notify,
+    /// Urgent and routine callers inside `acquire`: spare calls wait while there are any.
+    waiting: AtomicUsize,
+    none_waiting: Notify,
     gate: tokio::sync::Mutex<()>,
     paused_until: Mutex<Option<Instant>>,
 }
@@ -43,6 +47,8 @@ impl Limiter {
             window,
             urgent_waiting: AtomicUsize::new(0),
             urgent_done: Notify::new(),
+            waiting: AtomicUsize::new(0),
+            none_waiting: Notify::new(),
             gate: tokio::sync::Mutex::new(()),
             paused_until: Mutex::new(None),
         }
@@ -54,6 +60,7 @@ impl Limiter {
     pub async fn acquire(&self, urgent: bool) {
         self.wait_pause().await;
         let Some(limiter) = &self.inner else { return };
+        let _waiting = Waiting::count(self);
         if urgent {
             self.urgent_waiting.fetch_add(1, Ordering::SeqCst);
             let _turn = self.gate.lock().await;
@@ -78,6 +85,26 @@ impl Limiter {
         }
     }
 
+    /// Waits for a turn that no urgent or routine call is waiting for: work that can wait for a
+    /// quiet moment (followers' names) never delays a send by more than one turn. Unlimited:
+    /// at once.
+    pub async fn acquire_spare(&self) {
+        self.wait_pause().await;
+        let Some(limiter) = &self.inner else { return };
+        loop {
+            while self.waiting.load(Ordering::SeqCst) > 0 {
+                let _ =
+                    tokio::time::timeout(Duration::from_millis(20), self.none_waiting.notified())
+                        .await;
+            }
+            let _turn = self.gate.lock().await;
+            if self.waiting.load(Ordering::SeqCst) == 0 {
+                limiter.until_ready().await;
+                return;
+            }
+        }
+    }
+
     /// Zalo said `-32`: nothing more until the window has turned. Returns how long that is.
     pub fn pause(&self) -> Duration {
         let until = Instant::now() + self.window.min(Duration::from_secs(60));
@@ -93,6 +120,25 @@ impl Limiter {
             && t > Instant::now()
         {
             tokio::time::sleep_until(t.into()).await;
+        }
+    }
+}
+
+/// Counts an urgent or routine caller while it waits for its turn (also when its future is
+/// dropped halfway), and wakes the spare callers when the last one has it.
+struct Waiting<'a>(&'a Limiter);
+
+impl<'a> Waiting<'a> {
+    fn count(limiter: &'a Limiter) -> Waiting<'a> {
+        limiter.waiting.fetch_add(1, Ordering::SeqCst);
+        Waiting(limiter)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        if self.0.waiting.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.0.none_waiting.notify_waiters();
         }
     }
 }
@@ -150,6 +196,52 @@ mod tests {
         assert!(
             last_urgent + Duration::from_millis(200) < last_routine,
             "urgent {last_urgent:?}, routine {last_routine:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn spare_calls_wait_until_no_other_call_is_waiting() {
+        let l = Arc::new(Limiter::new(50, Duration::from_secs(1)));
+        let start = Instant::now();
+        let routine: Vec<_> = (0..20)
+            .map(|_| {
+                let l = l.clone();
+                tokio::spawn(async move {
+                    l.acquire(false).await;
+                    start.elapsed()
+                })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        let spare = {
+            let l = l.clone();
+            tokio::spawn(async move {
+                l.acquire_spare().await;
+                start.elapsed()
+            })
+        };
+        let mut last_routine = Duration::ZERO;
+        for r in routine {
+            last_routine = last_routine.max(r.await.unwrap());
+        }
+        let spare = spare.await.unwrap();
+        // 20 routine calls at 49 a second take ~400 ms; the spare one, asked for after the first
+        // of them, goes after the last.
+        assert!(
+            spare >= last_routine,
+            "spare {spare:?}, routine {last_routine:?}"
+        );
+        assert!(
+            last_routine >= Duration::from_millis(300),
+            "{last_routine:?}"
+        );
+        // With nobody else waiting, a spare call takes the next turn.
+        let quiet = Instant::now();
+        l.acquire_spare().await;
+        assert!(
+            quiet.elapsed() < Duration::from_millis(100),
+            "{:?}",
+            quiet.elapsed()
         );
     }
 

@@ -4,6 +4,7 @@
 //! that is not disabled, and `user/detail` for the heads (whose last interaction decides between
 //! `message/cs` and ZNS). The calls are paced by the same limiter as
 //! sends, as routine work. Written to the ledger in one go; followers gone since are unfollowed.
+//! Then the names Zalo shows for some followers not named yet are looked up (`names.rs`).
 
 use std::collections::{HashMap, HashSet};
 
@@ -13,7 +14,7 @@ use jiff::civil::Date;
 use super::api::ApiError;
 use super::channel::ZaloChannel;
 use super::wire::{
-    GroupList, MemberList, UserDetail, UserDetailQuery, UserList, UserListQuery, path,
+    GroupList, Member, MemberList, UserDetail, UserDetailQuery, UserList, UserListQuery, path,
 };
 use crate::announce::model::Commune;
 use crate::deliver::targets::Follower;
@@ -33,6 +34,8 @@ pub struct SyncReport {
     /// Village groups Zalo lists as disabled: their members are written to one by one.
     pub disabled_groups: usize,
     pub heads_checked: usize,
+    /// Followers whose Zalo name was looked up (`user/detail`) after the sync.
+    pub names: usize,
     pub requests: usize,
 }
 
@@ -54,6 +57,8 @@ impl ZaloChannel {
             }
         }
         let mut groups_of: HashMap<String, Vec<String>> = HashMap::new();
+        // The names Zalo shows, where the sync learns them anyway: group members, heads.
+        let mut names: HashMap<String, String> = HashMap::new();
         let village_groups: Vec<&str> = commune
             .villages
             .iter()
@@ -75,8 +80,11 @@ impl ZaloChannel {
                 report.disabled_groups += 1;
                 continue;
             }
-            for member in self.list_members(group, &mut report).await? {
-                let groups = groups_of.entry(member).or_default();
+            for Member { user_id, name } in self.list_members(group, &mut report).await? {
+                if !name.is_empty() {
+                    names.insert(user_id.clone(), name);
+                }
+                let groups = groups_of.entry(user_id).or_default();
                 if !groups.iter().any(|g| g == group) {
                     groups.push(group.to_string());
                 }
@@ -97,11 +105,14 @@ impl ZaloChannel {
                 continue;
             }
             report.heads_checked += 1;
-            if let Some(t) = self
-                .last_interaction(user, &commune.tz, &mut report)
-                .await?
-            {
+            let Some(detail) = self.detail(user, false, &mut report).await? else {
+                continue;
+            };
+            if let Some(t) = last_interaction(&detail, &commune.tz) {
                 interaction.insert(user.to_string(), t);
+            }
+            if !detail.display_name.is_empty() {
+                names.insert(user.to_string(), detail.display_name);
             }
         }
         let followers: Vec<Follower> = all
@@ -111,7 +122,7 @@ impl ZaloChannel {
                 in_group: groups_of.contains_key(&user_id),
                 groups: groups_of.get(&user_id).cloned().unwrap_or_default(),
                 last_interaction: interaction.get(&user_id).copied(),
-                display_name: None,
+                display_name: names.remove(&user_id),
                 user_id,
             })
             .collect();
@@ -120,6 +131,9 @@ impl ZaloChannel {
         report.in_groups = followers.iter().filter(|f| f.in_group).count();
         store
             .record_follower_sync(commune_id, &followers, now)
+            .await?;
+        // After the record: sends go by the new list while the names come in.
+        self.look_up_names(store, commune_id, now, &mut report)
             .await?;
         Ok(report)
     }
@@ -187,7 +201,7 @@ impl ZaloChannel {
         &self,
         group: &str,
         report: &mut SyncReport,
-    ) -> Result<Vec<String>, SyncError> {
+    ) -> Result<Vec<Member>, SyncError> {
         let mut out = Vec::new();
         let paged = self
             .group_pages(
@@ -196,7 +210,7 @@ impl ZaloChannel {
                 report,
                 |page: MemberList| {
                     let n = page.members.len();
-                    out.extend(page.members.into_iter().map(|m| m.user_id));
+                    out.extend(page.members);
                     (n, page.total)
                 },
             )
@@ -246,43 +260,26 @@ impl ZaloChannel {
         }
     }
 
-    async fn last_interaction(
+    /// What Zalo tells of one user; None when they no longer follow the OA (`-213`). `spare`:
+    /// only when no send waits for the rate limit.
+    pub(super) async fn detail(
         &self,
         user: &str,
-        tz: &jiff::tz::TimeZone,
+        spare: bool,
         report: &mut SyncReport,
-    ) -> Result<Option<Timestamp>, SyncError> {
+    ) -> Result<Option<UserDetail>, SyncError> {
         let query = UserDetailQuery {
             user_id: user.to_string(),
         };
-        let detail: UserDetail = match self
-            .get(
-                |token| {
-                    let query = query.clone();
-                    async move { self.api.get_data(path::USER_DETAIL, &token, &query).await }
-                },
-                report,
-            )
-            .await
-        {
-            Ok(d) => d,
-            Err(SyncError::Api(ApiError::Zalo { code: -213, .. })) => return Ok(None),
-            Err(e) => return Err(e),
+        let call = |token: String| {
+            let query = query.clone();
+            async move { self.api.get_data(path::USER_DETAIL, &token, &query).await }
         };
-        // "DD/MM/YYYY": the start of that day, commune time (the window is judged conservatively).
-        Ok(detail.user_last_interaction_date.as_deref().and_then(|d| {
-            let mut it = d.split('/').map(|p| p.trim().parse::<i32>().ok());
-            let (Some(Some(day)), Some(Some(month)), Some(Some(year))) =
-                (it.next(), it.next(), it.next())
-            else {
-                return None;
-            };
-            Date::new(year as i16, month as i8, day as i8)
-                .ok()?
-                .to_zoned(tz.clone())
-                .ok()
-                .map(|z| z.timestamp())
-        }))
+        match self.get_as(spare, call, report).await {
+            Ok(d) => Ok(Some(d)),
+            Err(SyncError::Api(ApiError::Zalo { code: -213, .. })) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     /// One paced, authorised GET: the token refreshed once if Zalo rejects it, and transient
@@ -293,11 +290,29 @@ impl ZaloChannel {
         F: Fn(String) -> Fut,
         Fut: std::future::Future<Output = Result<(T, super::api::RateInfo), ApiError>>,
     {
+        self.get_as(false, call, report).await
+    }
+
+    /// `get`, at spare priority when `spare` (see `Limiter::acquire_spare`).
+    async fn get_as<T, F, Fut>(
+        &self,
+        spare: bool,
+        call: F,
+        report: &mut SyncReport,
+    ) -> Result<T, SyncError>
+    where
+        F: Fn(String) -> Fut,
+        Fut: std::future::Future<Output = Result<(T, super::api::RateInfo), ApiError>>,
+    {
         let mut access = self.tokens.access().await?;
         let mut refreshed = false;
         let mut backoff = std::time::Duration::from_millis(100);
         for _ in 0..TRIES {
-            self.limiter.acquire(false).await;
+            if spare {
+                self.limiter.acquire_spare().await;
+            } else {
+                self.limiter.acquire(false).await;
+            }
             report.requests += 1;
             let wait = match call(access.token.clone()).await {
                 Ok((data, _)) => return Ok(data),
@@ -331,4 +346,24 @@ pub enum SyncError {
     Store(#[from] sqlx::Error),
     #[error("Zalo did not answer after {0} tries")]
     GaveUp(usize),
+}
+
+/// The start of the day of a user's last interaction ("DD/MM/YYYY"), commune time: the 7-day
+/// window is judged conservatively.
+fn last_interaction(detail: &UserDetail, tz: &jiff::tz::TimeZone) -> Option<Timestamp> {
+    let d = detail.user_last_interaction_date.as_deref()?;
+    let mut it = d.split('/').map(|p| p.trim().parse::<i32>().ok());
+    let (Some(Some(day)), Some(Some(month)), Some(Some(year))) = (it.next(), it.next(), it.next())
+    else {
+        return None;
+    };
+    Date::new(
+        i16::try_from(year).ok()?,
+        i8::try_from(month).ok()?,
+        i8::try_from(day).ok()?,
+    )
+    .ok()?
+    .to_zoned(tz.clone())
+    .ok()
+    .map(|z| z.timestamp())
 }

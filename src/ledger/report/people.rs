@@ -59,8 +59,11 @@ impl Store {
     ) -> sqlx::Result<Vec<PersonRow>> {
         let sql = format!(
             "SELECT d.id, d.occurrence_id, o.parent_id, o.rule, d.announcement_id, d.village_id, d.target_kind,
-                    d.target, d.person, d.state, d.error_code, d.error_reason, d.possible_duplicate, d.updated_at
+                    d.target, COALESCE(d.person, NULLIF(f.display_name, '')) AS person, d.state, d.error_code,
+                    d.error_reason, d.possible_duplicate, d.updated_at
              FROM deliveries d JOIN occurrences o ON o.id = d.occurrence_id
+             -- A follower's name may have been learnt after the send was expanded.
+             LEFT JOIN followers f ON d.target_kind = 'user' AND f.commune_id = d.commune_id AND f.user_id = d.target
              WHERE d.occurrence_id IN (SELECT s.id FROM occurrences s WHERE {SENDS})
                 OR o.parent_id IN (SELECT s.id FROM occurrences s WHERE {SENDS})
              ORDER BY COALESCE(o.parent_id, o.id) DESC, o.id, d.village_id, d.target_kind, d.target"
@@ -130,7 +133,7 @@ impl Store {
     /// The latest texts people wrote to the OA that were not confirmations, newest first.
     pub async fn inbound_texts(&self, commune: &str, limit: i64) -> sqlx::Result<Vec<Inbound>> {
         let rows = sqlx::query(
-            "SELECT i.at, i.user_id, f.display_name, i.text FROM inbound_messages i
+            "SELECT i.at, i.user_id, NULLIF(f.display_name, '') AS display_name, i.text FROM inbound_messages i
              LEFT JOIN followers f ON f.commune_id = i.commune_id AND f.user_id = i.user_id
              WHERE i.commune_id = $1 AND i.confirms IS NULL ORDER BY i.at DESC, i.id DESC LIMIT $2",
         )
