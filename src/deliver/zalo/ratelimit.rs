@@ -161,37 +161,45 @@ mod tests {
         assert!(took < Duration::from_millis(600), "{took:?}");
     }
 
+    /// Starts `n` callers waiting for an urgent or routine turn (`Some(urgent)`) or a spare one
+    /// (None); each answers when it got its turn, counted from `start`.
+    fn callers(
+        l: &Arc<Limiter>,
+        n: usize,
+        start: Instant,
+        urgent: Option<bool>,
+    ) -> Vec<tokio::task::JoinHandle<Duration>> {
+        (0..n)
+            .map(|_| {
+                let l = l.clone();
+                tokio::spawn(async move {
+                    match urgent {
+                        Some(urgent) => l.acquire(urgent).await,
+                        None => l.acquire_spare().await,
+                    }
+                    start.elapsed()
+                })
+            })
+            .collect()
+    }
+
+    /// When the last of `callers` got its turn.
+    async fn last(callers: Vec<tokio::task::JoinHandle<Duration>>) -> Duration {
+        let mut last = Duration::ZERO;
+        for c in callers {
+            last = last.max(c.await.unwrap());
+        }
+        last
+    }
+
     #[tokio::test]
     async fn urgent_calls_go_first() {
         let l = Arc::new(Limiter::new(50, Duration::from_secs(1)));
         let start = Instant::now();
-        let routine: Vec<_> = (0..25)
-            .map(|_| {
-                let l = l.clone();
-                tokio::spawn(async move {
-                    l.acquire(false).await;
-                    start.elapsed()
-                })
-            })
-            .collect();
+        let routine = callers(&l, 25, start, Some(false));
         tokio::time::sleep(Duration::from_millis(60)).await;
-        let urgent: Vec<_> = (0..5)
-            .map(|_| {
-                let l = l.clone();
-                tokio::spawn(async move {
-                    l.acquire(true).await;
-                    start.elapsed()
-                })
-            })
-            .collect();
-        let mut last_urgent = Duration::ZERO;
-        for u in urgent {
-            last_urgent = last_urgent.max(u.await.unwrap());
-        }
-        let mut last_routine = Duration::ZERO;
-        for r in routine {
-            last_routine = last_routine.max(r.await.unwrap());
-        }
+        let last_urgent = last(callers(&l, 5, start, Some(true))).await;
+        let last_routine = last(routine).await;
         // 25 routine calls take ~500 ms; the urgent ones, queued after, finish well before.
         assert!(
             last_urgent + Duration::from_millis(200) < last_routine,
@@ -203,30 +211,15 @@ mod tests {
     async fn spare_calls_wait_until_no_other_call_is_waiting() {
         let l = Arc::new(Limiter::new(50, Duration::from_secs(1)));
         let start = Instant::now();
-        let routine: Vec<_> = (0..20)
-            .map(|_| {
-                let l = l.clone();
-                tokio::spawn(async move {
-                    l.acquire(false).await;
-                    start.elapsed()
-                })
-            })
-            .collect();
+        let early = callers(&l, 5, start, Some(false));
         tokio::time::sleep(Duration::from_millis(30)).await;
-        let spare = {
-            let l = l.clone();
-            tokio::spawn(async move {
-                l.acquire_spare().await;
-                start.elapsed()
-            })
-        };
-        let mut last_routine = Duration::ZERO;
-        for r in routine {
-            last_routine = last_routine.max(r.await.unwrap());
-        }
-        let spare = spare.await.unwrap();
-        // 20 routine calls at 49 a second take ~400 ms; the spare one, asked for after the first
-        // of them, goes after the last.
+        let spare = callers(&l, 1, start, None);
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        let late = callers(&l, 15, start, Some(false));
+        let last_routine = last(early).await.max(last(late).await);
+        let spare = last(spare).await;
+        // 20 routine calls at 49 a second take ~400 ms; the spare one goes after the last, also
+        // after those that asked after it (a routine call would have gone sixth).
         assert!(
             spare >= last_routine,
             "spare {spare:?}, routine {last_routine:?}"
