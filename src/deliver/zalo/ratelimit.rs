@@ -70,19 +70,8 @@ impl Limiter {
             }
             return;
         }
-        loop {
-            while self.urgent_waiting.load(Ordering::SeqCst) > 0 {
-                // Bounded wait: a notification between the check and the wait is not lost for long.
-                let _ =
-                    tokio::time::timeout(Duration::from_millis(20), self.urgent_done.notified())
-                        .await;
-            }
-            let _turn = self.gate.lock().await;
-            if self.urgent_waiting.load(Ordering::SeqCst) == 0 {
-                limiter.until_ready().await;
-                return;
-            }
-        }
+        self.turn_after(&self.urgent_waiting, &self.urgent_done, limiter)
+            .await;
     }
 
     /// Waits for a turn that no urgent or routine call is waiting for: work that can wait for a
@@ -91,14 +80,25 @@ impl Limiter {
     pub async fn acquire_spare(&self) {
         self.wait_pause().await;
         let Some(limiter) = &self.inner else { return };
+        self.turn_after(&self.waiting, &self.none_waiting, limiter)
+            .await;
+    }
+
+    /// The pacer's next turn once none of `ahead` (callers counted there) is waiting, and none
+    /// has come meanwhile. `cleared` is notified when their count falls to zero.
+    async fn turn_after(
+        &self,
+        ahead: &AtomicUsize,
+        cleared: &Notify,
+        limiter: &DefaultDirectRateLimiter,
+    ) {
         loop {
-            while self.waiting.load(Ordering::SeqCst) > 0 {
-                let _ =
-                    tokio::time::timeout(Duration::from_millis(20), self.none_waiting.notified())
-                        .await;
+            while ahead.load(Ordering::SeqCst) > 0 {
+                // Bounded wait: a notification between the check and the wait is not lost for long.
+                let _ = tokio::time::timeout(Duration::from_millis(20), cleared.notified()).await;
             }
             let _turn = self.gate.lock().await;
-            if self.waiting.load(Ordering::SeqCst) == 0 {
+            if ahead.load(Ordering::SeqCst) == 0 {
                 limiter.until_ready().await;
                 return;
             }
