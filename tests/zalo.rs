@@ -114,11 +114,7 @@ async fn channel_on(sim: &Sim, store: &Store, clock: Clock) -> ZaloChannel {
 
 /// The calls to its token endpoint the simulator has answered.
 fn token_calls(sim: &Sim) -> u64 {
-    sim.stats()
-        .requests_by_path
-        .get("/v4/oa/access_token")
-        .copied()
-        .unwrap_or(0)
+    sim.stats().calls("/v4/oa/access_token")
 }
 
 /// Uses `refresh_token` at the simulator directly, as another integration on the same OA would:

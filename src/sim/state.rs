@@ -135,6 +135,13 @@ pub struct SimStats {
     pub churn_events: u64,
 }
 
+impl SimStats {
+    /// The calls to `path` (e.g. `/v3.0/oa/user/detail`) that reached a handler.
+    pub fn calls(&self, path: &str) -> u64 {
+        self.requests_by_path.get(path).copied().unwrap_or(0)
+    }
+}
+
 #[derive(Default)]
 pub(crate) struct Counters {
     pub stats: SimStats,

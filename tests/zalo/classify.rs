@@ -286,13 +286,7 @@ async fn a_refusal_of_the_oa_itself_gives_up_on_nobody_and_stops_calling() {
         timeout_hang: Duration::from_secs(3),
         ..Faults::default()
     });
-    let calls = || {
-        sim.stats()
-            .requests_by_path
-            .get("/v3.0/oa/message/cs")
-            .copied()
-            .unwrap_or(0)
-    };
+    let calls = || sim.stats().calls("/v3.0/oa/message/cs");
     let before = calls();
     assert_eq!(before, 2, "the two refused");
     clock.set(clock.now() + SignedDuration::from_mins(10));

@@ -76,15 +76,11 @@ async fn followers_are_named_by_groups_heads_and_a_few_lookups_a_sync() {
     let mut expected: BTreeSet<String> = members.union(&heads).cloned().collect();
     expected.extend(others[..10].iter().map(|u| u.to_string()));
     assert_eq!(named(&known), expected);
-    let detail_calls = |sim: &Sim| {
-        sim.stats()
-            .requests_by_path
-            .get("/v3.0/oa/user/detail")
-            .copied()
-            .unwrap_or(0)
-    };
     // One for each head (their last interaction decides how they are written to), then ten.
-    assert_eq!(detail_calls(&sim), heads.len() as u64 + 10);
+    assert_eq!(
+        sim.stats().calls("/v3.0/oa/user/detail"),
+        heads.len() as u64 + 10
+    );
 
     // The send goes out; then a sync with room for all names the rest.
     daemon.tick(due, &|| false).await.expect("tick");
